@@ -1,0 +1,248 @@
+"""Storing articles in a review: deduplication, bulk inserts, one transaction per import."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.db import transaction
+
+from review import dedup
+from review.models import Event, Record, Search
+
+CHUNK = 2000
+
+
+@dataclass
+class ImportResult:
+    search: Search
+    added: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    reasons: dict = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def unique(self):
+        return self.added - self.duplicates
+
+    def summary(self):
+        parts = [f"{self.added} records added", f"{self.duplicates} duplicates linked"]
+        if self.skipped:
+            parts.append(f"{self.skipped} already in the review skipped")
+        return f"{self.search.source}: " + ", ".join(parts)
+
+
+class DuplicateIndex:
+    """In-memory keys of a review's canonical records, for one import's worth of lookups."""
+
+    def __init__(self):
+        self.by_pmid = {}
+        self.by_doi = {}
+        self.by_title = defaultdict(list)
+        self.by_block = defaultdict(list)
+
+    @staticmethod
+    def block_key(author, year):
+        return (author[:4], year)
+
+    def add(self, key, cand):
+        if cand["pmid"]:
+            self.by_pmid.setdefault(cand["pmid"], key)
+        if cand["doi_norm"]:
+            self.by_doi.setdefault(cand["doi_norm"], key)
+        if cand["title_norm"]:
+            self.by_title[cand["title_norm"]].append((key, cand))
+            self.by_block[self.block_key(cand["author"], cand["year"])].append((key, cand))
+
+    @classmethod
+    def for_review(cls, review):
+        index = cls()
+        rows = (
+            Record.objects.for_review(review)
+            .unique()
+            .values_list("pk", "pmid", "doi_norm", "title_norm", "year", "authors")
+            .order_by("pk")
+            .iterator(chunk_size=5000)
+        )
+        for pk, pmid, doi_norm, title_norm, year, authors in rows:
+            index.add(pk, _candidate(pmid, doi_norm, title_norm, year, authors))
+        return index
+
+    def find(self, cand):
+        """Return (key, reason) of the record this candidate duplicates, or (None, '')."""
+        if cand["pmid"] and cand["pmid"] in self.by_pmid:
+            return self.by_pmid[cand["pmid"]], "pmid"
+        if cand["doi_norm"] and cand["doi_norm"] in self.by_doi:
+            return self.by_doi[cand["doi_norm"]], "doi"
+        if not cand["title_norm"]:
+            return None, ""
+        for key, other in self.by_title.get(cand["title_norm"], ()):
+            if dedup.same_work(cand, other):
+                return key, "title"
+        years = (None,) if cand["year"] is None else (cand["year"] - 1, cand["year"], cand["year"] + 1)
+        for year in years:
+            for key, other in self.by_block.get(self.block_key(cand["author"], year), ()):
+                if dedup.same_work(cand, other):
+                    return key, "title_fuzzy"
+        return None, ""
+
+
+def _candidate(pmid, doi_norm, title_norm, year, authors):
+    return {
+        "pmid": pmid,
+        "doi_norm": doi_norm,
+        "title_norm": title_norm,
+        "year": year,
+        "author": dedup.author_key(authors),
+    }
+
+
+def _record_from(article, search):
+    return Record(
+        review=search.review,
+        search=search,
+        source=search.source,
+        source_key=article.source_key[:200],
+        pmid=dedup.normalise_pmid(article.pmid),
+        doi=(article.doi or "").strip()[:300],
+        title=article.title or "",
+        abstract=article.abstract or "",
+        authors=list(article.authors or []),
+        year=article.year if article.year and 0 < article.year < 3000 else None,
+        journal=(article.journal or "")[:500],
+        volume=(article.volume or "")[:50],
+        issue=(article.issue or "")[:50],
+        pages=(article.pages or "")[:50],
+        keywords=list(article.keywords or []),
+        url=(article.url or "")[:1000],
+        publication_type=(article.publication_type or "")[:200],
+        doi_norm=dedup.normalise_doi(article.doi),
+        title_norm=dedup.normalise_title(article.title),
+    )
+
+
+def import_articles(*, search, articles, skip_known_pmids=False, user=None):
+    """Store ``articles`` (any iterable of Article) under ``search`` (an unsaved Search).
+
+    Everything happens in one transaction: a parse error raised by the iterator half-way
+    through leaves the review as it was. Duplicates are stored and linked to the record they
+    duplicate, never dropped. With ``skip_known_pmids`` (re-running a PubMed search), articles
+    whose PMID the same source already brought are not stored again.
+    """
+    review = search.review
+    with transaction.atomic():
+        search.save()
+        result = ImportResult(search=search)
+        index = DuplicateIndex.for_review(review)
+        known = set()
+        if skip_known_pmids:
+            known = set(
+                Record.objects.for_review(review).filter(source=search.source).exclude(pmid="").values_list("pmid", flat=True)
+            )
+        iterator = iter(articles)
+        while chunk := list(islice(iterator, CHUNK)):
+            _store_chunk(chunk, search, index, known, result, user)
+        search.added = result.added
+        search.duplicates = result.duplicates
+        search.skipped = result.skipped
+        search.fetched = search.fetched or (result.added + result.skipped)
+        search.save(update_fields=["added", "duplicates", "skipped", "fetched"])
+        Event.objects.create(
+            review=review,
+            actor=user or search.run_by,
+            kind=Event.Kind.SEARCH if search.kind == Search.Kind.PUBMED else Event.Kind.IMPORT,
+            detail={
+                "search": search.pk,
+                "source": search.source,
+                "query": search.query,
+                "filename": search.filename,
+                "added": result.added,
+                "duplicates": result.duplicates,
+                "skipped": result.skipped,
+            },
+        )
+    return result
+
+
+def _store_chunk(chunk, search, index, known, result, user):
+    # The index holds primary keys for records already saved and the Record objects
+    # themselves for originals this import adds: those have a pk once their chunk is saved.
+    records, pending = [], []
+    for article in chunk:
+        record = _record_from(article, search)
+        if record.pmid and record.pmid in known:
+            result.skipped += 1
+            continue
+        if record.pmid:
+            known.add(record.pmid)
+        cand = _candidate(record.pmid, record.doi_norm, record.title_norm, record.year, record.authors)
+        original, reason = index.find(cand)
+        if original is None:
+            index.add(record, cand)
+        else:
+            record.duplicate_reason = reason
+            if isinstance(original, Record):
+                if original.pk is None:
+                    pending.append((record, original))
+                else:
+                    record.duplicate_of_id = original.pk
+            else:
+                record.duplicate_of_id = original
+        records.append(record)
+    Record.objects.bulk_create(records, batch_size=500)
+    for record, original in pending:
+        record.duplicate_of_id = original.pk
+    if pending:
+        Record.objects.bulk_update([r for r, _ in pending], ["duplicate_of"], batch_size=500)
+    dups = [r for r in records if r.duplicate_of_id]
+    Event.objects.bulk_create(
+        [
+            Event(
+                review=search.review,
+                record=r,
+                actor=user,
+                kind=Event.Kind.MERGE,
+                detail={"duplicate_of": r.duplicate_of_id, "reason": r.duplicate_reason, "automatic": True},
+            )
+            for r in dups
+        ],
+        batch_size=500,
+    )
+    result.added += len(records)
+    result.duplicates += len(dups)
+    for r in dups:
+        result.reasons[r.duplicate_reason] += 1
+
+
+@transaction.atomic
+def unmerge(record, *, user):
+    """Undo a duplicate link: the record becomes a unique record and is never re-linked."""
+    previous = record.duplicate_of_id
+    if previous is None:
+        return record
+    record.duplicate_of = None
+    record.duplicate_reason = ""
+    record.not_duplicate = True
+    record.save(update_fields=["duplicate_of", "duplicate_reason", "not_duplicate"])
+    Event.objects.create(
+        review=record.review, record=record, actor=user, kind=Event.Kind.UNMERGE, detail={"was_duplicate_of": previous}
+    )
+    return record
+
+
+@transaction.atomic
+def merge(record, *, into, user):
+    """Mark ``record`` as a duplicate of ``into`` by hand (the reviewer saw what dedup missed)."""
+    if into.review_id != record.review_id or into.pk == record.pk:
+        raise ValueError("A record can only be merged into another record of the same review.")
+    target = into.duplicate_of or into
+    record.duplicate_of = target
+    record.duplicate_reason = "manual"
+    record.not_duplicate = False
+    record.save(update_fields=["duplicate_of", "duplicate_reason", "not_duplicate"])
+    # Anything that pointed at the record now points at the surviving original.
+    Record.objects.filter(duplicate_of=record).update(duplicate_of=target)
+    Event.objects.create(
+        review=record.review, record=record, actor=user, kind=Event.Kind.MERGE,
+        detail={"duplicate_of": target.pk, "reason": "manual", "automatic": False},
+    )
+    return record

@@ -1,0 +1,257 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    REVIEWER = "reviewer", "Reviewer"
+    VIEWER = "viewer", "Viewer"
+
+
+class Stage(models.TextChoices):
+    TITLE_ABSTRACT = "title_abstract", "Title/abstract"
+    FULL_TEXT = "full_text", "Full text"
+
+
+class ReviewQuerySet(models.QuerySet):
+    def for_user(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user).distinct()
+
+
+class Review(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=300)
+    question = models.TextField("research question", blank=True)
+    inclusion_criteria = models.TextField(blank=True)
+    exclusion_criteria = models.TextField(blank=True)
+    # One reason per line; the full-text stage requires one of these (or a free reason) to exclude.
+    exclusion_reasons = models.TextField(
+        blank=True,
+        default="Wrong population\nWrong intervention\nWrong comparator\nWrong outcome\nWrong study design",
+    )
+    include_keywords = models.TextField(blank=True, help_text="Highlighted in green; one per line or comma-separated.")
+    exclude_keywords = models.TextField(blank=True, help_text="Highlighted in red; one per line or comma-separated.")
+    pubmed_query = models.TextField(blank=True)
+    title_abstract_reviewers = models.PositiveSmallIntegerField(
+        "reviewers per record (title/abstract)", default=1
+    )
+    full_text_reviewers = models.PositiveSmallIntegerField("reviewers per record (full text)", default=1)
+    maybe_counts_as_include = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ReviewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("review:detail", args=[self.slug])
+
+    def reasons_list(self):
+        return [line.strip() for line in self.exclusion_reasons.splitlines() if line.strip()]
+
+    @staticmethod
+    def _keywords(text):
+        return [k.strip() for k in text.replace(",", "\n").splitlines() if k.strip()]
+
+    def include_keywords_list(self):
+        return self._keywords(self.include_keywords)
+
+    def exclude_keywords_list(self):
+        return self._keywords(self.exclude_keywords)
+
+    def reviewers_needed(self, stage):
+        if stage == Stage.FULL_TEXT:
+            return self.full_text_reviewers
+        return self.title_abstract_reviewers
+
+    def role_of(self, user):
+        membership = self.memberships.filter(user=user).first() if user.is_authenticated else None
+        return membership.role if membership else None
+
+
+class Membership(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.REVIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "user"], name="review_membership_one_per_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({self.role}) in {self.review}"
+
+    @property
+    def can_screen(self):
+        return self.role in (Role.OWNER, Role.REVIEWER)
+
+    @property
+    def is_owner(self):
+        return self.role == Role.OWNER
+
+
+class Search(models.Model):
+    """One search or file import: the search log that PRISMA-S reporting asks for."""
+
+    class Kind(models.TextChoices):
+        PUBMED = "pubmed", "PubMed search"
+        FILE = "file", "File import"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="searches")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    source = models.CharField("database / source", max_length=200)
+    query = models.TextField(blank=True)
+    query_translation = models.TextField(blank=True)
+    filename = models.CharField(max_length=300, blank=True)
+    file_format = models.CharField(max_length=40, blank=True)
+    mindate = models.CharField(max_length=10, blank=True)
+    maxdate = models.CharField(max_length=10, blank=True)
+    run_at = models.DateTimeField(default=timezone.now)
+    run_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    hits = models.PositiveIntegerField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0, help_text="New records stored (duplicates included)")
+    duplicates = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Already in the review from an earlier run")
+
+    class Meta:
+        ordering = ["run_at", "pk"]
+        verbose_name_plural = "searches"
+
+    def __str__(self):
+        return f"{self.source}: {self.query or self.filename}"
+
+
+class RecordQuerySet(models.QuerySet):
+    def for_review(self, review):
+        return self.filter(review=review)
+
+    def unique(self):
+        return self.filter(duplicate_of__isnull=True)
+
+    def duplicates(self):
+        return self.filter(duplicate_of__isnull=False)
+
+
+class Record(models.Model):
+    class Outcome(models.TextChoices):
+        PENDING = "", "Pending"
+        INCLUDE = "include", "Include"
+        EXCLUDE = "exclude", "Exclude"
+        MAYBE = "maybe", "Maybe"
+        NOT_RETRIEVED = "not_retrieved", "Not retrieved"
+        CONFLICT = "conflict", "Conflict"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="records")
+    search = models.ForeignKey(Search, on_delete=models.PROTECT, related_name="records")
+    source = models.CharField(max_length=200, db_index=True)
+    source_key = models.CharField(max_length=200, blank=True, help_text="The record's id in its source file")
+    pmid = models.CharField("PMID", max_length=20, blank=True)
+    doi = models.CharField("DOI", max_length=300, blank=True)
+    title = models.TextField(blank=True)
+    abstract = models.TextField(blank=True)
+    authors = models.JSONField(default=list, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    journal = models.CharField(max_length=500, blank=True)
+    volume = models.CharField(max_length=50, blank=True)
+    issue = models.CharField(max_length=50, blank=True)
+    pages = models.CharField(max_length=50, blank=True)
+    keywords = models.JSONField(default=list, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    publication_type = models.CharField(max_length=200, blank=True)
+    # Normalised keys for deduplication (review/dedup.py computes them).
+    doi_norm = models.CharField(max_length=300, blank=True)
+    title_norm = models.CharField(max_length=500, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
+    duplicate_reason = models.CharField(max_length=40, blank=True)
+    # Set when a reviewer undoes a merge: dedup never links this record again.
+    not_duplicate = models.BooleanField(default=False)
+    # Final (reconciled) outcome per stage, kept up to date by screening.outcomes.
+    ta_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
+    ft_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
+    ft_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["review", "pmid"], name="record_review_pmid"),
+            models.Index(fields=["review", "doi_norm"], name="record_review_doi"),
+            models.Index(fields=["review", "title_norm"], name="record_review_title"),
+            models.Index(fields=["review", "duplicate_of"], name="record_review_dup"),
+            models.Index(fields=["review", "ta_outcome"], name="record_review_ta"),
+            models.Index(fields=["review", "ft_outcome"], name="record_review_ft"),
+            models.Index(fields=["review", "year"], name="record_review_year"),
+        ]
+
+    def __str__(self):
+        return self.title[:80] or f"Record {self.pk}"
+
+    @property
+    def first_author(self):
+        return self.authors[0] if self.authors else ""
+
+    @property
+    def first_author_surname(self):
+        name = self.first_author
+        return name.split(",")[0].strip() if "," in name else (name.split()[0] if name else "")
+
+    @property
+    def study_id(self):
+        """A conventional study label: 'Surname Year'."""
+        return " ".join(str(p) for p in (self.first_author_surname, self.year) if p) or f"#{self.pk}"
+
+    @property
+    def is_duplicate(self):
+        return self.duplicate_of_id is not None
+
+    def pubmed_url(self):
+        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/" if self.pmid else ""
+
+    def doi_url(self):
+        return f"https://doi.org/{self.doi}" if self.doi else ""
+
+
+class Event(models.Model):
+    """Append-only audit trail: imports, searches, merges, decisions, resolutions."""
+
+    class Kind(models.TextChoices):
+        SEARCH = "search", "PubMed search"
+        IMPORT = "import", "File import"
+        MERGE = "merge", "Duplicate merged"
+        UNMERGE = "unmerge", "Duplicate merge undone"
+        DECISION = "decision", "Decision"
+        RESOLUTION = "resolution", "Conflict resolved"
+        MEMBER = "member", "Membership changed"
+        SETTINGS = "settings", "Settings changed"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")
+    record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["review", "record"], name="event_review_record")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.actor or 'system'} at {self.created_at:%Y-%m-%d %H:%M}"

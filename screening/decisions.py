@@ -1,0 +1,143 @@
+"""Recording screening decisions and keeping each record's reconciled outcome up to date.
+
+Views, management commands and background jobs all call these functions. Decisions are
+append-only: a changed vote adds a row and marks the old one superseded.
+"""
+
+from collections import defaultdict
+
+from django.db import transaction
+from django.utils import timezone
+
+from review.models import Event, Record, Review, Stage
+from screening.models import Choice, Decision, Resolution
+
+OUTCOME_FIELD = {Stage.TITLE_ABSTRACT: "ta_outcome", Stage.FULL_TEXT: "ft_outcome"}
+STAGE_CHOICES = {
+    Stage.TITLE_ABSTRACT: {Choice.INCLUDE, Choice.EXCLUDE, Choice.MAYBE},
+    Stage.FULL_TEXT: {Choice.INCLUDE, Choice.EXCLUDE, Choice.NOT_RETRIEVED},
+}
+
+
+class DecisionError(ValueError):
+    """A decision that cannot be recorded; the message says why."""
+
+
+def validate(*, record, stage, decision, reason):
+    if stage not in OUTCOME_FIELD:
+        raise DecisionError(f"Unknown stage {stage!r}: use title_abstract or full_text.")
+    if decision not in STAGE_CHOICES[stage]:
+        allowed = ", ".join(sorted(STAGE_CHOICES[stage]))
+        raise DecisionError(f"{decision!r} is not a {Stage(stage).label} decision (use {allowed}).")
+    if stage == Stage.FULL_TEXT and decision == Choice.EXCLUDE and not (reason or "").strip():
+        raise DecisionError("A full-text exclusion needs a reason.")
+    if record.duplicate_of_id:
+        raise DecisionError(f"Record {record.pk} is a duplicate of record {record.duplicate_of_id}; screen the original.")
+
+
+def record_decision(*, record, reviewer, stage, decision, reason="", note="", at=None, check_stage=True):
+    """Store ``reviewer``'s vote, superseding their previous one, and refresh the outcome."""
+    validate(record=record, stage=stage, decision=decision, reason=reason)
+    if check_stage and stage == Stage.FULL_TEXT:
+        ta = Record.objects.filter(pk=record.pk).values_list("ta_outcome", flat=True).first()
+        if ta != Record.Outcome.INCLUDE:
+            raise DecisionError("Only records included at title/abstract go to full-text screening.")
+    with transaction.atomic():
+        Decision.objects.filter(record=record, reviewer=reviewer, stage=stage, is_current=True).update(is_current=False)
+        made = Decision.objects.create(
+            record=record,
+            reviewer=reviewer,
+            stage=stage,
+            decision=decision,
+            reason=(reason or "").strip(),
+            note=(note or "").strip(),
+            created_at=at or timezone.now(),
+        )
+        Event.objects.create(
+            review_id=record.review_id,
+            record=record,
+            actor=reviewer,
+            kind=Event.Kind.DECISION,
+            detail={"stage": stage, "decision": decision, "reason": made.reason, "note": made.note},
+        )
+        refresh_outcomes(Review.objects.get(pk=record.review_id), [record.pk], stage)
+    return made
+
+
+def resolve(*, record, stage, decision, user, reason="", note=""):
+    """The owner's (or third reviewer's) final decision on a record at a stage."""
+    validate(record=record, stage=stage, decision=decision, reason=reason)
+    with transaction.atomic():
+        Resolution.objects.filter(record=record, stage=stage, is_current=True).update(is_current=False)
+        made = Resolution.objects.create(
+            record=record, stage=stage, decision=decision, reason=(reason or "").strip(), note=(note or "").strip(),
+            resolved_by=user,
+        )
+        Event.objects.create(
+            review_id=record.review_id, record=record, actor=user, kind=Event.Kind.RESOLUTION,
+            detail={"stage": stage, "decision": decision, "reason": made.reason, "note": made.note},
+        )
+        refresh_outcomes(Review.objects.get(pk=record.review_id), [record.pk], stage)
+    return made
+
+
+def outcome_of(votes, *, needed, maybe_counts_as_include=True, resolution=None):
+    """The reconciled outcome of one record at one stage.
+
+    ``votes`` is a list of (decision, reason). Returns (outcome, reason): '' while fewer than
+    ``needed`` reviewers voted, 'conflict' when they disagree and nobody resolved it.
+    """
+    if resolution is not None:
+        return resolution
+    if not votes or len(votes) < needed:
+        return "", ""
+
+    def side(decision):
+        if decision == Choice.MAYBE and maybe_counts_as_include:
+            return Choice.INCLUDE
+        return decision
+
+    sides = {side(d) for d, _ in votes}
+    if len(sides) > 1:
+        return Record.Outcome.CONFLICT, ""
+    (outcome,) = sides
+    reasons = [r for d, r in votes if r]
+    return outcome, reasons[0] if outcome == Choice.EXCLUDE and reasons else ""
+
+
+def refresh_outcomes(review, record_ids, stage):
+    """Recompute the stored outcome of ``record_ids`` at ``stage`` from current votes (two queries)."""
+    votes = defaultdict(list)
+    for rid, decision, reason in (
+        Decision.objects.filter(record_id__in=record_ids, stage=stage, is_current=True)
+        .order_by("created_at", "pk")
+        .values_list("record_id", "decision", "reason")
+    ):
+        votes[rid].append((decision, reason))
+    resolutions = {
+        rid: (decision, reason)
+        for rid, decision, reason in Resolution.objects.filter(
+            record_id__in=record_ids, stage=stage, is_current=True
+        ).values_list("record_id", "decision", "reason")
+    }
+    field = OUTCOME_FIELD[stage]
+    records = list(Record.objects.filter(pk__in=record_ids).only("pk", field, "ft_reason"))
+    changed = []
+    for record in records:
+        outcome, reason = outcome_of(
+            votes.get(record.pk, []),
+            needed=review.reviewers_needed(stage),
+            maybe_counts_as_include=review.maybe_counts_as_include,
+            resolution=resolutions.get(record.pk),
+        )
+        if stage == Stage.FULL_TEXT:
+            if (record.ft_outcome, record.ft_reason) != (outcome, reason):
+                record.ft_outcome, record.ft_reason = outcome, reason
+                changed.append(record)
+        elif record.ta_outcome != outcome:
+            record.ta_outcome = outcome
+            changed.append(record)
+    if changed:
+        fields = ["ft_outcome", "ft_reason"] if stage == Stage.FULL_TEXT else ["ta_outcome"]
+        Record.objects.bulk_update(changed, fields, batch_size=500)
+    return len(changed)
