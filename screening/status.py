@@ -1,0 +1,67 @@
+"""A review's screening status in numbers: counts, conflicts and agreement per stage."""
+
+from collections import defaultdict
+
+from django.db.models import Count, Q
+
+from review.models import Record, Stage
+from screening.agreement import agreement
+from screening.decisions import OUTCOME_FIELD
+from screening.models import Choice, Decision, Resolution
+
+Outcome = Record.Outcome
+
+
+def _category(decision, review):
+    if decision == Choice.MAYBE and review.maybe_counts_as_include:
+        return Choice.INCLUDE
+    return decision
+
+
+def stage_votes(review, stage):
+    """{record_id: {reviewer username: category}} from current votes on the stage's records."""
+    qs = Decision.objects.filter(record__review=review, record__duplicate_of__isnull=True, stage=stage, is_current=True)
+    if stage == Stage.FULL_TEXT:
+        qs = qs.filter(record__ta_outcome=Outcome.INCLUDE)
+    votes = defaultdict(dict)
+    for record_id, username, decision in qs.values_list("record_id", "reviewer__username", "decision").iterator():
+        votes[record_id][username] = _category(decision, review)
+    return votes
+
+
+def stage_status(review, stage):
+    field = OUTCOME_FIELD[stage]
+    records = Record.objects.for_review(review).unique()
+    if stage == Stage.FULL_TEXT:
+        records = records.filter(ta_outcome=Outcome.INCLUDE)
+    counts = records.aggregate(
+        eligible=Count("pk"),
+        pending=Count("pk", filter=Q(**{field: Outcome.PENDING})),
+        included=Count("pk", filter=Q(**{field: Outcome.INCLUDE})),
+        excluded=Count("pk", filter=Q(**{field: Outcome.EXCLUDE})),
+        maybe=Count("pk", filter=Q(**{field: Outcome.MAYBE})),
+        not_retrieved=Count("pk", filter=Q(**{field: Outcome.NOT_RETRIEVED})),
+        conflicts_open=Count("pk", filter=Q(**{field: Outcome.CONFLICT})),
+    )
+    counts["screened"] = counts["eligible"] - counts["pending"] - counts["conflicts_open"]
+    counts["conflicts_resolved"] = (
+        Resolution.objects.filter(record__in=records, stage=stage, is_current=True).count()
+    )
+    counts.update(agreement(stage_votes(review, stage)))
+    if stage == Stage.TITLE_ABSTRACT:
+        counts.pop("not_retrieved")
+    return counts
+
+
+def review_status(review):
+    totals = Record.objects.for_review(review).aggregate(
+        records=Count("pk"), duplicates=Count("pk", filter=Q(duplicate_of__isnull=False))
+    )
+    return {
+        "review": review.slug,
+        "records": totals["records"],
+        "duplicates": totals["duplicates"],
+        "unique": totals["records"] - totals["duplicates"],
+        Stage.TITLE_ABSTRACT.value: stage_status(review, Stage.TITLE_ABSTRACT),
+        Stage.FULL_TEXT.value: stage_status(review, Stage.FULL_TEXT),
+    }
