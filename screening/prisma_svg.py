@@ -1,0 +1,290 @@
+"""Drawing the PRISMA 2020 flow diagram ("new systematic review, databases and registers only").
+
+The layout follows the PRISMA 2020 statement's template as the PRISMA2020 R package draws it: a
+yellow title box, two columns of boxes joined by arrows, and blue side bands reading
+Identification, Screening and Included. Text wraps to the box width and boxes grow with their
+content, so a review with many sources or exclusion reasons still draws without overlaps.
+PNG and PDF are rendered from the same SVG by CairoSVG.
+"""
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from xml.sax.saxutils import escape, quoteattr
+
+# DejaVu Sans first: text is measured with it (Verdana has near-identical widths), so the wrapping
+# holds wherever the SVG is shown; Arial/Helvetica are narrower and only ever leave more room.
+FONT_FAMILY = "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif"
+FONT_SIZE = 13
+TITLE_SIZE = 16
+LINE = 17  # line height
+PAD_X, PAD_Y = 10, 8
+BOX_W = 300
+COL_GAP = 64  # between the two columns: room for the arrow
+ROW_GAP = 34  # between rows: room for the arrow
+MARGIN = 16
+BAND_W = 34
+BAND_GAP = 18
+LEFT_X = MARGIN + BAND_W + BAND_GAP
+RIGHT_X = LEFT_X + BOX_W + COL_GAP
+WIDTH = RIGHT_X + BOX_W + MARGIN
+INDENT = 12
+
+TITLE_FILL = "#FFC125"  # Goldenrod1, the R package's title colour
+BAND_FILL = "#BCD2EE"  # LightSteelBlue2, its side-band colour
+INK = "#000000"
+
+
+@lru_cache(maxsize=1)
+def _cairo_context():
+    try:
+        import cairocffi
+
+        surface = cairocffi.ImageSurface(cairocffi.FORMAT_ARGB32, 1, 1)
+        ctx = cairocffi.Context(surface)
+        options = cairocffi.FontOptions()
+        options.set_hint_metrics(cairocffi.HINT_METRICS_OFF)
+        ctx.set_font_options(options)
+        return ctx
+    except (ImportError, OSError):  # no libcairo: fall back to an estimate
+        return None
+
+
+@lru_cache(maxsize=4096)
+def text_width(text, size=FONT_SIZE, bold=False):
+    """Width in px of ``text`` set in DejaVu Sans (an estimate when cairo is not available)."""
+    ctx = _cairo_context()
+    if ctx is None:
+        return len(text) * size * (0.68 if bold else 0.62)
+    import cairocffi
+
+    weight = cairocffi.FONT_WEIGHT_BOLD if bold else cairocffi.FONT_WEIGHT_NORMAL
+    ctx.select_font_face("DejaVu Sans", cairocffi.FONT_SLANT_NORMAL, weight)
+    ctx.set_font_size(size)
+    return ctx.text_extents(text)[4] * 1.03  # a little slack for other renderers' rounding
+
+
+def wrap(text, width, size=FONT_SIZE, bold=False):
+    """Greedy word wrap to ``width`` px; a word wider than a line is broken between characters."""
+    lines, current = [], ""
+    # A count "(n = 1,234)" is one word: it never breaks across lines.
+    for word in re.findall(r"\(n = [\d,]+\)\S*|\S+", text):
+        candidate = f"{current} {word}" if current else word
+        if text_width(candidate, size, bold) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word
+        while text_width(current, size, bold) > width and len(current) > 1:
+            cut = len(current) - 1
+            while cut > 1 and text_width(current[:cut], size, bold) > width:
+                cut -= 1
+            lines.append(current[:cut])
+            current = current[cut:]
+    if current:
+        lines.append(current)
+    return lines or [""]
+
+
+@dataclass
+class Box:
+    items: list  # (text, indent) pairs, each wrapped on its own
+    align: str = "start"  # or "middle"
+    fill: str = "#FFFFFF"
+    width: int = BOX_W
+    bold: bool = False
+    rounded: bool = False
+    lines: list = field(default_factory=list)  # (text, indent) after wrapping
+
+    def layout(self):
+        self.lines = []
+        for text, indent in self.items:
+            inner = self.width - 2 * PAD_X - indent
+            self.lines += [(line, indent) for line in wrap(text, inner, bold=self.bold)]
+        return self
+
+    @property
+    def height(self):
+        return len(self.lines) * LINE + 2 * PAD_Y
+
+
+def n(value):
+    return f"(n = {value:,})"
+
+
+def _boxes(counts):
+    identified = [("Records identified from:", 0)]
+    if counts.records_identified:
+        identified.append((f"Databases and registers {n(counts.total_identified)}:", 0))
+        identified += [(f"{source} {n(k)}", INDENT) for source, k in counts.records_identified.items()]
+    else:
+        identified.append((f"Databases and registers {n(0)}", 0))
+    removed = [
+        ("Records removed before screening:", 0),
+        (f"Duplicate records removed {n(counts.duplicates_removed)}", INDENT),
+        (f"Records marked as ineligible by automation tools {n(0)}", INDENT),
+        (f"Records removed for other reasons {n(0)}", INDENT),
+    ]
+
+    def centred(label, value):
+        return Box([(label, 0), (n(value), 0)], align="middle")
+
+    if counts.reports_excluded:
+        excluded = Box(
+            [("Reports excluded:", 0)] + [(f"{reason} {n(k)}", INDENT) for reason, k in counts.reports_excluded.items()]
+        )
+    else:
+        excluded = centred("Reports excluded", 0)
+
+    return [
+        (Box(identified), Box(removed)),
+        (centred("Records screened", counts.records_screened), centred("Records excluded", counts.records_excluded)),
+        (
+            centred("Reports sought for retrieval", counts.reports_sought),
+            centred("Reports not retrieved", counts.reports_not_retrieved),
+        ),
+        (centred("Reports assessed for eligibility", counts.reports_assessed), excluded),
+        (
+            Box(
+                [
+                    (f"Studies included in review {n(counts.studies_included)}", 0),
+                    (f"Reports of included studies {n(counts.studies_included)}", 0),
+                ],
+                align="middle",
+            ),
+            None,
+        ),
+    ]
+
+
+# Which rows each side band spans (indexes into the rows above).
+BANDS = [("Identification", 0, 0), ("Screening", 1, 3), ("Included", 4, 4)]
+
+
+class _Canvas:
+    def __init__(self):
+        self.parts = []
+
+    def rect(self, x, y, w, h, fill, rounded=False, stroke=INK):
+        radius = ' rx="8" ry="8"' if rounded else ""
+        self.parts.append(
+            f'<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}"{radius} fill="{fill}" '
+            f'stroke="{stroke}" stroke-width="1.2"/>'
+        )
+
+    def text(self, x, y, content, *, anchor="start", size=FONT_SIZE, bold=False, transform=""):
+        attrs = f'x="{x:g}" y="{y:g}"'
+        if anchor != "start":
+            attrs += f' text-anchor="{anchor}"'
+        if size != FONT_SIZE:
+            attrs += f' font-size="{size}"'
+        if bold:
+            attrs += ' font-weight="bold"'
+        if transform:
+            attrs += f" transform={quoteattr(transform)}"
+        self.parts.append(f"<text {attrs}>{escape(content)}</text>")
+
+    def arrow(self, x1, y1, x2, y2):
+        self.parts.append(
+            f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{INK}" stroke-width="1.4" '
+            'marker-end="url(#arrow)"/>'
+        )
+
+    def box(self, box, x, y):
+        self.rect(x, y, box.width, box.height, box.fill, rounded=box.rounded)
+        # Baseline of the first line: centre a FONT_SIZE glyph box inside the LINE-high slot.
+        baseline = y + PAD_Y + (LINE - FONT_SIZE) / 2 + FONT_SIZE * 0.8
+        for i, (line, indent) in enumerate(box.lines):
+            if box.align == "middle":
+                tx = x + box.width / 2
+            else:
+                tx = x + PAD_X + indent
+            self.text(tx, baseline + i * LINE, line, anchor=box.align, bold=box.bold)
+
+
+def render_svg(counts, *, title=None) -> str:
+    """The PRISMA 2020 flow diagram for ``counts`` (a ``PrismaCounts``) as a standalone SVG document."""
+    canvas = _Canvas()
+    y = MARGIN
+    if title:
+        for line in wrap(title, WIDTH - 2 * MARGIN, size=TITLE_SIZE, bold=True):
+            canvas.text(MARGIN, y + TITLE_SIZE, line, size=TITLE_SIZE, bold=True)
+            y += TITLE_SIZE + 6
+        y += 10
+
+    banner = Box(
+        [("Identification of new studies via databases and registers", 0)],
+        align="middle",
+        fill=TITLE_FILL,
+        width=RIGHT_X + BOX_W - LEFT_X,
+        bold=True,
+        rounded=True,
+    ).layout()
+    canvas.box(banner, LEFT_X, y)
+    y += banner.height + 24
+
+    rows = [(left.layout(), right.layout() if right else None) for left, right in _boxes(counts)]
+    heights = [max(left.height, right.height if right else 0) for left, right in rows]
+    # A band must be long enough for its rotated label: grow its last row if it is not.
+    for label, first, last in BANDS:
+        span = sum(heights[first : last + 1]) + ROW_GAP * (last - first)
+        need = text_width(label, bold=True) + 2 * PAD_Y + 8
+        if span < need:
+            heights[last] += need - span
+
+    tops = []
+    for h in heights:
+        tops.append(y)
+        y += h + ROW_GAP
+    height = y - ROW_GAP + MARGIN
+
+    for label, first, last in BANDS:
+        top, bottom = tops[first], tops[last] + heights[last]
+        canvas.rect(MARGIN, top, BAND_W, bottom - top, BAND_FILL, rounded=True, stroke=BAND_FILL)
+        cx, cy = MARGIN + BAND_W / 2, (top + bottom) / 2
+        canvas.text(0, FONT_SIZE * 0.36, label, anchor="middle", bold=True,
+                    transform=f"translate({cx:g} {cy:g}) rotate(-90)")
+
+    previous = None
+    for (left, right), top, h in zip(rows, tops, heights):
+        mid = top + h / 2
+        left_top = mid - left.height / 2
+        canvas.box(left, LEFT_X, left_top)
+        if previous is not None:
+            canvas.arrow(LEFT_X + BOX_W / 2, previous, LEFT_X + BOX_W / 2, left_top - 1.5)
+        previous = left_top + left.height
+        if right is not None:
+            canvas.box(right, RIGHT_X, mid - right.height / 2)
+            canvas.arrow(LEFT_X + BOX_W, mid, RIGHT_X - 1.5, mid)
+
+    doc_title = title or "PRISMA 2020 flow diagram"
+    return "\n".join(
+        [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:g}" '
+            f'viewBox="0 0 {WIDTH} {height:g}" font-family={quoteattr(FONT_FAMILY)} font-size="{FONT_SIZE}" '
+            f'fill="{INK}" role="img">',
+            f"<title>{escape(doc_title)}</title>",
+            "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" "
+            f'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{INK}"/></marker></defs>',
+            f'<rect width="{WIDTH}" height="{height:g}" fill="#FFFFFF"/>',
+            *canvas.parts,
+            "</svg>",
+            "",
+        ]
+    )
+
+
+def render_png(svg, *, scale=2.0) -> bytes:
+    """``svg`` rendered to PNG (at twice its size by default, for crisp text in documents)."""
+    import cairosvg
+
+    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), scale=scale)
+
+
+def render_pdf(svg) -> bytes:
+    """``svg`` rendered to a one-page vector PDF."""
+    import cairosvg
+
+    return cairosvg.svg2pdf(bytestring=svg.encode("utf-8"))
