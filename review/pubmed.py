@@ -1,0 +1,462 @@
+"""PubMed through NCBI's E-utilities: the only module that imports Bio.Entrez.
+
+``search()`` runs esearch on the history server and fetches every record with efetch in
+batches, parsed as they stream in by review.importers.pubmed_xml. ``run_search()`` does that
+and then stores the records in a review, logged as a Search. Everything is fetched before
+anything is written, so a search that fails half-way leaves the review as it was.
+
+Biopython sends the requests; this module adds what it lacks for a web application: a
+thread-safe rate limit (3 requests/s, 10 with an API key), connect and read timeouts,
+exponential back-off that honours Retry-After, a bounded total retry time, a configurable
+base URL (NCBI_EUTILS_URL, for tests against a local stand-in) and date splitting for
+result sets above the 9,999 records esearch and efetch can page through.
+"""
+
+import calendar
+import contextlib
+import datetime
+import email.utils
+import errno
+import functools
+import http.client
+import re
+import socket
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+
+from Bio import Entrez
+from django.conf import settings
+
+from review.article import ImportFileError
+from review.importers import pubmed_xml
+
+NCBI_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+# PubMed's esearch and efetch stop at the 10,000th record of a result set (retstart 9,998 + 1).
+MAX_PER_QUERY = 9999
+# Date splitting starts from these when the search has no date limits of its own. PubMed's
+# oldest records (via PMC) date from the 1600s; publishers date some issues years ahead.
+EARLIEST = datetime.date(1600, 1, 1)
+FUTURE_YEARS = 5
+DATE = re.compile(r"^(\d{4})(?:[/-](\d{1,2})(?:[/-](\d{1,2}))?)?$")
+
+
+class PubMedError(Exception):
+    """PubMed could not be searched: network, NCBI or query trouble, in words for the user."""
+
+
+@dataclass
+class SearchResult:
+    query: str
+    query_translation: str = ""
+    count: int = 0  # PubMed's Count for the whole query
+    mindate: str = ""
+    maxdate: str = ""
+    articles: list = field(default_factory=list)  # Article, one per PMID, in PubMed's order
+    parts: int = 1  # date ranges the search was split into
+    warnings: list = field(default_factory=list)  # NCBI's ErrorList / WarningList messages
+
+    @property
+    def fetched(self):
+        return len(self.articles)
+
+
+@dataclass(frozen=True)
+class _Config:
+    base_url: str
+    email: str
+    tool: str
+    api_key: str
+    connect_timeout: float
+    read_timeout: float
+    max_tries: int
+    backoff: float
+    backoff_max: float
+    retry_total: float
+    batch_size: int
+
+    @property
+    def rate(self):
+        return 10 if self.api_key else 3
+
+    @property
+    def host(self):
+        return urlsplit(self.base_url).netloc or self.base_url
+
+
+def _config():
+    # Read on every call, never at import: tests and deployments change settings.
+    def get(name, default):
+        value = getattr(settings, name, None)
+        return default if value in (None, "") else value
+
+    base = get("NCBI_EUTILS_URL", NCBI_URL)
+    return _Config(
+        base_url=base if base.endswith("/") else base + "/",
+        email=get("NCBI_EMAIL", ""),
+        tool=get("NCBI_TOOL", "sieve"),
+        api_key=get("NCBI_API_KEY", ""),
+        connect_timeout=float(get("NCBI_CONNECT_TIMEOUT", 10)),
+        read_timeout=float(get("NCBI_READ_TIMEOUT", 60)),
+        max_tries=int(get("NCBI_MAX_TRIES", 5)),
+        backoff=float(get("NCBI_BACKOFF", 1.0)),
+        backoff_max=float(get("NCBI_BACKOFF_MAX", 30)),
+        retry_total=float(get("NCBI_RETRY_TOTAL", 90)),
+        batch_size=int(get("NCBI_BATCH_SIZE", 500)),
+    )
+
+
+# --- Searching ------------------------------------------------------------------------------
+
+
+def search(query, *, mindate=None, maxdate=None, max_records=None):
+    """Search PubMed and fetch the records: a SearchResult holding every Article.
+
+    ``mindate``/``maxdate`` limit the publication date (YYYY, YYYY/MM or YYYY/MM/DD);
+    ``max_records`` stops after that many. Result sets above 9,999 records are split by
+    publication date until each part can be paged through, and PMIDs found in two parts
+    (print and electronic dates differ) are kept once. Raises PubMedError.
+    """
+    query = (query or "").strip()
+    if not query:
+        raise PubMedError("The PubMed query is empty.")
+    if max_records is not None and max_records < 1:
+        raise PubMedError("The maximum number of records must be at least 1.")
+    low, high = _date_range(mindate, maxdate)
+    config = _config()
+    first = _esearch(config, query, low, high)
+    result = SearchResult(
+        query=query,
+        query_translation=first["translation"],
+        count=first["count"],
+        mindate=_format(low, mindate),
+        maxdate=_format(high, maxdate),
+        warnings=first["warnings"],
+    )
+    wanted = first["count"] if max_records is None else min(max_records, first["count"])
+    if first["count"] <= MAX_PER_QUERY or wanted <= MAX_PER_QUERY:
+        parts = [first] if first["count"] else []
+    else:
+        parts = _split(config, query, low or EARLIEST, high or _latest())
+    result.parts = max(len(parts), 1)
+    articles = {}
+    for part in parts:
+        for article in _fetch(config, part, wanted - len(articles)):
+            articles.setdefault(article.pmid or f"#{len(articles)}", article)
+        if len(articles) >= wanted:
+            break
+    result.articles = list(articles.values())[:wanted]
+    return result
+
+
+def run_search(*, review, query, mindate=None, maxdate=None, max_records=None, user=None):
+    """Search PubMed and add the records to ``review``; returns importing.ImportResult.
+
+    The search is logged as a Search row (query, PubMed's translation, dates, hits, fetched).
+    Records whose PMID an earlier PubMed search of the review already brought are skipped,
+    so re-running a search adds only what is new. Nothing is written if the search fails.
+    """
+    # Imported here: the client itself (search) needs no database.
+    from review.importing import import_articles
+    from review.models import Search
+
+    result = search(query, mindate=mindate, maxdate=maxdate, max_records=max_records)
+    log = Search(
+        review=review,
+        kind=Search.Kind.PUBMED,
+        source="PubMed",
+        query=result.query,
+        query_translation=result.query_translation,
+        mindate=result.mindate,
+        maxdate=result.maxdate,
+        run_by=user,
+        hits=result.count,
+        fetched=result.fetched,
+    )
+    return import_articles(search=log, articles=result.articles, skip_known_pmids=True, user=user)
+
+
+def _date_range(mindate, maxdate):
+    low = _parse_date(mindate, "start date", first=True)
+    high = _parse_date(maxdate, "end date", first=False)
+    if low and high and low > high:
+        raise PubMedError(f"The start date {mindate} is after the end date {maxdate}.")
+    return low, high
+
+
+def _parse_date(value, what, *, first):
+    value = (value or "").strip() if isinstance(value, str) else value
+    if not value:
+        return None
+    if isinstance(value, datetime.date):
+        return value
+    match = DATE.match(value)
+    try:
+        if not match:
+            raise ValueError
+        year, month, day = (int(g) if g else None for g in match.groups())
+        if month is None:
+            month = 1 if first else 12
+        if day is None:
+            day = 1 if first else calendar.monthrange(year, month)[1]
+        return datetime.date(year, month, day)
+    except ValueError:
+        raise PubMedError(f"The {what} {value!r} is not a date: use YYYY, YYYY/MM or YYYY/MM/DD.") from None
+
+
+def _format(day, given):
+    # Keep the precision the user gave ("2020" stays "2020"); an empty limit stays empty.
+    if not given:
+        return ""
+    if isinstance(given, str) and DATE.match(given.strip()):
+        return given.strip().replace("-", "/")
+    return day.strftime("%Y/%m/%d")
+
+
+def _latest():
+    return datetime.date(datetime.date.today().year + FUTURE_YEARS, 12, 31)
+
+
+def _split(config, query, low, high):
+    """esearch parts of [low, high], halved until each holds at most MAX_PER_QUERY records."""
+    if low == high:
+        raise PubMedError(
+            f"PubMed has more than {MAX_PER_QUERY:,} records for this query published on "
+            f"{low:%Y/%m/%d} alone, which E-utilities cannot page through. Narrow the query."
+        )
+    middle = low + (high - low) // 2
+    parts = []
+    for start, end in ((low, middle), (middle + datetime.timedelta(days=1), high)):
+        part = _esearch(config, query, start, end)
+        if part["count"] > MAX_PER_QUERY:
+            parts.extend(_split(config, query, start, end))
+        elif part["count"]:
+            parts.append(part)
+    return parts
+
+
+def _esearch(config, query, low, high):
+    params = {"db": "pubmed", "term": query, "usehistory": "y", "retmax": 0}
+    if low or high:
+        params.update(
+            datetype="pdat",
+            mindate=(low or EARLIEST).strftime("%Y/%m/%d"),
+            maxdate=(high or _latest()).strftime("%Y/%m/%d"),
+        )
+    what = "the search" + (f" ({params['mindate']}-{params['maxdate']})" if low or high else "")
+
+    def call():
+        with _entrez(config, Entrez.esearch, **params) as handle:
+            return Entrez.read(handle)
+
+    answer = _with_retries(config, what, call)
+    warnings = []
+    for key in ("ErrorList", "WarningList"):
+        for kind, values in (answer.get(key) or {}).items():
+            warnings.extend(f"{kind}: {v}" for v in values)
+    return {
+        "count": int(answer["Count"]),
+        "webenv": answer.get("WebEnv", ""),
+        "query_key": answer.get("QueryKey", ""),
+        "translation": answer.get("QueryTranslation", ""),
+        "warnings": warnings,
+    }
+
+
+def _fetch(config, part, limit):
+    """Yield the Articles of one esearch history set, efetch'ed in batches."""
+    total = min(part["count"], limit, MAX_PER_QUERY)
+    for start in range(0, total, config.batch_size):
+        size = min(config.batch_size, total - start)
+        what = f"records {start + 1}-{start + size}"
+        params = {
+            "db": "pubmed",
+            "WebEnv": part["webenv"],
+            "query_key": part["query_key"],
+            "retstart": start,
+            "retmax": size,
+            "retmode": "xml",
+        }
+
+        def call():
+            # The whole batch is read inside the retry: a connection dropped half-way
+            # through the response is retried like one that failed at once.
+            with _entrez(config, Entrez.efetch, **params) as handle:
+                return list(pubmed_xml.parse(handle, name=f"PubMed's answer for {what}"))
+
+        yield from _with_retries(config, what, call)
+
+
+# --- Requests: rate limit, timeouts, retries ------------------------------------------------
+
+
+class RateLimiter:
+    """At most ``rate`` requests a second across all threads of this process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self, rate):
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + 1.0 / rate
+        if slot > now:
+            time.sleep(slot - now)
+
+
+_limiter = RateLimiter()
+
+
+def _entrez(config, function, **params):
+    """Call a Bio.Entrez function against the configured server, once: retries are ours."""
+    _install()
+    if config.api_key:
+        params["api_key"] = config.api_key
+    # Passed with each call rather than set on the module: two threads may search at once.
+    params.update(email=config.email or None, tool=config.tool)
+    # Biopython keeps its own, process-global and unlocked, request spacing; ours governs.
+    Entrez._open.previous = 0
+    return contextlib.closing(function(**params))
+
+
+def _install():
+    # Biopython retries failures itself, instantly or after 15 s, and hard-codes NCBI's URL
+    # with no timeout. One try each, and our urlopen to redirect and time out.
+    Entrez.max_tries = 1
+    Entrez.sleep_between_tries = 0
+    Entrez.urlopen = _urlopen
+
+
+def _urlopen(request, *args, **kwargs):
+    config = _config()
+    if request.full_url.startswith(NCBI_URL):
+        request.full_url = config.base_url + request.full_url[len(NCBI_URL) :]
+    return _opener(config.read_timeout).open(request, timeout=config.connect_timeout)
+
+
+@functools.lru_cache(maxsize=8)
+def _opener(read_timeout):
+    return urllib.request.build_opener(_HTTPHandler(read_timeout), _HTTPSHandler(read_timeout))
+
+
+def _with_read_timeout(connection_class):
+    class Connection(connection_class):
+        # urllib has one timeout; connect with it, then wait this long for each read.
+        def __init__(self, *args, read_timeout, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.read_timeout = read_timeout
+
+        def connect(self):
+            super().connect()
+            self.sock.settimeout(self.read_timeout)
+
+    return Connection
+
+
+_HTTPConnection = _with_read_timeout(http.client.HTTPConnection)
+_HTTPSConnection = _with_read_timeout(http.client.HTTPSConnection)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, read_timeout):
+        super().__init__()
+        self.read_timeout = read_timeout
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_HTTPConnection, read_timeout=self.read_timeout), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, read_timeout):
+        super().__init__()
+        self.read_timeout = read_timeout
+
+    def https_open(self, req):
+        connection = functools.partial(_HTTPSConnection, read_timeout=self.read_timeout)
+        return self.do_open(connection, req, context=self._context)
+
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+def _with_retries(config, what, call):
+    """Run ``call`` (one request and reading its answer), retrying what may pass.
+
+    429 and 5xx answers, timeouts, dropped connections and garbled answers are retried with
+    exponential back-off (or the server's Retry-After, if longer) until ``max_tries`` or
+    ``retry_total`` seconds run out. An unknown host fails at once: that is being offline.
+    """
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        _limiter.wait(config.rate)
+        retry_after = 0.0
+        try:
+            return call()
+        except HTTPError as exc:
+            if exc.code not in RETRY_STATUS:
+                raise PubMedError(_refused(config, what, exc)) from exc
+            reason, retry_after = f"HTTP {exc.code} {exc.reason}", _retry_after(exc.headers)
+            failure = f"PubMed at {config.host} kept failing on {what}: {reason}"
+        except (URLError, OSError, http.client.HTTPException) as exc:
+            reason = _reason(exc)
+            failure = f"PubMed could not be reached at {config.host}: {reason}"
+            if _unreachable(exc):
+                raise PubMedError(failure + ". Check the network connection and try again.") from exc
+        except (ImportFileError, RuntimeError, ValueError) as exc:
+            # Bio.Entrez raises RuntimeError for NCBI's <ERROR> answers ("Search Backend failed")
+            # and ValueError subclasses for answers that are not (complete) XML.
+            reason = str(exc)
+            failure = f"PubMed sent an answer that could not be read for {what}: {reason}"
+        delay = min(config.backoff * 2 ** (attempt - 1), config.backoff_max)
+        delay = max(delay, retry_after)
+        elapsed = time.monotonic() - started
+        if attempt >= config.max_tries or elapsed + delay > config.retry_total:
+            tries = f"{attempt} attempt{'s' if attempt > 1 else ''} in {elapsed:.1f} s"
+            raise PubMedError(f"{failure} ({tries}). Check the network connection and try again.")
+        time.sleep(delay)
+
+
+def _refused(config, what, exc):
+    try:
+        body = exc.read(500).decode("utf-8", "replace")
+    except Exception:  # the body is only a hint for the message
+        body = ""
+    body = " ".join(body.split())
+    return f"PubMed at {config.host} refused {what}: HTTP {exc.code} {exc.reason}" + (f" ({body})." if body else ".")
+
+
+def _retry_after(headers):
+    value = (headers or {}).get("Retry-After")
+    if not value:
+        return 0.0
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
+
+
+def _reason(exc):
+    while isinstance(exc, URLError) and not isinstance(exc, HTTPError) and isinstance(exc.reason, BaseException):
+        exc = exc.reason
+    if isinstance(exc, URLError):
+        return str(exc.reason)
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"timed out ({exc})" if str(exc) and str(exc) != "timed out" else "timed out"
+    return str(exc) or exc.__class__.__name__
+
+
+def _unreachable(exc):
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    if isinstance(reason, socket.gaierror):
+        return True  # no DNS: offline, or a mistyped NCBI_EUTILS_URL
+    return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)

@@ -1,0 +1,304 @@
+"""A stand-in for NCBI's E-utilities on 127.0.0.1, serving the real responses in ../shared.
+
+It answers esearch (with usehistory: Count, QueryKey, WebEnv, publication-date limits),
+efetch from the history server (the PubmedArticle records of fixtures/entrez/pubmed*.xml,
+byte for byte, sliced by retstart/retmax), einfo and epost, and can be told to misbehave:
+``server.plan("efetch", [Fault(status=500)], after=1, forever=True)``. Every request is
+logged in ``server.seen`` with its arrival time, for tests of retries and rate limits.
+
+Use the ``eutils_server`` fixture: it starts a server on a free port and points
+NCBI_EUTILS_URL at it.
+"""
+
+import datetime
+import itertools
+import json
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.shared import shared
+
+ENTREZ = ("fixtures", "entrez")
+ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.S)
+MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+# NCBI serves at most the first 10,000 records of a result set (retstart 0-9,998 for esearch).
+PAGING_LIMIT = 10000
+
+
+@dataclass
+class Fault:
+    status: int = 0  # answer with this HTTP status (and NCBI's kind of error body)
+    retry_after: str = ""  # with this Retry-After header
+    delay: float = 0.0  # wait this long before answering
+    truncate: bool = False  # send only the first half of the body (a well-formed 200)
+
+
+@dataclass
+class Seen:
+    endpoint: str  # "esearch", "efetch", ...
+    params: dict
+    at: float  # time.monotonic() on arrival
+    status: int = 200
+
+
+@dataclass
+class Record:
+    pmid: str
+    dates: list  # publication dates PubMed's [pdat] matches: print and electronic
+    xml: bytes = b""  # the PubmedArticle element as served; empty = rendered from a template
+
+
+@dataclass
+class _Plan:
+    faults: list
+    after: int = 0
+    forever: bool = False
+    count: int = 0
+
+
+@dataclass
+class _History:
+    sets: dict = field(default_factory=dict)  # query_key -> list of Record
+    keys: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+def fixture_records():
+    """The PubmedArticle records of fixtures/entrez/pubmed*.xml, as served."""
+    records = []
+    for path in sorted(shared(*ENTREZ).glob("pubmed*.xml")):
+        for raw in ARTICLE.findall(path.read_bytes()):
+            elem = ET.fromstring(raw)
+            records.append(Record(pmid=elem.findtext("MedlineCitation/PMID"), dates=_dates(elem), xml=raw))
+    return records
+
+
+def _dates(elem):
+    dates = []
+    pub = elem.find("MedlineCitation/Article/Journal/JournalIssue/PubDate")
+    if pub is not None:
+        year = pub.findtext("Year") or (pub.findtext("MedlineDate") or "")[:4]
+        month = (pub.findtext("Month") or "1").strip()
+        month = int(month) if month.isdigit() else MONTHS.get(month[:3].lower(), 1)
+        dates.append(datetime.date(int(year), month, int(pub.findtext("Day") or 1)))
+    for when in elem.findall("MedlineCitation/Article/ArticleDate"):
+        dates.append(datetime.date(int(when.findtext("Year")), int(when.findtext("Month")), int(when.findtext("Day"))))
+    return dates
+
+
+class EutilsServer:
+    def __init__(self):
+        self.records = fixture_records()
+        self.terms = {}  # term -> list of Record; any other term finds self.records
+        self.template = min(self.records, key=lambda r: len(r.xml)).xml
+        self.seen = []
+        self.histories = {}
+        self.plans = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.httpd = None
+        envelope = shared(*ENTREZ, "pubmed1.xml").read_bytes()
+        self.set_head = envelope[: envelope.index(b"<PubmedArticleSet>") + len(b"<PubmedArticleSet>")] + b"\n"
+        search = shared(*ENTREZ, "esearch2.xml").read_text()
+        self.search_head = search[: search.index("<eSearchResult>")]
+
+    # --- set-up from tests ---
+
+    @property
+    def url(self):
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/entrez/eutils/"
+
+    def plan(self, endpoint, faults, *, after=0, forever=False):
+        """Misbehave on requests to ``endpoint`` after the first ``after`` ones."""
+        self.plans[endpoint] = _Plan(list(faults), after, forever)
+
+    def add_synthetic(self, term, dates, first_pmid=90000000):
+        """Let ``term`` find one record per entry of ``dates`` (a date, or a list of dates)."""
+        self.terms[term] = [
+            Record(pmid=str(first_pmid + i), dates=d if isinstance(d, list) else [d]) for i, d in enumerate(dates)
+        ]
+        return self.terms[term]
+
+    def requests(self, endpoint):
+        with self.lock:
+            return [s for s in self.seen if s.endpoint == endpoint]
+
+    # --- running ---
+
+    def start(self):
+        server = self
+
+        class Handler(_Handler):
+            eutils = server
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _fault(self, endpoint):
+        with self.lock:
+            plan = self.plans.get(endpoint)
+            if plan is None:
+                return None
+            index = plan.count - plan.after
+            plan.count += 1
+            if index < 0 or not plan.faults:
+                return None
+            if index < len(plan.faults):
+                return plan.faults[index]
+            return plan.faults[-1] if plan.forever else None
+
+    # --- answers ---
+
+    def answer(self, endpoint, params):
+        handler = getattr(self, f"_{endpoint}", None)
+        if handler is None:
+            return 404, "text/plain", b"Unknown E-utility"
+        return handler(params)
+
+    def _einfo(self, params):
+        return 200, "text/xml", shared(*ENTREZ, "einfo1.xml").read_bytes()
+
+    def _epost(self, params):
+        return 200, "text/xml", shared(*ENTREZ, "epost1.xml").read_bytes()
+
+    def _esearch(self, params):
+        term = params.get("term", "")
+        if term == "abcXYZ":
+            # The real answer NCBI gave for a phrase it does not know.
+            return 200, "text/xml", shared(*ENTREZ, "esearch8.xml").read_bytes()
+        found = self.terms.get(term, self.records)
+        translation = f'"{term}"[All Fields]'
+        if params.get("mindate") or params.get("maxdate"):
+            if params.get("datetype") != "pdat" or not (params.get("mindate") and params.get("maxdate")):
+                return 400, "application/json", b'{"error":"mindate and maxdate must be given together"}'
+            low, high = _date(params["mindate"]), _date(params["maxdate"])
+            found = [r for r in found if any(low <= d <= high for d in r.dates)]
+            translation += f" AND {params['mindate']}:{params['maxdate']}[Date - Publication]"
+        found = sorted(found, key=lambda r: -int(r.pmid))
+        retstart, retmax = int(params.get("retstart", 0)), int(params.get("retmax", 20))
+        if retstart >= PAGING_LIMIT - 1:
+            return 400, "application/json", _error(f"'retstart' cannot be larger than {PAGING_LIMIT - 2}.")
+        history = ""
+        if params.get("usehistory") == "y":
+            with self.lock:
+                webenv = params.get("WebEnv") or f"MCID_{len(self.histories) + 1:024x}"
+                env = self.histories.setdefault(webenv, _History())
+                key = next(env.keys)
+                env.sets[str(key)] = found
+            history = f"<QueryKey>{key}</QueryKey><WebEnv>{webenv}</WebEnv>"
+        ids = "".join(f"<Id>{r.pmid}</Id>\n" for r in found[retstart : retstart + retmax])
+        body = (
+            f"{self.search_head}<eSearchResult><Count>{len(found)}</Count><RetMax>{min(retmax, len(found))}"
+            f"</RetMax><RetStart>{retstart}</RetStart>{history}<IdList>\n{ids}</IdList><TranslationSet/>"
+            f"<QueryTranslation>{_escape(translation)}</QueryTranslation></eSearchResult>\n"
+        )
+        return 200, "text/xml", body.encode()
+
+    def _efetch(self, params):
+        if params.get("id"):
+            wanted = set(params["id"].split(","))
+            found = [r for r in self.records if r.pmid in wanted]
+        else:
+            env = self.histories.get(params.get("WebEnv", ""))
+            found = env.sets.get(params.get("query_key", "")) if env else None
+            if found is None:
+                body = b"<eFetchResult>\n\t<ERROR>Unable to obtain query #1</ERROR>\n</eFetchResult>\n"
+                return 200, "text/xml", b'<?xml version="1.0" encoding="UTF-8" ?>\n' + body
+            retstart, retmax = int(params.get("retstart", 0)), int(params.get("retmax", 20))
+            if retstart + retmax > PAGING_LIMIT:
+                return 400, "application/json", _error(f"Cannot fetch past record {PAGING_LIMIT}.")
+            found = found[retstart : retstart + retmax]
+        body = [self.set_head] + [r.xml or self._render(r) for r in found] + [b"\n</PubmedArticleSet>\n"]
+        return 200, "text/xml", b"\n".join(body)
+
+    def _render(self, record):
+        day = min(record.dates)
+        xml = re.sub(rb"<PMID Version=\"1\">\d+</PMID>", f'<PMID Version="1">{record.pmid}</PMID>'.encode(), self.template, 1)
+        date = f"<PubDate><Year>{day.year}</Year><Month>{day.month:02d}</Month><Day>{day.day:02d}</Day></PubDate>"
+        return re.sub(rb"<PubDate>.*?</PubDate>", date.encode(), xml, 1, flags=re.S)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    eutils = None  # set by EutilsServer.start
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self._handle(urlsplit(self.path).query)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self._handle(self.rfile.read(length).decode())
+
+    def _handle(self, query):
+        server = self.eutils
+        endpoint = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
+        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        seen = Seen(endpoint, params, time.monotonic())
+        with server.lock:
+            server.seen.append(seen)
+        fault = server._fault(endpoint) or Fault()
+        if fault.delay and server.stopping.wait(fault.delay):
+            return
+        if fault.status:
+            status, kind, body = fault.status, "application/json", _error(f"HTTP {fault.status} from the stand-in")
+            if fault.status == 429:
+                body = b'{"error":"API rate limit exceeded","count":"4","limit":"3"}'
+        else:
+            status, kind, body = server.answer(endpoint, params)
+        if fault.truncate:
+            body = body[: len(body) // 2]
+        seen.status = status
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            if fault.retry_after:
+                self.send_header("Retry-After", fault.retry_after)
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client gave up waiting (a timeout test)
+        self.close_connection = True
+
+    def log_message(self, format, *args):
+        pass
+
+
+def _date(text):
+    parts = [int(p) for p in text.split("/")] + [1, 1]
+    return datetime.date(*parts[:3])
+
+
+def _escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _error(message):
+    return json.dumps({"error": message}).encode()
+
+
+@pytest.fixture
+def eutils_server(settings):
+    """A running stand-in E-utilities server; NCBI_EUTILS_URL points at it."""
+    server = EutilsServer().start()
+    settings.NCBI_EUTILS_URL = server.url
+    settings.NCBI_EMAIL = "alice@example.org"
+    settings.NCBI_API_KEY = ""
+    yield server
+    server.stop()
