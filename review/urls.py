@@ -5,4 +5,19 @@ from review import views
 app_name = "review"
 urlpatterns = [
     path("", views.review_list, name="list"),
+    path("new/", views.review_create, name="create"),
+    path("r/<slug:slug>/", views.review_detail, name="detail"),
+    path("r/<slug:slug>/settings/", views.review_settings, name="settings"),
+    path("r/<slug:slug>/search/", views.pubmed_search, name="search"),
+    path("r/<slug:slug>/import/", views.import_file, name="import"),
+    path("r/<slug:slug>/searches/", views.searches, name="searches"),
+    path("r/<slug:slug>/searches.csv", views.searches_csv, name="searches_csv"),
+    path("r/<slug:slug>/duplicates/", views.duplicates, name="duplicates"),
+    path("r/<slug:slug>/records/<int:pk>/", views.record_detail, name="record"),
+    path("r/<slug:slug>/records/<int:pk>/unmerge/", views.record_unmerge, name="unmerge"),
+    path("r/<slug:slug>/records/<int:pk>/merge/", views.record_merge, name="merge"),
+    path("r/<slug:slug>/members/", views.members, name="members"),
+    path("r/<slug:slug>/members/add/", views.member_add, name="member_add"),
+    path("r/<slug:slug>/members/<int:pk>/role/", views.member_role, name="member_role"),
+    path("r/<slug:slug>/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
 ]

@@ -1,10 +1,325 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
-from review.models import Review
+from review import importers, importing, searchlog
+from review.access import SCREENING_ROLES, record_for_member, review_for_member
+from review.article import ImportFileError
+from review.forms import ImportForm, MemberAddForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
+from review.models import Event, Membership, Record, Review, Role, Stage
+from review.reviews import add_member, change_role, create_review, remove_member, update_review
+from screening import queue, status
+from screening.models import Choice, Decision
+
+OWNER = (Role.OWNER,)
+UNRECONCILED = (Record.Outcome.PENDING, Record.Outcome.CONFLICT)
+DUPLICATE_REASONS = {
+    "pmid": "same PMID",
+    "doi": "same DOI",
+    "title": "same title, author and year",
+    "title_fuzzy": "near-identical title, author and year",
+    "manual": "marked by hand",
+}
 
 
 @login_required
 def review_list(request):
-    reviews = Review.objects.for_user(request.user)
+    reviews = Review.objects.for_user(request.user).annotate(
+        n_records=Count("records", distinct=True), n_members=Count("memberships", distinct=True)
+    )
     return render(request, "review/review_list.html", {"reviews": reviews})
+
+
+@login_required
+def review_create(request):
+    form = ReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            review = create_review(owner=request.user, **form.cleaned_data)
+        except ValueError as e:  # a slug taken between validation and saving
+            form.add_error(None, str(e))
+        else:
+            messages.success(request, f"Review “{review.title}” created. Next: run a search or import records.")
+            return redirect(review)
+    return render(request, "review/review_form.html", {"form": form, "creating": True})
+
+
+@login_required
+def review_settings(request, slug):
+    review, membership = review_for_member(request, slug, OWNER)
+    form = ReviewForm(request.POST or None, instance=Review.objects.get(pk=review.pk))
+    if request.method == "POST" and form.is_valid():
+        update_review(review, user=request.user, **form.cleaned_data)
+        messages.success(request, "Settings saved.")
+        return redirect(review)
+    return render(request, "review/review_form.html", {"form": form, "review": review, "membership": membership})
+
+
+@login_required
+def review_detail(request, slug):
+    review, membership = review_for_member(request, slug)
+    counts = status.review_status(review)
+    stages = [
+        (stage.value, stage.label, counts[stage.value],
+         queue.progress(review, request.user, stage) if membership.can_screen else None)
+        for stage in Stage
+    ]
+    context = {
+        "review": review,
+        "membership": membership,
+        "status": counts,
+        "stages": stages,
+        "members": review.memberships.select_related("user").order_by("role", "user__username"),
+        "searches": review.searches.select_related("run_by").order_by("-run_at", "-pk")[:5],
+    }
+    return render(request, "review/review_detail.html", context)
+
+
+@login_required
+def pubmed_search(request, slug):
+    review, membership = review_for_member(request, slug, SCREENING_ROLES)
+    form = PubMedSearchForm(request.POST or None, initial={"query": review.pubmed_query})
+    if request.method == "POST" and form.is_valid():
+        from review import pubmed  # TEMP until review/pubmed.py lands
+
+        data = form.cleaned_data
+        try:
+            result = pubmed.run_search(
+                review=review, query=data["query"], mindate=data["mindate"], maxdate=data["maxdate"],
+                max_records=data["max_records"], user=request.user,
+            )
+        except pubmed.PubMedError as e:
+            form.add_error(None, str(e))
+        else:
+            messages.success(request, result.summary())
+            return redirect("review:searches", review.slug)
+    return render(request, "review/search_form.html", {"form": form, "review": review, "membership": membership})
+
+
+@login_required
+def import_file(request, slug):
+    review, membership = review_for_member(request, slug, SCREENING_ROLES)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            result = importers.import_file(
+                review=review, fileobj=upload, filename=upload.name, source=form.cleaned_data["source"],
+                user=request.user,
+            )
+        except ImportFileError as e:
+            form.add_error("file", str(e))
+        else:
+            messages.success(request, result.summary())
+            return redirect("review:searches", review.slug)
+    return render(request, "review/import_form.html", {"form": form, "review": review, "membership": membership})
+
+
+@login_required
+def searches(request, slug):
+    review, membership = review_for_member(request, slug)
+    log = review.searches.select_related("run_by").order_by("run_at", "pk")
+    return render(request, "review/searches.html", {"review": review, "membership": membership, "searches": log})
+
+
+@login_required
+def searches_csv(request, slug):
+    review, _ = review_for_member(request, slug)
+    response = HttpResponse(searchlog.search_log_csv(review), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{review.slug}-search-log.csv"'
+    return response
+
+
+def visible_decisions(record, user, membership):
+    """A record's decisions this member may see.
+
+    Screening is blind: until a stage's outcome is reconciled, a reviewer sees only their own
+    votes at that stage. The owner, who resolves conflicts, sees everything.
+    """
+    decisions = Decision.objects.filter(record=record).select_related("reviewer").order_by("created_at", "pk")
+    hidden = _blind_stages(record, membership)
+    if hidden:
+        decisions = decisions.exclude(Q(stage__in=hidden) & ~Q(reviewer=user))
+    return decisions
+
+
+def visible_events(record, user, membership):
+    """The record's audit trail, with other reviewers' decision events blinded like decisions."""
+    events = Event.objects.filter(record=record).select_related("actor").order_by("created_at", "pk")
+    hidden = _blind_stages(record, membership)
+    if hidden:
+        events = events.exclude(Q(kind=Event.Kind.DECISION, detail__stage__in=hidden) & ~Q(actor=user))
+    return events
+
+
+def describe_event(event):
+    """One line saying what an audit event on a record did."""
+    d = event.detail or {}
+    kind = event.kind
+    if kind == Event.Kind.MERGE:
+        how = "automatically" if d.get("automatic") else "by hand"
+        return f"as a duplicate of #{d.get('duplicate_of')} ({d.get('reason', '')}, {how})"
+    if kind == Event.Kind.UNMERGE:
+        return f"(was a duplicate of #{d.get('was_duplicate_of')})"
+    if kind in (Event.Kind.DECISION, Event.Kind.RESOLUTION):
+        stage = dict(Stage.choices).get(d.get("stage"), d.get("stage", ""))
+        decision = dict(Choice.choices).get(d.get("decision"), d.get("decision", ""))
+        reason = f" — {d['reason']}" if d.get("reason") else ""
+        return f"{stage}: {decision}{reason}"
+    return ""
+
+
+def _blind_stages(record, membership):
+    if membership.is_owner:
+        return []
+    outcomes = {Stage.TITLE_ABSTRACT: record.ta_outcome, Stage.FULL_TEXT: record.ft_outcome}
+    return [stage.value for stage, outcome in outcomes.items() if outcome in UNRECONCILED]
+
+
+@login_required
+def record_detail(request, slug, pk):
+    review, membership, record = record_for_member(request, slug, pk)
+    context = {
+        "review": review,
+        "membership": membership,
+        "record": record,
+        "original": record.duplicate_of,
+        "duplicates": record.duplicates.order_by("pk"),
+        "decisions": visible_decisions(record, request.user, membership),
+        "events": [(e, describe_event(e)) for e in visible_events(record, request.user, membership)],
+        "merge_form": MergeForm(),
+    }
+    return render(request, "review/record_detail.html", context)
+
+
+def _back(request, default):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
+
+
+@login_required
+@require_POST
+def record_unmerge(request, slug, pk):
+    review, _, record = record_for_member(request, slug, pk, SCREENING_ROLES)
+    if record.duplicate_of_id is not None:
+        importing.unmerge(record, user=request.user)
+    if request.htmx:
+        # The duplicates page swaps the row out: nothing left to show for it.
+        return HttpResponse("")
+    messages.success(request, f"Record #{record.pk} is not a duplicate; it will be screened on its own.")
+    return _back(request, record_url(record))
+
+
+@login_required
+@require_POST
+def record_merge(request, slug, pk):
+    review, _, record = record_for_member(request, slug, pk, SCREENING_ROLES)
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the number of the record this one duplicates.")
+        return redirect(record_url(record))
+    into = Record.objects.filter(review=review, pk=form.cleaned_data["into"]).first()
+    if into is None:
+        messages.error(request, f"There is no record #{form.cleaned_data['into']} in this review.")
+        return redirect(record_url(record))
+    try:
+        importing.merge(record, into=into, user=request.user)
+    except ValueError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, f"Record #{record.pk} is now marked as a duplicate of #{record.duplicate_of_id}.")
+    return redirect(record_url(record))
+
+
+def record_url(record):
+    return reverse("review:record", args=[record.review.slug, record.pk])
+
+
+@login_required
+def duplicates(request, slug):
+    review, membership = review_for_member(request, slug)
+    dups = (
+        Record.objects.for_review(review)
+        .duplicates()
+        .select_related("duplicate_of")
+        .order_by("duplicate_of_id", "pk")
+    )
+    page = Paginator(dups, 200).get_page(request.GET.get("page"))
+    for record in page:
+        record.reason_label = DUPLICATE_REASONS.get(record.duplicate_reason, record.duplicate_reason)
+    context = {"review": review, "membership": membership, "page": page}
+    return render(request, "review/duplicates.html", context)
+
+
+@login_required
+def members(request, slug):
+    review, membership = review_for_member(request, slug, OWNER)
+    votes = dict(
+        Decision.objects.for_review(review).current().values_list("reviewer").annotate(n=Count("pk")).order_by()
+    )
+    rows = [
+        (m, RoleForm(initial={"role": m.role}, prefix=f"m{m.pk}"), votes.get(m.user_id, 0))
+        for m in review.memberships.select_related("user").order_by("user__username")
+    ]
+    form = MemberAddForm()
+    context = {"review": review, "membership": membership, "rows": rows, "form": form}
+    return render(request, "review/members.html", context)
+
+
+@login_required
+@require_POST
+def member_add(request, slug):
+    review, _ = review_for_member(request, slug, OWNER)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            added = add_member(
+                review, identifier=form.cleaned_data["identifier"], role=form.cleaned_data["role"], by=request.user
+            )
+        except ValueError as e:
+            messages.error(request, str(e))
+        else:
+            messages.success(request, f"{added.user.get_username()} added as {added.get_role_display().lower()}.")
+    else:
+        messages.error(request, "Give a username or email and a role.")
+    return redirect("review:members", review.slug)
+
+
+@login_required
+@require_POST
+def member_role(request, slug, pk):
+    review, _ = review_for_member(request, slug, OWNER)
+    member = get_object_or_404(Membership.objects.select_related("user"), review=review, pk=pk)
+    form = RoleForm(request.POST, prefix=f"m{member.pk}")
+    if form.is_valid():
+        try:
+            change_role(member, role=form.cleaned_data["role"], by=request.user)
+        except ValueError as e:
+            messages.error(request, str(e))
+        else:
+            messages.success(request, f"{member.user.get_username()} is now {member.get_role_display().lower()}.")
+    return redirect("review:members", review.slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, pk):
+    review, _ = review_for_member(request, slug, OWNER)
+    member = get_object_or_404(Membership.objects.select_related("user"), review=review, pk=pk)
+    try:
+        remove_member(member, by=request.user)
+    except ValueError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, f"{member.user.get_username()} removed; their decisions are kept.")
+    if member.user_id == request.user.pk and not member.pk:
+        return redirect("review:list")
+    return redirect("review:members", review.slug)

@@ -1,0 +1,50 @@
+from django.contrib import admin
+
+from review.models import Event, Membership, Record, Review, Search
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "created_at", "created_by"]
+    search_fields = ["title", "slug"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Search)
+class SearchAdmin(admin.ModelAdmin):
+    list_display = ["review", "kind", "source", "run_at", "run_by", "added", "duplicates"]
+    list_filter = ["kind", "review"]
+    search_fields = ["source", "query", "filename"]
+
+
+@admin.register(Record)
+class RecordAdmin(admin.ModelAdmin):
+    list_display = ["pk", "review", "title", "year", "pmid", "source", "ta_outcome", "ft_outcome"]
+    list_filter = ["review", "ta_outcome", "ft_outcome"]
+    search_fields = ["title", "pmid", "doi"]
+    raw_id_fields = ["search", "duplicate_of"]
+    list_select_related = ["review"]
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """The audit trail is append-only: the admin shows it and changes nothing."""
+
+    list_display = ["created_at", "review", "kind", "actor", "record_id"]
+    list_filter = ["kind", "review"]
+    raw_id_fields = ["record"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

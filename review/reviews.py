@@ -1,0 +1,171 @@
+"""Creating reviews and managing who works on them.
+
+Views and management commands call these; each raises ValueError with a message fit to show
+to the person who asked.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import transaction
+from django.db.models import Q
+from django.utils.text import slugify
+
+from review.models import Event, Membership, Review, Role
+
+SLUG_MAX = Review._meta.get_field("slug").max_length
+# Settings a review's owner may change; create_review accepts the same.
+SETTINGS_FIELDS = (
+    "question",
+    "inclusion_criteria",
+    "exclusion_criteria",
+    "exclusion_reasons",
+    "include_keywords",
+    "exclude_keywords",
+    "pubmed_query",
+    "title_abstract_reviewers",
+    "full_text_reviewers",
+    "maybe_counts_as_include",
+)
+
+
+def slug_from_title(title):
+    """A free slug made from ``title``: 'kratom-for-ptsd', then 'kratom-for-ptsd-2', ..."""
+    base = slugify(title)[: SLUG_MAX - 4].strip("-") or "review"
+    taken = set(Review.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def check_slug(slug, *, exclude_pk=None):
+    """Raise ValueError unless ``slug`` is a well-formed slug no other review uses."""
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        raise ValueError(f"{slug!r} is not a valid slug: use letters, digits, hyphens and underscores only.") from None
+    if len(slug) > SLUG_MAX:
+        raise ValueError(f"The slug {slug!r} is longer than {SLUG_MAX} characters.")
+    if Review.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
+        raise ValueError(f"A review with the slug {slug!r} already exists; choose another.")
+
+
+def _check_settings(fields):
+    unknown = set(fields) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown review setting(s): {', '.join(sorted(unknown))}.")
+    for name in ("title_abstract_reviewers", "full_text_reviewers"):
+        if name in fields:
+            try:
+                value = int(fields[name])
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a whole number, not {fields[name]!r}.") from None
+            if not 1 <= value <= 5:
+                raise ValueError(f"{name} must be between 1 and 5 (got {value}).")
+            fields[name] = value
+
+
+def create_review(*, slug, title, owner=None, **fields) -> Review:
+    """Create a review; ``owner`` (a user) becomes its first owner.
+
+    A blank ``slug`` is made from the title. Raises ValueError for a bad or taken slug, an
+    empty title or an unknown setting.
+    """
+    title = (title or "").strip()
+    if not title:
+        raise ValueError("A review needs a title.")
+    _check_settings(fields)
+    with transaction.atomic():
+        slug = (slug or "").strip() or slug_from_title(title)
+        check_slug(slug)
+        review = Review.objects.create(slug=slug, title=title, created_by=owner, **fields)
+        if owner is not None:
+            Membership.objects.create(review=review, user=owner, role=Role.OWNER)
+        Event.objects.create(review=review, actor=owner, kind=Event.Kind.SETTINGS, detail={"created": slug})
+    return review
+
+
+def update_review(review, *, user, **fields) -> Review:
+    """Change a review's title and settings, logging which fields changed."""
+    if "title" in fields:
+        fields["title"] = (fields["title"] or "").strip()
+        if not fields["title"]:
+            raise ValueError("A review needs a title.")
+    _check_settings({k: v for k, v in fields.items() if k != "title"})
+    changed = sorted(name for name, value in fields.items() if getattr(review, name) != value)
+    if not changed:
+        return review
+    with transaction.atomic():
+        for name in changed:
+            setattr(review, name, fields[name])
+        review.save(update_fields=changed)
+        Event.objects.create(review=review, actor=user, kind=Event.Kind.SETTINGS, detail={"changed": changed})
+    return review
+
+
+def find_user(identifier):
+    """The user whose username or email is ``identifier`` (case-insensitive); ValueError if none or several."""
+    identifier = (identifier or "").strip()
+    if not identifier:
+        raise ValueError("Give a username or an email address.")
+    users = list(
+        get_user_model().objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier))[:2]
+    )
+    if not users:
+        raise ValueError(f"No user has the username or email {identifier!r}.")
+    if len(users) > 1:
+        raise ValueError(f"Several users match {identifier!r}; give the username instead.")
+    return users[0]
+
+
+def _log_member(review, by, action, member, role):
+    Event.objects.create(
+        review=review, actor=by, kind=Event.Kind.MEMBER,
+        detail={"action": action, "user": member.get_username(), "role": role},
+    )
+
+
+def add_member(review, *, identifier, role, by) -> Membership:
+    """Give the user named by ``identifier`` (username or email) ``role`` in ``review``."""
+    if role not in Role.values:
+        raise ValueError(f"Unknown role {role!r}.")
+    user = find_user(identifier)
+    with transaction.atomic():
+        if Membership.objects.filter(review=review, user=user).exists():
+            raise ValueError(f"{user.get_username()} is already a member of this review.")
+        membership = Membership.objects.create(review=review, user=user, role=role)
+        _log_member(review, by, "added", user, role)
+    return membership
+
+
+def _other_owners(membership):
+    return (
+        Membership.objects.filter(review_id=membership.review_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def change_role(membership, *, role, by) -> Membership:
+    """Change a member's role; a review always keeps at least one owner."""
+    if role not in Role.values:
+        raise ValueError(f"Unknown role {role!r}.")
+    if membership.role == role:
+        return membership
+    with transaction.atomic():
+        if membership.role == Role.OWNER and not _other_owners(membership):
+            raise ValueError("A review needs at least one owner: make someone else owner first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+        _log_member(membership.review, by, "role changed", membership.user, role)
+    return membership
+
+
+def remove_member(membership, *, by):
+    """Remove a member. Their decisions stay: they are part of the review's record."""
+    with transaction.atomic():
+        if membership.role == Role.OWNER and not _other_owners(membership):
+            raise ValueError("A review needs at least one owner: make someone else owner first.")
+        membership.delete()
+        _log_member(membership.review, by, "removed", membership.user, membership.role)
