@@ -1,0 +1,249 @@
+"""The data-extraction table: one row per included study, one column per extraction field.
+
+The web page shows it as a django-tables2 table; ``export`` and ``manage.py export_extraction``
+write the same rows as CSV or XLSX (through tablib).
+"""
+
+import io
+import math
+import string
+
+import django_tables2 as tables
+import openpyxl
+import tablib
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from screening.models import ExtractionField, ExtractionValue
+from screening.prisma import included_records as _included
+
+# Fixed columns: (row key, header).
+BASE_COLUMNS = [
+    ("study_id", "Study ID"),
+    ("first_author", "First author"),
+    ("year", "Year"),
+    ("title", "Title"),
+    ("pmid", "PMID"),
+    ("doi", "DOI"),
+]
+YES, NO = "yes", "no"
+YES_WORDS = {"yes", "y", "true", "1"}
+NO_WORDS = {"no", "n", "false", "0"}
+FORMATS = ("csv", "xlsx")
+
+
+def field_key(field):
+    return f"field_{field.pk}"
+
+
+def included_records(review):
+    """Unique records included at full text (reconciled outcome), in study-label order."""
+    return _included(review).order_by("year", "pk")
+
+
+def extraction_columns(review, fields=None):
+    """(row key, header) for every column of the table: the fixed ones, then one per field."""
+    fields = list(review.extraction_fields.all()) if fields is None else fields
+    return BASE_COLUMNS + [(field_key(f), f.name) for f in fields]
+
+
+def _study_ids(records):
+    """'Surname Year' labels, with a/b/c suffixes where two studies would share one."""
+    labels = [r.study_id for r in records]
+    seen, counts = {}, {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    result = []
+    for label in labels:
+        if counts[label] == 1:
+            result.append(label)
+            continue
+        i = seen[label] = seen.get(label, -1) + 1
+        result.append(f"{label}{_suffix(i)}")
+    return result
+
+
+def _suffix(i):
+    letters = string.ascii_lowercase
+    return letters[i] if i < 26 else _suffix(i // 26 - 1) + letters[i % 26]
+
+
+def extraction_rows(review, fields=None):
+    """One dict per included study keyed as in ``extraction_columns`` (plus ``record_id``).
+
+    Two queries whatever the size: the records, and every extracted value for them.
+    """
+    fields = list(review.extraction_fields.all()) if fields is None else fields
+    records = list(included_records(review))
+    values = {
+        (record_id, field_id): value
+        for record_id, field_id, value in ExtractionValue.objects.filter(
+            record__in=[r.pk for r in records], field__in=[f.pk for f in fields]
+        ).values_list("record_id", "field_id", "value")
+    }
+    rows = []
+    for record, study_id in zip(records, _study_ids(records)):
+        row = {
+            "record_id": record.pk,
+            "study_id": study_id,
+            "first_author": record.first_author,
+            "year": record.year,
+            "title": record.title,
+            "pmid": record.pmid,
+            "doi": record.doi,
+        }
+        for f in fields:
+            row[field_key(f)] = values.get((record.pk, f.pk), "")
+        rows.append(row)
+    return rows
+
+
+class ExtractionTable(tables.Table):
+    study_id = tables.Column(verbose_name="Study ID")
+    first_author = tables.Column(verbose_name="First author")
+    year = tables.Column(verbose_name="Year")
+    title = tables.Column(verbose_name="Title")
+    pmid = tables.Column(
+        verbose_name="PMID", linkify=lambda value: f"https://pubmed.ncbi.nlm.nih.gov/{value}/"
+    )
+    doi = tables.Column(verbose_name="DOI", linkify=lambda value: f"https://doi.org/{value}")
+
+    class Meta:
+        attrs = {"class": "table table-sm extraction"}
+        empty_text = "No study has been included at full text yet."
+        orderable = True
+
+
+def build_table(review, request=None, per_page=50):
+    """The extraction table for a page; with ``request``, sorting and pagination follow its query string."""
+    fields = list(review.extraction_fields.all())
+    extra = [(field_key(f), tables.Column(verbose_name=f.name, default="")) for f in fields]
+    table = ExtractionTable(extraction_rows(review, fields), extra_columns=extra)
+    if request is not None:
+        tables.RequestConfig(request, paginate={"per_page": per_page}).configure(table)
+    return table
+
+
+def _number(text):
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def dataset(review):
+    """The table as a tablib Dataset (numbers as numbers, so spreadsheets can compute with them)."""
+    fields = list(review.extraction_fields.all())
+    columns = extraction_columns(review, fields)
+    numeric = {field_key(f) for f in fields if f.kind == ExtractionField.Kind.NUMBER}
+    data = tablib.Dataset(headers=[header for _, header in columns], title="Extraction")
+    for row in extraction_rows(review, fields):
+        out = []
+        for key, _ in columns:
+            value = row[key]
+            if key in numeric and value != "":
+                value = _number(value)
+            out.append("" if value is None else value)
+        data.append(out)
+    return data
+
+
+def export(review, fmt) -> bytes:
+    """The extraction table as CSV (UTF-8) or XLSX bytes."""
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown export format {fmt!r}: use csv or xlsx.")
+    data = dataset(review)
+    if fmt == "csv":
+        return data.export("csv").encode("utf-8")
+    return _as_text_not_formulas(data.export("xlsx"))
+
+
+def _as_text_not_formulas(xlsx):
+    # openpyxl stores any text starting with "=" as a formula; an extracted note or a title must
+    # never run as one in the reviewer's spreadsheet (and tablib's escape would cut the "=").
+    book = openpyxl.load_workbook(io.BytesIO(xlsx))
+    cells = [c for row in book.active.iter_rows() for c in row if c.data_type == "f"]
+    if not cells:
+        return xlsx
+    for cell in cells:
+        cell.data_type = "s"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _clean(field, raw):
+    """The stored form of ``raw`` for ``field``, or a ValidationError naming the field."""
+    text = "" if raw is None else str(raw).strip()
+    if text == "":
+        return ""
+    kind = field.kind
+    if kind == ExtractionField.Kind.NUMBER:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValidationError(f"{field.name}: {text!r} is not a number.")
+        return text
+    if kind == ExtractionField.Kind.CHOICE:
+        options = field.choices_list()
+        for option in options:
+            if option.casefold() == text.casefold():
+                return option
+        raise ValidationError(f"{field.name}: {text!r} is not one of the options ({', '.join(options)}).")
+    if kind == ExtractionField.Kind.YESNO:
+        word = text.casefold()
+        if word in YES_WORDS:
+            return YES
+        if word in NO_WORDS:
+            return NO
+        raise ValidationError(f"{field.name}: {text!r} is not yes or no.")
+    return text
+
+
+def save_values(record, field_values: dict, user):
+    """Validate and store extracted values for one record.
+
+    ``field_values`` maps ExtractionField objects (or their pk or name) to the entered text. All
+    values are checked first; any bad one raises ValidationError (a dict keyed by field name)
+    and nothing is written. A blank value removes what was stored. Returns the fields changed.
+    """
+    fields = list(ExtractionField.objects.filter(review_id=record.review_id))
+    by_pk = {f.pk: f for f in fields}
+    by_name = {f.name: f for f in fields}
+    cleaned, errors = {}, {}
+    for key, raw in field_values.items():
+        if isinstance(key, ExtractionField):
+            field = by_pk.get(key.pk)
+            name = key.name
+        else:
+            field = by_pk.get(key) if isinstance(key, int) else by_name.get(key)
+            name = str(key)
+        if field is None:
+            errors[name] = [f"{name}: no such extraction field in this review."]
+            continue
+        try:
+            cleaned[field] = _clean(field, raw)
+        except ValidationError as exc:
+            errors[field.name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+
+    existing = {v.field_id: v for v in ExtractionValue.objects.filter(record=record, field__in=list(cleaned))}
+    changed = []
+    now = timezone.now()
+    with transaction.atomic():
+        for field, value in cleaned.items():
+            current = existing.get(field.pk)
+            if value == "":
+                if current is not None:
+                    current.delete()
+                    changed.append(field)
+            elif current is None:
+                ExtractionValue.objects.create(record=record, field=field, value=value, updated_by=user, updated_at=now)
+                changed.append(field)
+            elif current.value != value:
+                current.value, current.updated_by, current.updated_at = value, user, now
+                current.save(update_fields=["value", "updated_by", "updated_at"])
+                changed.append(field)
+    return changed

@@ -1,0 +1,160 @@
+import csv
+import io
+
+import openpyxl
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.test import RequestFactory
+
+from review.models import Record, Search, Stage
+from screening.decisions import record_decision
+from screening.extraction import build_table, export, extraction_rows, included_records, save_values
+from screening.models import ExtractionField, ExtractionValue
+from tests.screening.test_prisma import add_record, dataset_rows
+
+TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
+
+
+@pytest.fixture
+def fields(review):
+    return [
+        ExtractionField.objects.create(review=review, name="Sample size", kind="number", position=1),
+        ExtractionField.objects.create(
+            review=review, name="Design", kind="choice", choices="RCT\nCohort\nCase series", position=2
+        ),
+        ExtractionField.objects.create(review=review, name="Blinded", kind="yesno", position=3),
+        ExtractionField.objects.create(review=review, name="Outcome measure", kind="text", position=4),
+    ]
+
+
+# Full-text plan for the real records taken from the emicizumab dataset; None = excluded at title/abstract.
+FULL_TEXT = [("include", ""), ("include", ""), ("exclude", "Wrong population"), ("not_retrieved", ""),
+             ("include", ""), ("include", ""), None]
+DISPUTED = 5  # carol excludes this one at full text once two reviewers are required: a conflict
+
+
+@pytest.fixture
+def studies(review, bob, carol):
+    search = Search.objects.create(review=review, kind="file", source="Embase", filename="embase.ris")
+    rows = [r for r in dataset_rows() if r["authors"] and r["year"]][: len(FULL_TEXT)]
+    records = [add_record(review, search, row) for row in rows]
+    for record, ft in zip(records, FULL_TEXT):
+        record_decision(record=record, reviewer=bob, stage=TA, decision="include" if ft else "exclude")
+        if ft:
+            record_decision(record=record, reviewer=bob, stage=FT, decision=ft[0], reason=ft[1])
+    review.full_text_reviewers = 2
+    review.save()
+    record_decision(record=records[DISPUTED], reviewer=carol, stage=FT, decision="exclude", reason="Wrong outcome")
+    return records
+
+
+def test_only_reconciled_full_text_includes_are_extracted(review, studies):
+    want = [r for r, ft in zip(studies, FULL_TEXT) if ft and ft[0] == "include" and r is not studies[DISPUTED]]
+    assert [r.pk for r in included_records(review)] == [r.pk for r in sorted(want, key=lambda r: (r.year, r.pk))]
+    studies[DISPUTED].refresh_from_db()
+    assert studies[DISPUTED].ft_outcome == "conflict"
+
+
+def test_rows_carry_the_study_label_and_values_in_field_order(review, studies, fields, bob):
+    save_values(studies[0], {fields[0]: "120", fields[1]: "rct", fields[2]: "Yes", fields[3]: "ABR"}, bob)
+    rows = {r["record_id"]: r for r in extraction_rows(review)}
+    first = rows[studies[0].pk]
+    surname = studies[0].authors[0].split(",")[0]
+    assert first["study_id"] == f"{surname} {studies[0].year}"
+    assert first["first_author"] == studies[0].authors[0]
+    assert (first["title"], first["doi"], first["pmid"]) == (studies[0].title, studies[0].doi, studies[0].pmid)
+    assert [first[f"field_{f.pk}"] for f in fields] == ["120", "RCT", "yes", "ABR"]
+    assert [rows[studies[1].pk][f"field_{f.pk}"] for f in fields] == ["", "", "", ""]
+
+
+def test_rows_take_three_queries_however_many_studies(review, studies, fields, bob, django_assert_num_queries):
+    for record in (studies[0], studies[1]):
+        save_values(record, {fields[0]: "10", fields[3]: "bleeds"}, bob)
+    with django_assert_num_queries(3):
+        extraction_rows(review)
+
+
+def test_two_studies_with_the_same_label_get_letters(review, studies):
+    Record.objects.filter(pk=studies[1].pk).update(authors=studies[0].authors, year=studies[0].year)
+    labels = sorted(r["study_id"] for r in extraction_rows(review) if r["record_id"] in (studies[0].pk, studies[1].pk))
+    base = f"{studies[0].authors[0].split(',')[0]} {studies[0].year}"
+    assert labels == [f"{base}a", f"{base}b"]
+
+
+@pytest.mark.parametrize(
+    "field_index, value, message",
+    [
+        (0, "about forty", "Sample size: 'about forty' is not a number."),
+        (0, "nan", "Sample size: 'nan' is not a number."),
+        (1, "Cross-over", "Design: 'Cross-over' is not one of the options (RCT, Cohort, Case series)."),
+        (2, "perhaps", "Blinded: 'perhaps' is not yes or no."),
+    ],
+)
+def test_bad_values_name_their_field_and_write_nothing(studies, fields, bob, field_index, value, message):
+    with pytest.raises(ValidationError) as err:
+        save_values(studies[0], {fields[3]: "ABR", fields[field_index]: value}, bob)
+    assert err.value.message_dict == {fields[field_index].name: [message]}
+    assert not ExtractionValue.objects.filter(record=studies[0]).exists()
+
+
+def test_values_can_be_given_by_name_changed_and_cleared(studies, fields, bob, carol):
+    assert save_values(studies[0], {"Sample size": "12", "Design": "cohort"}, bob) == fields[:2]
+    assert save_values(studies[0], {"Sample size": "12"}, carol) == []  # unchanged
+    assert save_values(studies[0], {"Sample size": "", "Design": "Case series"}, carol) == fields[:2]
+    stored = {v.field.name: (v.value, v.updated_by) for v in ExtractionValue.objects.filter(record=studies[0])}
+    assert stored == {"Design": ("Case series", carol)}
+
+
+def test_a_field_of_another_review_is_refused(studies, other_review, bob):
+    foreign = ExtractionField.objects.create(review=other_review, name="Sponsor")
+    with pytest.raises(ValidationError, match="Sponsor"):
+        save_values(studies[0], {foreign: "Roche"}, bob)
+
+
+def test_csv_export_round_trips(review, studies, fields, bob):
+    save_values(studies[4], {fields[0]: "48", fields[1]: "Cohort", fields[2]: "n", fields[3]: "Trough, µg/mL"}, bob)
+    rows = list(csv.DictReader(io.StringIO(export(review, "csv").decode("utf-8"))))
+    assert list(rows[0]) == ["Study ID", "First author", "Year", "Title", "PMID", "DOI"] + [f.name for f in fields]
+    assert len(rows) == included_records(review).count()
+    row = next(r for r in rows if r["Title"] == studies[4].title)
+    assert (row["Sample size"], row["Design"], row["Blinded"], row["Outcome measure"]) == ("48", "Cohort", "no",
+                                                                                          "Trough, µg/mL")
+    assert row["Year"] == str(studies[4].year) and row["DOI"] == studies[4].doi
+
+
+def test_xlsx_export_round_trips_with_numbers_as_numbers_and_formulas_as_text(review, studies, fields, bob, tmp_path):
+    save_values(studies[1], {fields[0]: "2.5", fields[3]: "=SUM(A1)"}, bob)
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(export(review, "xlsx"))
+    sheet = openpyxl.load_workbook(path).active
+    values = list(sheet.values)
+    assert values[0][:4] == ("Study ID", "First author", "Year", "Title")
+    assert len(values) - 1 == included_records(review).count()
+    row = next(v for v in values[1:] if v[3] == studies[1].title)
+    assert row[2] == studies[1].year and row[6] == 2.5
+    formula_cell = sheet.cell(row=values.index(row) + 1, column=10)
+    assert (formula_cell.value, formula_cell.data_type) == ("=SUM(A1)", "s")  # kept as text, never run
+
+
+def test_the_table_has_one_column_per_field(review, studies, fields, bob):
+    save_values(studies[0], {fields[1]: "RCT"}, bob)
+    request = RequestFactory().get("/", {"sort": "year"})
+    table = build_table(review, request)
+    assert [c.header for c in table.columns] == ["Study ID", "First author", "Year", "Title", "PMID", "DOI"] + [
+        f.name for f in fields
+    ]
+    assert len(table.rows) == included_records(review).count()
+    html = table.as_html(request)
+    assert "RCT" in html and f"https://doi.org/{studies[0].doi}" in html
+
+
+def test_the_command_writes_csv_and_xlsx(review, studies, fields, tmp_path):
+    stdout = io.StringIO()
+    call_command("export_extraction", review.slug, "--format", "csv", stdout=stdout)
+    assert stdout.getvalue().encode("utf-8") == export(review, "csv")
+    path = tmp_path / "e.xlsx"
+    call_command("export_extraction", review.slug, "--format", "xlsx", "-o", str(path))
+    assert path.read_bytes()[:2] == b"PK"
+    with pytest.raises(CommandError, match="nope"):
+        call_command("export_extraction", "nope")
