@@ -1,4 +1,16 @@
 from django.urls import path
 
+from screening import views
+
 app_name = "screening"
-urlpatterns = []
+urlpatterns = [
+    path("r/<slug:slug>/screen/<str:stage>/", views.screen, name="screen"),
+    path("r/<slug:slug>/screen/<str:stage>/<int:pk>/decide/", views.decide, name="decide"),
+    path("r/<slug:slug>/records/", views.records, name="records"),
+    path("r/<slug:slug>/prisma/", views.prisma, name="prisma"),
+    path("r/<slug:slug>/prisma/download.<str:fmt>", views.prisma_download, name="prisma_download"),
+    path("r/<slug:slug>/extraction/", views.extraction, name="extraction"),
+    path("r/<slug:slug>/extraction/fields/", views.extraction_fields, name="extraction_fields"),
+    path("r/<slug:slug>/extraction/<int:pk>/", views.extraction_entry, name="extraction_entry"),
+    path("r/<slug:slug>/extraction/export.<str:fmt>", views.extraction_export, name="extraction_export"),
+]

@@ -1,0 +1,75 @@
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
+
+from review.models import Record, Role, Search, Stage
+from screening.models import Choice, Decision
+
+OUTCOME_CHOICES = [("pending", "Pending")] + [(o.value, o.label) for o in Record.Outcome if o.value]
+DUPLICATE_CHOICES = [("unique", "Unique"), ("duplicate", "Duplicate")]
+
+
+class RecordFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_text", label="Search title/abstract")
+    ta = django_filters.ChoiceFilter(choices=OUTCOME_CHOICES, method="filter_outcome", label="TA outcome",
+                                     empty_label="any")
+    ft = django_filters.ChoiceFilter(choices=OUTCOME_CHOICES, method="filter_outcome", label="FT outcome",
+                                     empty_label="any")
+    decision = django_filters.ChoiceFilter(choices=Choice.choices, method="keep", label="Decision",
+                                           empty_label="any")
+    decision_stage = django_filters.ChoiceFilter(choices=Stage.choices, method="keep", label="at stage",
+                                                 empty_label=None)
+    reviewer = django_filters.ModelChoiceFilter(queryset=get_user_model().objects.none(), method="keep",
+                                                label="by")
+    source = django_filters.ChoiceFilter(choices=[], label="Source", empty_label="any")
+    duplicates = django_filters.ChoiceFilter(choices=DUPLICATE_CHOICES, method="filter_duplicates",
+                                             label="Duplicates", empty_label="all")
+    year = django_filters.RangeFilter(label="Year")
+
+    class Meta:
+        model = Record
+        fields = []
+
+    def __init__(self, data=None, *args, review, membership, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self.review = review
+        self.user = membership.user
+        self.is_owner = membership.role == Role.OWNER
+        users = get_user_model().objects.filter(memberships__review=review).order_by("username")
+        # Blinding: only the owner may look at another reviewer's votes.
+        reviewer = self.filters["reviewer"]
+        reviewer.queryset = users if self.is_owner else users.filter(pk=self.user.pk)
+        reviewer.extra["empty_label"] = "anyone" if self.is_owner else None
+        sources = Search.objects.filter(review=review).order_by("source").values_list("source", flat=True).distinct()
+        self.filters["source"].extra["choices"] = [(s, s) for s in sources]
+
+    def filter_text(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(title__icontains=value) | Q(abstract__icontains=value)) if value else queryset
+
+    def filter_outcome(self, queryset, name, value):
+        field = "ta_outcome" if name == "ta" else "ft_outcome"
+        return queryset.filter(**{field: "" if value == "pending" else value})
+
+    def filter_duplicates(self, queryset, name, value):
+        return queryset.filter(duplicate_of__isnull=value == "unique")
+
+    def keep(self, queryset, name, value):
+        # decision, decision_stage and reviewer act together in filter_queryset.
+        return queryset
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        decision = data.get("decision")
+        # A reviewer filters by their own votes only; the owner by anyone's, or any vote at all.
+        reviewer = data.get("reviewer") if self.is_owner else self.user
+        if not decision and not (self.is_owner and reviewer):
+            return queryset
+        stage = data.get("decision_stage") or Stage.TITLE_ABSTRACT
+        votes = Decision.objects.filter(record=OuterRef("pk"), stage=stage, is_current=True)
+        if decision:
+            votes = votes.filter(decision=decision)
+        if reviewer:
+            votes = votes.filter(reviewer=reviewer)
+        return queryset.filter(Exists(votes))

@@ -1,0 +1,129 @@
+from django import forms
+
+from review.models import Stage
+from screening.models import Choice, ExtractionField
+
+DECISION_ORDER = {
+    Stage.TITLE_ABSTRACT: [Choice.INCLUDE, Choice.EXCLUDE, Choice.MAYBE],
+    Stage.FULL_TEXT: [Choice.INCLUDE, Choice.EXCLUDE, Choice.NOT_RETRIEVED],
+}
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField()
+    reason = forms.ChoiceField(required=False, label="Exclusion reason")
+    other_reason = forms.CharField(required=False, max_length=300, label="Other reason")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, review, stage, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stage = stage
+        self.fields["decision"].choices = [(c.value, c.label) for c in DECISION_ORDER[stage]]
+        reasons = review.reasons_list()
+        self.fields["reason"].choices = [("", "— reason —")] + [(r, r) for r in reasons]
+        self.fields["other_reason"].widget.attrs["placeholder"] = "or type a reason"
+
+    @classmethod
+    def from_decision(cls, decision, *, review, stage):
+        """An unbound form showing ``decision`` (the reviewer's earlier vote), if any."""
+        if decision is None:
+            return cls(review=review, stage=stage)
+        listed = decision.reason in review.reasons_list()
+        initial = {
+            "decision": decision.decision,
+            "reason": decision.reason if listed else "",
+            "other_reason": "" if listed else decision.reason,
+            "note": decision.note,
+        }
+        return cls(review=review, stage=stage, initial=initial)
+
+    def clean(self):
+        cleaned = super().clean()
+        reason = (cleaned.get("other_reason") or "").strip() or cleaned.get("reason") or ""
+        if cleaned.get("decision") == Choice.EXCLUDE:
+            if self.stage == Stage.FULL_TEXT and not reason:
+                self.add_error("reason", "A full-text exclusion needs a reason: pick one or type your own.")
+        else:
+            # A reason only means something for an exclusion; drop one left selected by mistake.
+            reason = ""
+        cleaned["reason"] = reason
+        return cleaned
+
+    def decision_kwargs(self):
+        return {key: self.cleaned_data[key] for key in ("decision", "reason", "note")}
+
+
+class ExtractionFieldForm(forms.ModelForm):
+    class Meta:
+        model = ExtractionField
+        fields = ["name", "kind", "choices", "help_text"]
+        widgets = {"choices": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.review = review
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        taken = ExtractionField.objects.filter(review=self.review, name__iexact=name)
+        if self.instance.pk:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(f"This review already has a field called “{name}”.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        options = [c.strip() for c in (cleaned.get("choices") or "").splitlines() if c.strip()]
+        if cleaned.get("kind") == ExtractionField.Kind.CHOICE and len(options) < 2:
+            self.add_error("choices", "A choice field needs at least two options, one per line.")
+        cleaned["choices"] = "\n".join(options)
+        return cleaned
+
+    def save(self, commit=True):
+        field = super().save(commit=False)
+        field.review = self.review
+        if field.position == 0 and not field.pk:
+            last = ExtractionField.objects.filter(review=self.review).order_by("-position").first()
+            field.position = (last.position + 1) if last else 1
+        if commit:
+            field.save()
+        return field
+
+
+YES_NO = [("", "—"), ("yes", "Yes"), ("no", "No")]
+
+
+class ExtractionEntryForm(forms.Form):
+    """One input per extraction field of the review, named ``field_<pk>``."""
+
+    def __init__(self, *args, fields, values=None, read_only=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.extraction_fields = list(fields)
+        values = values or {}
+        for field in self.extraction_fields:
+            self.fields[self.key(field)] = self._form_field(field, values.get(field.pk, ""), read_only)
+
+    @staticmethod
+    def key(field):
+        return f"field_{field.pk}"
+
+    @staticmethod
+    def _form_field(field, initial, read_only):
+        common = {"label": field.name, "help_text": field.help_text, "required": False, "initial": initial,
+                  "disabled": read_only}
+        if field.kind == ExtractionField.Kind.NUMBER:
+            return forms.CharField(widget=forms.NumberInput(attrs={"step": "any"}), **common)
+        if field.kind == ExtractionField.Kind.CHOICE:
+            options = field.choices_list()
+            if initial and initial not in options:
+                # Keep a value entered before the options were edited selectable.
+                options.append(initial)
+            return forms.ChoiceField(choices=[("", "—")] + [(c, c) for c in options], **common)
+        if field.kind == ExtractionField.Kind.YESNO:
+            return forms.ChoiceField(choices=YES_NO, **common)
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), **common)
+
+    def values(self):
+        """The cleaned values keyed by ExtractionField."""
+        return {field: self.cleaned_data.get(self.key(field)) or "" for field in self.extraction_fields}

@@ -1,0 +1,56 @@
+import django_tables2 as tables
+from django.urls import reverse
+from django.utils.html import format_html
+
+from review.models import Record
+
+# The columns the table shows; views load only these (abstracts stay in the database).
+RECORD_COLUMNS = ("pk", "review_id", "title", "authors", "year", "journal", "source", "ta_outcome", "ft_outcome",
+                  "duplicate_of_id")
+
+
+def _outcome(value, label):
+    return format_html('<span class="outcome outcome-{}">{}</span>', value or "pending", label)
+
+
+class RecordTable(tables.Table):
+    id = tables.Column("#", accessor="pk", order_by="pk")
+    title = tables.Column()
+    first_author = tables.Column("First author", accessor="authors", orderable=False)
+    year = tables.Column()
+    journal = tables.Column()
+    source = tables.Column()
+    ta_outcome = tables.Column("TA", empty_values=())
+    ft_outcome = tables.Column("FT", empty_values=())
+    duplicate = tables.Column("Duplicate", accessor="duplicate_of_id", order_by="duplicate_of")
+
+    class Meta:
+        model = Record
+        fields = ()
+        sequence = ("id", "title", "first_author", "year", "journal", "source", "ta_outcome", "ft_outcome",
+                    "duplicate")
+        template_name = "django_tables2/table.html"
+        attrs = {"class": "table records"}
+        order_by = "id"
+        empty_text = "No records match these filters."
+
+    def __init__(self, *args, review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.review = review
+
+    def render_title(self, record, value):
+        return format_html('<a href="{}">{}</a>', reverse("review:record", args=[self.review.slug, record.pk]), value)
+
+    def render_first_author(self, record):
+        return record.first_author
+
+    def render_ta_outcome(self, record):
+        return _outcome(record.ta_outcome, record.get_ta_outcome_display())
+
+    def render_ft_outcome(self, record):
+        if record.ta_outcome != Record.Outcome.INCLUDE and not record.ft_outcome:
+            return ""
+        return _outcome(record.ft_outcome, record.get_ft_outcome_display())
+
+    def render_duplicate(self, value):
+        return format_html('<span title="Duplicate of record {}">dup of #{}</span>', value, value)

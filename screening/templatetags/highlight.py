@@ -1,0 +1,56 @@
+"""Keyword highlighting on the screening page: include words in green, exclude words in red."""
+
+import re
+from functools import lru_cache
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+
+@lru_cache(maxsize=64)
+def _pattern(include, exclude):
+    """One case-insensitive regex over all keywords; longer keywords win over their prefixes.
+
+    A keyword matches a whole word; a trailing * matches any word ending ("random*").
+    """
+    terms = {}
+    for kind, words in (("exclude", exclude), ("include", include)):
+        for word in words:
+            stem = word.rstrip("*").strip()
+            if stem:
+                # Include wins when a word is listed as both.
+                terms[(stem.lower(), word.endswith("*"))] = kind
+    if not terms:
+        return None, {}
+    ordered = sorted(terms, key=lambda t: (-len(t[0]), t))
+    groups, kinds = [], {}
+    for n, (stem, wildcard) in enumerate(ordered):
+        tail = r"\w*" if wildcard else ""
+        groups.append(f"(?P<k{n}>{re.escape(stem)}{tail})")
+        kinds[f"k{n}"] = terms[(stem, wildcard)]
+    return re.compile(r"(?<!\w)(?:" + "|".join(groups) + r")(?!\w)", re.IGNORECASE), kinds
+
+
+def highlight_text(text, include=(), exclude=()):
+    """``text`` HTML-escaped, with keyword matches wrapped in <mark class="kw-include|kw-exclude">."""
+    text = "" if text is None else str(text)
+    pattern, kinds = _pattern(tuple(include), tuple(exclude))
+    if pattern is None:
+        return escape(text)
+    out, last = [], 0
+    for match in pattern.finditer(text):
+        out.append(escape(text[last : match.start()]))
+        out.append(f'<mark class="kw-{kinds[match.lastgroup]}">{escape(match.group(0))}</mark>')
+        last = match.end()
+    out.append(escape(text[last:]))
+    return mark_safe("".join(out))
+
+
+@register.filter
+def highlight(text, keywords):
+    """``{{ record.abstract|highlight:keywords }}`` with keywords = (include list, exclude list)."""
+    include, exclude = keywords or ((), ())
+    return highlight_text(text, include, exclude)

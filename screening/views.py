@@ -1,0 +1,308 @@
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import replace_url
+from django_tables2 import RequestConfig
+from django_tables2.columns.base import LinkTransform
+
+from review.access import SCREENING_ROLES, review_for_member
+from review.models import Record, Role, Stage
+from screening import queue
+from screening.decisions import DecisionError, record_decision
+from screening.filters import RecordFilter
+from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
+from screening.models import Decision, ExtractionField, ExtractionValue
+from screening.tables import RECORD_COLUMNS, RecordTable
+
+PRISMA_FORMATS = {
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+}
+EXTRACTION_FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _stage(value):
+    if value not in Stage.values:
+        raise Http404("No such screening stage")
+    return Stage(value)
+
+
+def _download(content, content_type, filename):
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# Screening --------------------------------------------------------------------------------------
+
+
+def _my_vote(record, user, stage):
+    if record is None:
+        return None
+    return Decision.objects.filter(record=record, reviewer=user, stage=stage, is_current=True).first()
+
+
+def _card(request, review, stage, record=None, form=None):
+    """Context for the screening card: ``record`` (default: the next one), its form and progress.
+
+    Blinding: only the user's own vote is ever read here.
+    """
+    if record is None:
+        record = queue.next_record(review, request.user, stage)
+    mine = _my_vote(record, request.user, stage)
+    return {
+        "review": review,
+        "stage": stage,
+        "record": record,
+        "mine": mine,
+        "form": form or DecisionForm.from_decision(mine, review=review, stage=stage),
+        "back": queue.previous_decision(review, request.user, stage, before=mine),
+        "progress": queue.progress(review, request.user, stage),
+        "keywords": (review.include_keywords_list(), review.exclude_keywords_list()),
+        "other_stage": Stage.FULL_TEXT if stage == Stage.TITLE_ABSTRACT else Stage.TITLE_ABSTRACT,
+    }
+
+
+def _revisit(request, review, stage):
+    """The record asked for with ?record=<pk>: one the user voted on or still has to screen."""
+    pk = request.GET.get("record", "")
+    if not pk:
+        return None
+    if not pk.isdigit():
+        raise Http404("No such record")
+    record = get_object_or_404(queue.eligible(review, stage), pk=pk)
+    if not (_my_vote(record, request.user, stage) or queue.pending(review, request.user, stage).filter(pk=pk)):
+        raise Http404("This record does not need your vote at this stage")
+    return record
+
+
+@login_required
+@require_GET
+def screen(request, slug, stage):
+    review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
+    stage = _stage(stage)
+    context = _card(request, review, stage, record=_revisit(request, review, stage))
+    return render(request, "screening/screen.html", context)
+
+
+@login_required
+@require_POST
+def decide(request, slug, stage, pk):
+    review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
+    stage = _stage(stage)
+    record = get_object_or_404(Record, review=review, pk=pk)
+    form = DecisionForm(request.POST, review=review, stage=stage)
+    if form.is_valid():
+        try:
+            record_decision(record=record, reviewer=request.user, stage=stage, **form.decision_kwargs())
+        except DecisionError as error:
+            form.add_error(None, str(error))
+    if form.errors:
+        template = "screening/_card.html" if request.htmx else "screening/screen.html"
+        return render(request, template, _card(request, review, stage, record, form), status=400)
+    screen_url = reverse("screening:screen", args=[review.slug, stage])
+    if request.htmx:
+        # The next record replaces the card; the address bar drops any ?record= of a revisit.
+        return replace_url(render(request, "screening/_card.html", _card(request, review, stage)), screen_url)
+    return redirect(screen_url)
+
+
+# Records table ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def records(request, slug):
+    review, membership = review_for_member(request, slug)
+    base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
+    filters = RecordFilter(request.GET or None, queryset=base, review=review, membership=membership)
+    table = RecordTable(filters.qs, review=review)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    return render(request, "screening/records.html", {"review": review, "filter": filters, "table": table})
+
+
+# PRISMA -----------------------------------------------------------------------------------------
+
+
+def _prisma_modules():
+    from screening import prisma, prisma_svg
+
+    return prisma, prisma_svg
+
+
+def _prisma_csv(counts):
+    prisma, prisma_svg = _prisma_modules()
+    to_csv = getattr(prisma, "to_prisma2020_csv", None) or prisma_svg.to_prisma2020_csv
+    return to_csv(counts)
+
+
+@login_required
+@require_GET
+def prisma(request, slug):
+    review, _ = review_for_member(request, slug)
+    prisma_module, prisma_svg = _prisma_modules()
+    counts = prisma_module.compute(review)
+    svg = prisma_svg.render_svg(counts, title=review.title)
+    formats = list(PRISMA_FORMATS)
+    return render(request, "screening/prisma.html", {"review": review, "counts": counts, "svg": svg,
+                                                     "formats": formats})
+
+
+@login_required
+@require_GET
+def prisma_download(request, slug, fmt):
+    review, _ = review_for_member(request, slug)
+    if fmt not in PRISMA_FORMATS:
+        raise Http404("Unknown format")
+    prisma_module, prisma_svg = _prisma_modules()
+    counts = prisma_module.compute(review)
+    if fmt == "json":
+        data = prisma_module.to_json(counts)
+        content = data if isinstance(data, str) else json.dumps(data, indent=2)
+    elif fmt == "csv":
+        content = _prisma_csv(counts)
+    else:
+        svg = prisma_svg.render_svg(counts, title=review.title)
+        content = {"svg": lambda: svg, "png": lambda: prisma_svg.render_png(svg),
+                   "pdf": lambda: prisma_svg.render_pdf(svg)}[fmt]()
+    name = f"{review.slug}-prisma2020.csv" if fmt == "csv" else f"{review.slug}-prisma.{fmt}"
+    return _download(content, PRISMA_FORMATS[fmt], name)
+
+
+# Extraction -------------------------------------------------------------------------------------
+
+
+def _extraction():
+    from screening import extraction
+
+    return extraction
+
+
+def _included_record(review, pk):
+    extraction = _extraction()
+    included = getattr(extraction, "included_records", None)
+    records = included(review) if included else Record.objects.for_review(review).filter(
+        ft_outcome=Record.Outcome.INCLUDE, duplicate_of__isnull=True)
+    return get_object_or_404(records, pk=pk)
+
+
+@login_required
+@require_GET
+def extraction(request, slug):
+    review, membership = review_for_member(request, slug)
+    table = _extraction().build_table(review, request=request)
+    # Each study label opens its entry form.
+    table.columns["study_id"].link = LinkTransform(
+        url=lambda record: reverse("screening:extraction_entry", args=[review.slug, record["record_id"]])
+    )
+    return render(request, "screening/extraction.html", {
+        "review": review, "table": table, "can_edit": membership.role in SCREENING_ROLES,
+        "is_owner": membership.role == Role.OWNER, "fields": ExtractionField.objects.filter(review=review),
+    })
+
+
+@login_required
+@require_GET
+def extraction_export(request, slug, fmt):
+    review, _ = review_for_member(request, slug)
+    if fmt not in EXTRACTION_FORMATS:
+        raise Http404("Unknown format")
+    return _download(_extraction().export(review, fmt), EXTRACTION_FORMATS[fmt], f"{review.slug}-extraction.{fmt}")
+
+
+def _field_action(request, review):
+    """Apply one POSTed change to the field list; returns a bound form with errors, or None."""
+    action = request.POST.get("action", "save")
+    field = None
+    if request.POST.get("field"):
+        field = get_object_or_404(ExtractionField, review=review, pk=request.POST["field"])
+    if action == "delete" and field:
+        field.delete()
+    elif action in ("up", "down") and field:
+        _move(review, field, -1 if action == "up" else 1)
+    else:
+        form = ExtractionFieldForm(request.POST, instance=field, review=review)
+        if not form.is_valid():
+            return form
+        form.save()
+    return None
+
+
+def _move(review, field, step):
+    with transaction.atomic():
+        fields = list(ExtractionField.objects.select_for_update().filter(review=review))
+        i = fields.index(field)
+        j = i + step
+        if 0 <= j < len(fields):
+            fields[i], fields[j] = fields[j], fields[i]
+        for position, f in enumerate(fields, start=1):
+            f.position = position
+        ExtractionField.objects.bulk_update(fields, ["position"])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def extraction_fields(request, slug):
+    review, membership = review_for_member(request, slug, roles=None if request.method == "GET" else (Role.OWNER,))
+    form = None
+    if request.method == "POST":
+        form = _field_action(request, review)
+        if form is None:
+            return redirect("screening:extraction_fields", review.slug)
+    fields = ExtractionField.objects.filter(review=review)
+    editing = fields.filter(pk=request.GET.get("edit")).first() if request.GET.get("edit", "").isdigit() else None
+    if form is None:
+        form = ExtractionFieldForm(instance=editing, review=review)
+    is_owner = membership.role == Role.OWNER
+    return render(request, "screening/extraction_fields.html", {
+        "review": review, "fields": fields, "form": form, "editing": form.instance if form.instance.pk else None,
+        "is_owner": is_owner,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def extraction_entry(request, slug, pk):
+    roles = None if request.method == "GET" else SCREENING_ROLES
+    review, membership = review_for_member(request, slug, roles=roles)
+    record = _included_record(review, pk)
+    fields = list(ExtractionField.objects.filter(review=review))
+    values = dict(ExtractionValue.objects.filter(record=record).values_list("field_id", "value"))
+    read_only = membership.role not in SCREENING_ROLES
+    form = ExtractionEntryForm(request.POST or None, fields=fields, values=values, read_only=read_only)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _extraction().save_values(record, form.values(), request.user)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            return redirect("screening:extraction", review.slug)
+    return render(request, "screening/extraction_entry.html", {
+        "review": review, "record": record, "form": form, "read_only": read_only,
+    }, status=400 if form.errors else 200)
+
+
+def _add_errors(form, error):
+    """Attach save_values' errors to the matching inputs (a dict keyed by field, or one message)."""
+    if hasattr(error, "error_dict"):
+        by_name = {f.name: form.key(f) for f in form.extraction_fields}
+        by_pk = {str(f.pk): form.key(f) for f in form.extraction_fields}
+        for key, messages in error.error_dict.items():
+            name = by_name.get(key) or by_pk.get(str(key)) or (key if key in form.fields else None)
+            for message in messages:
+                form.add_error(name, message)
+    else:
+        form.add_error(None, error)
+
