@@ -7,7 +7,9 @@ from urllib.parse import unquote
 from rapidfuzz import fuzz
 
 _DOI_PREFIX = re.compile(r"^(?:https?://)?(?:dx\.)?(?:doi\.org/)?(?:doi:\s*)?", re.I)
-_DOI_SHAPE = re.compile(r"^10\.\d{4,9}/\S+$")
+# Registrant codes are four or more digits in practice; shorter ones ("10.3") still name the same
+# thing in two records of one file, so they are kept.
+_DOI_SHAPE = re.compile(r"^10\.\d+(?:/\S+)?$")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 AUTHOR_THRESHOLD = 80
 TITLE_THRESHOLD = 95

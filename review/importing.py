@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from django.db import transaction
+from rapidfuzz import fuzz, process
 
 from review import dedup
 from review.models import Event, Record, Search
@@ -18,17 +19,41 @@ class ImportResult:
     added: int = 0
     duplicates: int = 0
     skipped: int = 0
+    # Records with nothing to screen (no title, abstract, DOI or PMID), left out.
+    empty: int = 0
     reasons: dict = field(default_factory=lambda: defaultdict(int))
+    # What the importer read but could not use ("record 3: '10 15' is not a year").
+    warnings: list = field(default_factory=list)
 
     @property
     def unique(self):
         return self.added - self.duplicates
 
     def summary(self):
-        parts = [f"{self.added} records added", f"{self.duplicates} duplicates linked"]
-        if self.skipped:
-            parts.append(f"{self.skipped} already in the review skipped")
+        parts = [
+            f"{self.added} records added",
+            f"{self.duplicates} duplicates linked",
+            f"{self.skipped} already in the review skipped",
+        ]
+        if self.empty:
+            parts.append(f"{self.empty} empty records left out")
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warnings")
         return f"{self.search.source}: " + ", ".join(parts)
+
+
+class Original:
+    """A canonical record in the index: its pk, or, until its chunk is saved, the unsaved Record."""
+
+    __slots__ = ("pk", "record")
+
+    def __init__(self, pk=None, record=None):
+        self.pk = pk
+        self.record = record
+
+    def saved(self):
+        # Once saved only the pk is kept, so a big import does not hold every Record in memory.
+        self.pk, self.record = self.record.pk, None
 
 
 class DuplicateIndex:
@@ -38,20 +63,23 @@ class DuplicateIndex:
         self.by_pmid = {}
         self.by_doi = {}
         self.by_title = defaultdict(list)
-        self.by_block = defaultdict(list)
+        # block -> ([title_norm, ...], [(original, cand), ...]) for fuzzy title matching
+        self.by_block = defaultdict(lambda: ([], []))
 
     @staticmethod
     def block_key(author, year):
         return (author[:4], year)
 
-    def add(self, key, cand):
+    def add(self, original, cand):
         if cand["pmid"]:
-            self.by_pmid.setdefault(cand["pmid"], key)
+            self.by_pmid.setdefault(cand["pmid"], original)
         if cand["doi_norm"]:
-            self.by_doi.setdefault(cand["doi_norm"], key)
+            self.by_doi.setdefault(cand["doi_norm"], original)
         if cand["title_norm"]:
-            self.by_title[cand["title_norm"]].append((key, cand))
-            self.by_block[self.block_key(cand["author"], cand["year"])].append((key, cand))
+            self.by_title[cand["title_norm"]].append((original, cand))
+            titles, entries = self.by_block[self.block_key(cand["author"], cand["year"])]
+            titles.append(cand["title_norm"])
+            entries.append((original, cand))
 
     @classmethod
     def for_review(cls, review):
@@ -64,25 +92,34 @@ class DuplicateIndex:
             .iterator(chunk_size=5000)
         )
         for pk, pmid, doi_norm, title_norm, year, authors in rows:
-            index.add(pk, _candidate(pmid, doi_norm, title_norm, year, authors))
+            index.add(Original(pk=pk), _candidate(pmid, doi_norm, title_norm, year, authors))
         return index
 
     def find(self, cand):
-        """Return (key, reason) of the record this candidate duplicates, or (None, '')."""
+        """Return (Original, reason) of the record this candidate duplicates, or (None, '')."""
         if cand["pmid"] and cand["pmid"] in self.by_pmid:
             return self.by_pmid[cand["pmid"]], "pmid"
         if cand["doi_norm"] and cand["doi_norm"] in self.by_doi:
             return self.by_doi[cand["doi_norm"]], "doi"
         if not cand["title_norm"]:
             return None, ""
-        for key, other in self.by_title.get(cand["title_norm"], ()):
+        for original, other in self.by_title.get(cand["title_norm"], ()):
             if dedup.same_work(cand, other):
-                return key, "title"
+                return original, "title"
         years = (None,) if cand["year"] is None else (cand["year"] - 1, cand["year"], cand["year"] + 1)
         for year in years:
-            for key, other in self.by_block.get(self.block_key(cand["author"], year), ()):
+            block = self.by_block.get(self.block_key(cand["author"], year))
+            if not block:
+                continue
+            titles, entries = block
+            # rapidfuzz scores the whole block in C; only near-identical titles get the full check.
+            close = process.extract(
+                cand["title_norm"], titles, scorer=fuzz.ratio, score_cutoff=dedup.TITLE_THRESHOLD, limit=None
+            )
+            for _, _, position in sorted(close, key=lambda hit: hit[2]):
+                original, other = entries[position]
                 if dedup.same_work(cand, other):
-                    return key, "title_fuzzy"
+                    return original, "title_fuzzy"
         return None, ""
 
 
@@ -144,7 +181,7 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
         search.added = result.added
         search.duplicates = result.duplicates
         search.skipped = result.skipped
-        search.fetched = search.fetched or (result.added + result.skipped)
+        search.fetched = search.fetched or (result.added + result.skipped + result.empty)
         search.save(update_fields=["added", "duplicates", "skipped", "fetched"])
         Event.objects.create(
             review=review,
@@ -158,16 +195,18 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
                 "added": result.added,
                 "duplicates": result.duplicates,
                 "skipped": result.skipped,
+                "empty": result.empty,
             },
         )
     return result
 
 
 def _store_chunk(chunk, search, index, known, result, user):
-    # The index holds primary keys for records already saved and the Record objects
-    # themselves for originals this import adds: those have a pk once their chunk is saved.
-    records, pending = [], []
+    records, added = [], []
     for article in chunk:
+        if not any((value or "").strip() for value in (article.title, article.abstract, article.doi, article.pmid)):
+            result.empty += 1
+            continue
         record = _record_from(article, search)
         if record.pmid and record.pmid in known:
             result.skipped += 1
@@ -177,23 +216,22 @@ def _store_chunk(chunk, search, index, known, result, user):
         cand = _candidate(record.pmid, record.doi_norm, record.title_norm, record.year, record.authors)
         original, reason = index.find(cand)
         if original is None:
-            index.add(record, cand)
+            original = Original(record=record)
+            index.add(original, cand)
+            added.append(original)
         else:
             record.duplicate_reason = reason
-            if isinstance(original, Record):
-                if original.pk is None:
-                    pending.append((record, original))
-                else:
-                    record.duplicate_of_id = original.pk
-            else:
-                record.duplicate_of_id = original
+            # An original from this same chunk has no pk yet: link it after the insert.
+            record._original = original
         records.append(record)
     Record.objects.bulk_create(records, batch_size=500)
-    for record, original in pending:
-        record.duplicate_of_id = original.pk
-    if pending:
-        Record.objects.bulk_update([r for r, _ in pending], ["duplicate_of"], batch_size=500)
-    dups = [r for r in records if r.duplicate_of_id]
+    for original in added:
+        original.saved()
+    dups = [r for r in records if r.duplicate_reason]
+    for record in dups:
+        record.duplicate_of_id = record._original.pk
+    if dups:
+        Record.objects.bulk_update(dups, ["duplicate_of"], batch_size=500)
     Event.objects.bulk_create(
         [
             Event(

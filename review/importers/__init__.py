@@ -1,0 +1,309 @@
+"""File imports: tell a file's format from its content, read it record by record, store it.
+
+``import_file`` is what the upload view and ``manage.py import_records`` call. Each parser
+module turns a file into a stream of Article objects; nothing is written until the whole file
+has been read without error (review.importing.import_articles runs in one transaction).
+"""
+
+import codecs
+import contextlib
+import csv
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from review.article import ImportFileError
+from review.importers import medline, ris, tabular
+from review.importing import import_articles
+from review.models import Search
+
+HEAD = 64 * 1024
+MAX_WARNINGS = 20
+LABELS = {
+    "pubmed_xml": "PubMed XML",
+    "medline": "MEDLINE",
+    "ris": "RIS",
+    "csv": "CSV",
+    "tsv": "TSV",
+    "xlsx": "Excel workbook",
+}
+_XML_PROLOGUE = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
+_XML_ROOT = re.compile(r"\s*<([A-Za-z_][\w:.-]*)")
+_PUBMED_ROOTS = {"PubmedArticleSet", "PubmedArticle", "PubmedBookArticleSet", "PubmedBookArticle"}
+_OTHER_XML = {
+    "pmc-articleset": "PMC full-text XML (efetch from db=pmc), not PubMed records; export the articles from "
+    "PubMed (Save > Format: PubMed, or efetch db=pubmed retmode=xml) and import that file",
+    "article": "a JATS full-text article, not PubMed records; import a PubMed XML or MEDLINE export instead",
+    "eSearchResult": "an E-utilities search result, which lists PMIDs but holds no records",
+    "eInfoResult": "an E-utilities database description, which holds no records",
+    "ePostResult": "an E-utilities post result, which holds no records",
+    "xml": "EndNote XML, which is not supported; export the library as RIS instead",
+}
+_MEDLINE_START = re.compile(r"\A\s*PMID- ?\d", re.M)
+_RIS_TY = re.compile(r"^TY  -", re.M)
+_RIS_TAGS = re.compile(r"^(DB|DP|AN|UR|L2)  - ?(.*?)\s*$", re.M)
+_OVID_DATABASES = {"psyc": "PsycINFO", "medl": "MEDLINE", "prem": "MEDLINE", "mesz": "MEDLINE", "emed": "Embase",
+                   "emez": "Embase", "coch": "Cochrane Library", "cctr": "Cochrane Central"}
+_DATABASES = {"nlm": "PubMed", "pubmed": "PubMed", "medline": "MEDLINE", "embase": "Embase", "scopus": "Scopus",
+              "web of science": "Web of Science", "psycinfo": "PsycINFO", "cinahl": "CINAHL"}
+
+
+@dataclass
+class Sniffed:
+    """What the first bytes of a file say about it."""
+
+    format: str
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    source: str = ""  # the database the file names, when it names one
+
+    @property
+    def label(self):
+        return LABELS[self.format]
+
+
+def import_file(*, review, path=None, fileobj=None, filename="", source=None, user=None):
+    """Import one export file (a path, or an open binary file such as an upload) into ``review``.
+
+    The format is told from the content. ``source`` defaults to the database the file came
+    from (PubMed, Embase, Scopus, ...) and else to the file's name. Returns an ImportResult
+    whose ``warnings`` list what was read but not understood (a year like '10 15'). Raises
+    ImportFileError, naming the file and the record or line, and stores nothing, when the
+    file cannot be imported.
+    """
+    if path is None and fileobj is None:
+        raise ValueError("import_file needs a path or a fileobj")
+    name = Path(filename or (str(path) if path is not None else getattr(fileobj, "name", "")) or "uploaded file").name
+    with _binary(path, fileobj, name) as stream:
+        sniffed = sniff(stream, name)
+        warnings = []
+        articles = read_articles(stream, sniffed, name, warnings.append)
+        search = Search(
+            review=review,
+            kind=Search.Kind.FILE,
+            source=(source or sniffed.source or name)[:200],
+            filename=name[:300],
+            file_format=sniffed.label,
+            run_by=user,
+        )
+        result = import_articles(search=search, articles=articles, user=user)
+    if len(warnings) > MAX_WARNINGS:
+        warnings[MAX_WARNINGS:] = [f"{name}: {len(warnings) - MAX_WARNINGS} more warnings like these."]
+    result.warnings.extend(warnings)
+    return result
+
+
+@contextlib.contextmanager
+def _binary(path, fileobj, name):
+    if path is not None:
+        try:
+            stream = open(path, "rb")
+        except OSError as exc:
+            raise ImportFileError(f"{name}: cannot be opened ({exc.strerror}).") from exc
+        with stream:
+            yield stream
+        return
+    stream = getattr(fileobj, "file", fileobj)  # Django's UploadedFile wraps the real file
+    if isinstance(stream.read(0), str):
+        raise ValueError("import_file needs a file opened in binary mode")
+    if stream.seekable():
+        stream.seek(0)
+        yield stream
+        return
+    # Sniffing reads the start twice, so a pipe is spooled first (to disk once it is large).
+    with tempfile.SpooledTemporaryFile(max_size=HEAD * 16) as spool:
+        shutil.copyfileobj(stream, spool)
+        spool.seek(0)
+        yield spool
+
+
+def sniff(stream, name) -> Sniffed:
+    """Tell the format from the first bytes of ``stream`` (a seekable binary file, left at 0)."""
+    head = stream.read(HEAD)
+    stream.seek(0)
+    if not head.strip():
+        raise ImportFileError(f"{name}: the file is empty.")
+    if head.startswith(b"PK\x03\x04"):
+        return _sniff_zip(stream, name)
+    for magic, what in ((b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook: save it as .xlsx or CSV"),
+                        (b"\x1f\x8b", "a gzip archive: unpack it first"), (b"%PDF", "a PDF document")):
+        if head.startswith(magic):
+            raise ImportFileError(f"{name}: this is {what}, not a reference export.")
+    encoding = _encoding(head, name)
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    if text.lstrip().startswith("<"):
+        return _sniff_xml(text, name)
+    if _MEDLINE_START.match(text):
+        return Sniffed("medline", encoding, source="PubMed")
+    if _RIS_TY.search(text):
+        return Sniffed("ris", encoding, source=_ris_source(text))
+    delimiter = tabular.find_delimiter(text)
+    if delimiter:
+        header = next(csv.reader([text.split("\n", 1)[0]], delimiter=delimiter))
+        kind = "tsv" if delimiter == "\t" else "csv"
+        return Sniffed(kind, encoding, delimiter, source=_table_source(header))
+    first = text.split("\n", 1)[0]
+    if len(next(csv.reader([first], delimiter=tabular.guess_delimiter(text)), [])) > 1:
+        raise ImportFileError(
+            f"{name}: line 1: this table has no title column (columns found: {first.strip()[:200]}). "
+            "Name the column holding the titles 'Title'."
+        )
+    raise ImportFileError(
+        f"{name}: the format is not recognised (line 1: {first.strip()[:60]!r}). Supported: PubMed XML, "
+        "MEDLINE (.nbib/.txt), RIS, CSV/TSV and .xlsx with a title column."
+    )
+
+
+def _encoding(head, name):
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    controls = sum(1 for b in head if b < 32 and b not in b"\t\n\r\f\x1a")
+    if b"\x00" in head or controls > len(head) // 100:
+        offset = next(i for i, b in enumerate(head) if b < 32 and b not in b"\t\n\r\f\x1a")
+        raise ImportFileError(
+            f"{name}: this looks like a binary file, not a text export (byte {head[offset]:#04x} at offset {offset})."
+        )
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        head.decode("cp1252")  # EndNote and Excel on Windows
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _sniff_zip(stream, name):
+    try:
+        names = zipfile.ZipFile(stream).namelist()
+    except zipfile.BadZipFile as exc:
+        raise ImportFileError(f"{name}: a damaged ZIP or .xlsx file ({exc}).") from exc
+    finally:
+        stream.seek(0)
+    if "xl/workbook.xml" not in names:
+        raise ImportFileError(f"{name}: this is a ZIP archive, not a reference export: unpack it first.")
+    header = []
+    try:
+        from openpyxl import load_workbook
+
+        book = load_workbook(stream, read_only=True, data_only=True)
+        header = ["" if v is None else str(v) for v in next(book.worksheets[0].iter_rows(values_only=True), [])]
+        book.close()
+    except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors alike
+        raise ImportFileError(f"{name}: not a readable .xlsx workbook ({exc}).") from exc
+    finally:
+        stream.seek(0)
+    if "title" not in tabular.columns(header):
+        raise ImportFileError(
+            f"{name}: row 1 of the first sheet has no title column (columns found: {', '.join(header) or 'none'})."
+        )
+    return Sniffed("xlsx", source=_table_source(header))
+
+
+def _sniff_xml(text, name):
+    match = _XML_ROOT.match(_XML_PROLOGUE.sub("", text))
+    root = match.group(1) if match else ""
+    if root in _PUBMED_ROOTS:
+        return Sniffed("pubmed_xml", source="PubMed")
+    if root in _OTHER_XML:
+        raise ImportFileError(f"{name}: this is {_OTHER_XML[root]}.")
+    raise ImportFileError(
+        f"{name}: XML with root element <{root or '?'}> is not a supported format (PubMed XML starts with "
+        "<PubmedArticleSet>)."
+    )
+
+
+def _ris_source(text):
+    """The database an RIS export came from, judged by its first records' DB/DP/AN/UR tags."""
+    tags = {}
+    for tag, value in _RIS_TAGS.findall(text):
+        if value:
+            tags.setdefault(tag, []).append(value)
+    links = " ".join(tags.get("UR", []) + tags.get("L2", [])).lower()
+    databases = [d for d in tags.get("DB", []) + tags.get("DP", [])]
+    if any(a.startswith("WOS:") for a in tags.get("AN", [])):
+        return "Web of Science"
+    if "ovidsp.ovid.com" in links:
+        code = re.search(r"[?&]d=([a-z]+)", links)
+        database = next((v for k, v in _OVID_DATABASES.items() if code and code.group(1).startswith(k)), "")
+        return f"{database} (Ovid)" if database else "Ovid"
+    names = [_DATABASES.get(d.lower(), d) for d in databases]
+    name = "Embase" if "Embase" in names else (names[0] if names else "")
+    if "proquest" in links or "sid=proq" in links:
+        return f"{name} (ProQuest)" if name else "ProQuest"
+    return name
+
+
+def _table_source(header):
+    keys = {tabular.key(h) for h in header}
+    if any(k.startswith("emtree") for k in keys):
+        return "Embase"
+    if "eid" in keys and "sourcetitle" in keys:
+        return "Scopus"
+    if "ut" in keys or "utuniquewosid" in keys:
+        return "Web of Science"
+    if {"pmid", "citation", "createdate"} <= keys:
+        return "PubMed"
+    return ""
+
+
+def read_articles(stream, sniffed, name, warn=None):
+    """The Article iterator for a sniffed binary ``stream``; parse errors surface as ImportFileError."""
+    if sniffed.format == "pubmed_xml":
+        from review.importers import pubmed_xml  # written separately; imported only when needed
+
+        articles = pubmed_xml.parse(stream, name=name)
+    elif sniffed.format == "xlsx":
+        articles = tabular.parse_xlsx(stream, name, warn=warn)
+    else:
+        lines = _lines(stream, sniffed.encoding, name)
+        if sniffed.format == "medline":
+            articles = medline.parse(lines, name, warn=warn)
+        elif sniffed.format == "ris":
+            articles = ris.parse(lines, name, warn=warn)
+        else:
+            articles = tabular.parse_csv(lines, name, delimiter=sniffed.delimiter, warn=warn)
+    return _checked(articles, name, warn)
+
+
+def _lines(stream, encoding, name):
+    """Decoded lines, one at a time, with the line number in any decoding error."""
+    if encoding == "utf-16":
+        import io
+
+        yield from io.TextIOWrapper(stream, encoding=encoding, newline="")
+        return
+    for n, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                f"{name}: line {n} is not {encoding} text (byte {raw[exc.start]:#04x} at column {exc.start + 1})."
+            ) from exc
+
+
+def _checked(articles, name, warn):
+    """Pass the articles on, turning library errors into ImportFileError and noting repeated ids."""
+    seen, repeats, first_repeat = set(), 0, ""
+    try:
+        for article in articles:
+            if article.source_key:
+                if article.source_key in seen:
+                    repeats += 1
+                    first_repeat = first_repeat or f"'{article.source_key}' again at {article.location}"
+                seen.add(article.source_key)
+            yield article
+    except ImportFileError:
+        raise
+    except (csv.Error, UnicodeError, SyntaxError) as exc:  # SyntaxError covers XML parse errors
+        raise ImportFileError(f"{name}: {exc}") from exc
+    if repeats and warn:
+        warn(f"{name}: {repeats} records repeat an id used earlier in the file ({first_repeat}); "
+             "ids are kept as they are.")

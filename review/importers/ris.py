@@ -1,0 +1,121 @@
+"""RIS files (EndNote, Zotero, Mendeley, Embase, Scopus, Ovid, ProQuest, Web of Science, Citavi, Rayyan).
+
+rispy reads each record; this module frames the records itself so that a big file is read one
+record at a time and a record cut short (no ER line) is reported with its line number instead of
+being dropped without a word, as rispy would.
+"""
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+
+from rispy import RisParser
+from rispy.config import TYPE_OF_REFERENCE_MAPPING
+
+from review.article import Article, ImportFileError
+from review.importers import fields
+
+_PMID_NOTE = re.compile(r"\b(?:PMID|PubMed ID)\s*:?\s*(\d{1,9})\b", re.I)
+_DIGITS = re.compile(r"^\d{1,9}$")
+
+
+def parse(lines: Iterable[str], name: str = "", warn: Callable[[str], None] | None = None) -> Iterator[Article]:
+    """Yield one Article per RIS record of ``lines`` (text lines, as from an open text file)."""
+    parser = RisParser()
+    for number, start, record_lines in _records(lines, parser, name):
+        entry = parser.parse_lines(iter(record_lines))[0]
+        yield _article(entry, f"record {number} (line {start})", name, warn)
+
+
+def _records(lines, parser, name):
+    """(record number, first line number, lines) for each TY ... ER block."""
+    record, start, number = None, 0, 0
+    for n, line in enumerate(lines, 1):
+        line = line.rstrip("\r\n")
+        tag, _ = parser.parse_line(line)
+        if record is None:
+            if tag == "TY":
+                number += 1
+                record, start = [line], n
+            continue  # blank lines, Ovid's "1." counters and its NL line after each ER
+        if tag == "TY":
+            raise ImportFileError(
+                f"{name}: record {number} (line {start}) has no ER line: the next record starts at line {n}."
+            )
+        record.append(line)
+        if tag == "ER":
+            yield number, start, record
+            record = None
+    if record is not None:
+        raise ImportFileError(
+            f"{name}: record {number} (line {start}) is cut short: the file ends before its ER line."
+        )
+
+
+def _first(entry, *keys):
+    for key in keys:
+        value = entry.get(key)
+        if isinstance(value, list):
+            value = " ".join(v for v in value if v)
+        if value and str(value).strip():
+            return str(value).strip()
+    return ""
+
+
+def _unknown(entry, tag):
+    return [v for v in entry.get("unknown_tag", {}).get(tag, []) if v]
+
+
+def _article(entry, location, name, warn):
+    databases = " ".join(
+        v for v in (entry.get("name_of_database"), entry.get("database_provider")) if isinstance(v, str)
+    ).lower()
+    notes = entry.get("notes", []) + [entry.get("note", "")]
+    # AU and A1 both name the authors; an export that writes both repeats them.
+    authors = [fields.person(a) for a in entry.get("authors", []) if a.strip()]
+    authors += [a for a in (fields.person(a) for a in entry.get("first_authors", []) if a.strip()) if a not in authors]
+    year_text = _first(entry, "year")
+    year = fields.parse_year(year_text)
+    if year is None:
+        year = fields.parse_year(_first(entry, "publication_year")) or fields.parse_year(_first(entry, "date"))
+    if year is None and year_text and warn:
+        warn(f"{name}: {location}: '{year_text}' is not a year; the year is left empty.")
+    doi = fields.clean_doi(_first(entry, "doi")) or fields.find_doi(
+        entry.get("file_attachments2"), entry.get("urls"), notes
+    )
+    kind = _first(entry, "type_of_reference")
+    return Article(
+        title=_first(entry, "title", "primary_title", "translated_title", "short_title"),
+        abstract=_first(entry, "abstract", "notes_abstract"),
+        authors=authors,
+        year=year,
+        journal=_first(entry, "alternate_title3", "secondary_title", "journal_name", "alternate_title1", "alternate_title2"),
+        volume=_first(entry, "volume"),
+        issue=_first(entry, "number"),
+        pages=fields.pages(_first(entry, "start_page"), _first(entry, "end_page")),
+        doi=doi,
+        pmid=_pmid(entry, databases, notes),
+        keywords=[k.strip() for k in entry.get("keywords", []) if k and k.strip()],
+        url=(entry.get("urls") or [""])[0],
+        publication_type=TYPE_OF_REFERENCE_MAPPING.get(kind, kind),
+        source_key=_first(entry, "id", "accession_number"),
+        location=location,
+    )
+
+
+def _pmid(entry, databases, notes):
+    """Each database hides the PubMed ID in its own tag."""
+    candidates = _unknown(entry, "PM")  # Web of Science
+    if "nlm" in databases or "pubmed" in databases:
+        candidates.append(entry.get("accession_number", ""))  # EndNote's PubMed import
+    if "embase" in databases:
+        candidates.append(entry.get("custom5", ""))
+    if "scopus" in databases:
+        candidates.append(entry.get("custom2", ""))
+    for value in candidates:
+        if value and _DIGITS.match(str(value).strip()):
+            return str(value).strip()
+    for note in notes:
+        match = _PMID_NOTE.search(note or "")
+        if match:
+            return match.group(1)
+    return ""
