@@ -7,6 +7,7 @@ write the same rows as CSV or XLSX (through tablib).
 import io
 import math
 import string
+from typing import ClassVar
 
 import django_tables2 as tables
 import openpyxl
@@ -104,13 +105,11 @@ class ExtractionTable(tables.Table):
     first_author = tables.Column(verbose_name="First author")
     year = tables.Column(verbose_name="Year")
     title = tables.Column(verbose_name="Title")
-    pmid = tables.Column(
-        verbose_name="PMID", linkify=lambda value: f"https://pubmed.ncbi.nlm.nih.gov/{value}/"
-    )
+    pmid = tables.Column(verbose_name="PMID", linkify=lambda value: f"https://pubmed.ncbi.nlm.nih.gov/{value}/")
     doi = tables.Column(verbose_name="DOI", linkify=lambda value: f"https://doi.org/{value}")
 
     class Meta:
-        attrs = {"class": "table table-sm extraction"}
+        attrs: ClassVar = {"class": "table table-sm extraction"}
         empty_text = "No study has been included at full text yet."
         orderable = True
 

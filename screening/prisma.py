@@ -104,9 +104,7 @@ def compute(review) -> PrismaCounts:
         excluded=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.EXCLUDE)),
         awaiting=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.PENDING)),
         ta_conflicts=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.CONFLICT)),
-        maybe=Count(
-            "pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.MAYBE) & ~Q(ta_outcome__in=sought_in)
-        ),
+        maybe=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.MAYBE) & ~Q(ta_outcome__in=sought_in)),
         sought=Count("pk", filter=Q(duplicate_of__isnull=True) & sought),
         not_retrieved=Count("pk", filter=Q(duplicate_of__isnull=True, ft_outcome=OUTCOME.NOT_RETRIEVED) & sought),
         assessed=Count(
@@ -172,6 +170,7 @@ def prisma2020_rows(counts: PrismaCounts):
     dbr_excluded = _reason_list(counts.reports_excluded) or "0"
     databases = _reason_list(counts.records_identified) or "0"
     na = "NA"
+    # fmt: off
     return [
         # data, node, box, description, boxtext, tooltips, url, n
         (na, "node4", "prevstud", "Grey title box; Previous studies", "Previous studies",
@@ -223,14 +222,14 @@ def prisma2020_rows(counts: PrismaCounts):
          "Reports assessed for eligibility", "Reports assessed for eligibility (databases and registers)",
          "dbr_assessed.html", counts.reports_assessed),
         ("dbr_excluded", "node14", "box9",
-         "Reports excluded (databases and registers): [separate reasons and numbers using ; e.g. "
-         "Reason1, xxx; Reason2, xxx; Reason3, xxx]",
+         ("Reports excluded (databases and registers): [separate reasons and numbers using ; e.g. "
+          "Reason1, xxx; Reason2, xxx; Reason3, xxx]"),
          "Reports excluded", "Reports excluded (databases and registers)", "dbrexcludedrecords.html", dbr_excluded),
         ("other_assessed", "node20", "box14", "Reports assessed for eligibility (other)",
          "Reports assessed for eligibility", "Reports assessed for eligibility (other)", "other_assessed.html", 0),
         ("other_excluded", "node21", "box15",
-         "Reports excluded (other): [separate reasons and numbers using ; e.g. Reason1, xxx; Reason2, xxx; "
-         "Reason3, xxx]",
+         ("Reports excluded (other): [separate reasons and numbers using ; e.g. Reason1, xxx; Reason2, xxx; "
+          "Reason3, xxx]"),
          "Reports excluded", "Reports excluded (other)", "other_excluded.html", "0"),
         ("new_studies", "node15", "box10", "New studies included in review", "New studies included in review",
          "New studies included in review", "new_studies.html", counts.studies_included),
@@ -246,6 +245,7 @@ def prisma2020_rows(counts: PrismaCounts):
          "screening.html", 0),
         ("included", "node3", "included", "Blue included box", "Included", "Blue included box", "included.html", 0),
     ]
+    # fmt: on
 
 
 PRISMA2020_COLUMNS = ("data", "node", "box", "description", "boxtext", "tooltips", "url", "n")

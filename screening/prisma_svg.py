@@ -100,8 +100,11 @@ class Box:
     def layout(self):
         self.lines = []
         for text, indent in self.items:
-            inner = self.width - 2 * PAD_X - indent
-            self.lines += [(line, indent) for line in wrap(text, inner, bold=self.bold)]
+            # A list item's continuation lines hang under its first word, so items stay apart.
+            hang = INDENT if indent else 0
+            inner = self.width - 2 * PAD_X - indent - hang
+            for i, line in enumerate(wrap(text, inner, bold=self.bold)):
+                self.lines.append((line, indent + (hang if i else 0)))
         return self
 
     @property
@@ -243,8 +246,9 @@ def render_svg(counts, *, title=None) -> str:
         top, bottom = tops[first], tops[last] + heights[last]
         canvas.rect(MARGIN, top, BAND_W, bottom - top, BAND_FILL, rounded=True, stroke=BAND_FILL)
         cx, cy = MARGIN + BAND_W / 2, (top + bottom) / 2
-        canvas.text(0, FONT_SIZE * 0.36, label, anchor="middle", bold=True,
-                    transform=f"translate({cx:g} {cy:g}) rotate(-90)")
+        canvas.text(
+            0, FONT_SIZE * 0.36, label, anchor="middle", bold=True, transform=f"translate({cx:g} {cy:g}) rotate(-90)"
+        )
 
     previous = None
     for (left, right), top, h in zip(rows, tops, heights):
@@ -259,15 +263,21 @@ def render_svg(counts, *, title=None) -> str:
             canvas.arrow(LEFT_X + BOX_W, mid, RIGHT_X - 1.5, mid)
 
     doc_title = title or "PRISMA 2020 flow diagram"
+    svg_open = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:g}" '
+        f'viewBox="0 0 {WIDTH} {height:g}" font-family={quoteattr(FONT_FAMILY)} font-size="{FONT_SIZE}" '
+        f'fill="{INK}" role="img">'
+    )
+    arrow_head = (
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{INK}"/></marker></defs>'
+    )
     return "\n".join(
         [
             '<?xml version="1.0" encoding="UTF-8"?>',
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:g}" '
-            f'viewBox="0 0 {WIDTH} {height:g}" font-family={quoteattr(FONT_FAMILY)} font-size="{FONT_SIZE}" '
-            f'fill="{INK}" role="img">',
+            svg_open,
             f"<title>{escape(doc_title)}</title>",
-            "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" "
-            f'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{INK}"/></marker></defs>',
+            arrow_head,
             f'<rect width="{WIDTH}" height="{height:g}" fill="#FFFFFF"/>',
             *canvas.parts,
             "</svg>",

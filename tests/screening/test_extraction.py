@@ -29,8 +29,15 @@ def fields(review):
 
 
 # Full-text plan for the real records taken from the emicizumab dataset; None = excluded at title/abstract.
-FULL_TEXT = [("include", ""), ("include", ""), ("exclude", "Wrong population"), ("not_retrieved", ""),
-             ("include", ""), ("include", ""), None]
+FULL_TEXT = [
+    ("include", ""),
+    ("include", ""),
+    ("exclude", "Wrong population"),
+    ("not_retrieved", ""),
+    ("include", ""),
+    ("include", ""),
+    None,
+]
 DISPUTED = 5  # carol excludes this one at full text once two reviewers are required: a conflict
 
 
@@ -118,8 +125,12 @@ def test_csv_export_round_trips(review, studies, fields, bob):
     assert list(rows[0]) == ["Study ID", "First author", "Year", "Title", "PMID", "DOI"] + [f.name for f in fields]
     assert len(rows) == included_records(review).count()
     row = next(r for r in rows if r["Title"] == studies[4].title)
-    assert (row["Sample size"], row["Design"], row["Blinded"], row["Outcome measure"]) == ("48", "Cohort", "no",
-                                                                                          "Trough, µg/mL")
+    assert (row["Sample size"], row["Design"], row["Blinded"], row["Outcome measure"]) == (
+        "48",
+        "Cohort",
+        "no",
+        "Trough, µg/mL",
+    )
     assert row["Year"] == str(studies[4].year) and row["DOI"] == studies[4].doi
 
 

@@ -29,8 +29,15 @@ def add_record(review, search, row, duplicate_of=None):
         *given, surname = name.split()
         authors.append(f"{surname}, {' '.join(given)}".strip(", "))
     return Record.objects.create(
-        review=review, search=search, source=search.source, title=row["title"], authors=authors,
-        year=int(row["year"]) if row["year"] else None, pmid=row["pmid"], doi=row["doi"], duplicate_of=duplicate_of,
+        review=review,
+        search=search,
+        source=search.source,
+        title=row["title"],
+        authors=authors,
+        year=int(row["year"]) if row["year"] else None,
+        pmid=row["pmid"],
+        doi=row["doi"],
+        duplicate_of=duplicate_of,
     )
 
 
@@ -121,17 +128,17 @@ def expected_counts(plan, duplicates):
     for _ta, ft, reason in outcomes:
         if ft == "exclude":
             reasons[reason] = reasons.get(reason, 0) + 1
-    return dict(
-        records_identified=identified,
-        duplicates_removed=len(duplicates),
-        records_screened=sum(ta in ("include", "exclude") for ta, _, _ in outcomes),
-        records_excluded=sum(ta == "exclude" for ta, _, _ in outcomes),
-        reports_sought=sum(ta == "include" for ta, _, _ in outcomes),
-        reports_not_retrieved=sum(ft == "not_retrieved" for _, ft, _ in outcomes),
-        reports_assessed=sum(ft in ("include", "exclude") for _, ft, _ in outcomes),
-        reports_excluded=reasons,
-        studies_included=sum(ft == "include" for _, ft, _ in outcomes),
-    )
+    return {
+        "records_identified": identified,
+        "duplicates_removed": len(duplicates),
+        "records_screened": sum(ta in ("include", "exclude") for ta, _, _ in outcomes),
+        "records_excluded": sum(ta == "exclude" for ta, _, _ in outcomes),
+        "reports_sought": sum(ta == "include" for ta, _, _ in outcomes),
+        "reports_not_retrieved": sum(ft == "not_retrieved" for _, ft, _ in outcomes),
+        "reports_assessed": sum(ft in ("include", "exclude") for _, ft, _ in outcomes),
+        "reports_excluded": reasons,
+        "studies_included": sum(ft == "include" for _, ft, _ in outcomes),
+    }
 
 
 def test_counts_follow_the_reconciled_decisions(scripted):
@@ -219,16 +226,24 @@ def test_the_svg_carries_the_prisma_2020_wording_and_numbers(scripted):
         f"PubMed (n = {c.records_identified['PubMed']})",
         "Records removed before screening:",
         f"Duplicate records removed (n = {c.duplicates_removed})",
-        "Records screened", f"(n = {c.records_screened})",
-        "Records excluded", f"(n = {c.records_excluded})",
-        "Reports sought for retrieval", f"(n = {c.reports_sought})",
-        "Reports not retrieved", f"(n = {c.reports_not_retrieved})",
-        "Reports assessed for eligibility", f"(n = {c.reports_assessed})",
+        "Records screened",
+        f"(n = {c.records_screened})",
+        "Records excluded",
+        f"(n = {c.records_excluded})",
+        "Reports sought for retrieval",
+        f"(n = {c.reports_sought})",
+        "Reports not retrieved",
+        f"(n = {c.reports_not_retrieved})",
+        "Reports assessed for eligibility",
+        f"(n = {c.reports_assessed})",
         "Reports excluded:",
         f"Wrong population (n = {c.reports_excluded['Wrong population']})",
         f"Wrong outcome (n = {c.reports_excluded['Wrong outcome']})",
         f"Studies included in review (n = {c.studies_included})",
-        "Identification", "Screening", "Included", scripted.title,
+        "Identification",
+        "Screening",
+        "Included",
+        scripted.title,
     ]:
         assert phrase in text, phrase
 
@@ -241,7 +256,8 @@ def test_the_svg_escapes_names_and_wraps_long_ones(scripted):
     assert "R&amp;D &lt;register&gt;" in svg
     text = _svg_text(svg)
     assert "Not <English> & no translation (n = 2)" in text
-    long_lines = [t for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text") if "very long" in (t.text or "")]
+    texts = ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
+    long_lines = [t for t in texts if "very long" in (t.text or "")]
     assert len(long_lines) > 1  # wrapped onto several lines
 
 
@@ -290,22 +306,43 @@ def test_the_prisma2020_csv_has_the_r_package_rows(scripted):
     rows = list(csv.DictReader(io.StringIO(to_prisma2020_csv(c))))
     assert list(rows[0]) == ["data", "node", "box", "description", "boxtext", "tooltips", "url", "n"]
     by_data = {r["data"]: r for r in rows if r["data"] != "NA"}
-    assert {k: by_data[k]["n"] for k in [
-        "database_results", "duplicates", "records_screened", "records_excluded", "dbr_sought_reports",
-        "dbr_notretrieved_reports", "dbr_assessed", "new_studies", "new_reports", "total_studies",
-    ]} == {
-        "database_results": str(c.total_identified), "duplicates": str(c.duplicates_removed),
-        "records_screened": str(c.records_screened), "records_excluded": str(c.records_excluded),
-        "dbr_sought_reports": str(c.reports_sought), "dbr_notretrieved_reports": str(c.reports_not_retrieved),
-        "dbr_assessed": str(c.reports_assessed), "new_studies": str(c.studies_included),
-        "new_reports": str(c.studies_included), "total_studies": str(c.studies_included),
+    assert {
+        k: by_data[k]["n"]
+        for k in [
+            "database_results",
+            "duplicates",
+            "records_screened",
+            "records_excluded",
+            "dbr_sought_reports",
+            "dbr_notretrieved_reports",
+            "dbr_assessed",
+            "new_studies",
+            "new_reports",
+            "total_studies",
+        ]
+    } == {
+        "database_results": str(c.total_identified),
+        "duplicates": str(c.duplicates_removed),
+        "records_screened": str(c.records_screened),
+        "records_excluded": str(c.records_excluded),
+        "dbr_sought_reports": str(c.reports_sought),
+        "dbr_notretrieved_reports": str(c.reports_not_retrieved),
+        "dbr_assessed": str(c.reports_assessed),
+        "new_studies": str(c.studies_included),
+        "new_reports": str(c.studies_included),
+        "total_studies": str(c.studies_included),
     }
     assert by_data["dbr_excluded"]["n"] == "; ".join(f"{r}, {k}" for r, k in c.reports_excluded.items())
-    assert by_data["database_specific_results"]["n"] == "; ".join(
-        f"{s}, {k}" for s, k in c.records_identified.items()
-    )
-    for name in ["previous_studies", "register_results", "excluded_automatic", "excluded_other",
-                 "other_sought_reports", "website_results", "citations_results"]:
+    assert by_data["database_specific_results"]["n"] == "; ".join(f"{s}, {k}" for s, k in c.records_identified.items())
+    for name in [
+        "previous_studies",
+        "register_results",
+        "excluded_automatic",
+        "excluded_other",
+        "other_sought_reports",
+        "website_results",
+        "citations_results",
+    ]:
         assert by_data[name]["n"] == "0"
     assert {r["box"] for r in rows} >= {"identification", "screening", "included", "newstud", "box2", "box10"}
 

@@ -12,7 +12,10 @@ BINARY_FORMATS = ("png", "pdf")
 
 
 class Command(BaseCommand):
-    help = "Write a review's PRISMA 2020 flow diagram (SVG, PNG, PDF), its counts (JSON) or the PRISMA2020 R package CSV."
+    help = (
+        "Write a review's PRISMA 2020 flow diagram (SVG, PNG, PDF), its counts (JSON) "
+        "or the CSV the PRISMA2020 R package reads."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="The review's slug")
