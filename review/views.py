@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from review import importers, importing, searchlog
+from review import importers, importing, pubmed, searchlog
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
 from review.forms import ImportForm, MemberAddForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
@@ -86,8 +86,6 @@ def pubmed_search(request, slug):
     review, membership = review_for_member(request, slug, SCREENING_ROLES)
     form = PubMedSearchForm(request.POST or None, initial={"query": review.pubmed_query})
     if request.method == "POST" and form.is_valid():
-        from review import pubmed  # TEMP until review/pubmed.py lands
-
         data = form.cleaned_data
         try:
             result = pubmed.run_search(
@@ -117,6 +115,8 @@ def import_file(request, slug):
             form.add_error("file", str(e))
         else:
             messages.success(request, result.summary())
+            for warning in result.warnings:
+                messages.warning(request, warning)
             return redirect("review:searches", review.slug)
     return render(request, "review/import_form.html", {"form": form, "review": review, "membership": membership})
 
