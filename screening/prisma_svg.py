@@ -33,6 +33,8 @@ INDENT = 12
 TITLE_FILL = "#FFC125"  # Goldenrod1, the R package's title colour
 BAND_FILL = "#BCD2EE"  # LightSteelBlue2, its side-band colour
 INK = "#000000"
+# Characters XML 1.0 cannot hold at all, even escaped (a stray control code in a source's name).
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @lru_cache(maxsize=1)
@@ -186,7 +188,7 @@ class _Canvas:
             attrs += ' font-weight="bold"'
         if transform:
             attrs += f" transform={quoteattr(transform)}"
-        self.parts.append(f"<text {attrs}>{escape(content)}</text>")
+        self.parts.append(f"<text {attrs}>{escape(_XML_ILLEGAL.sub('', content))}</text>")
 
     def arrow(self, x1, y1, x2, y2):
         self.parts.append(

@@ -250,12 +250,13 @@ def test_the_svg_carries_the_prisma_2020_wording_and_numbers(scripted):
 
 def test_the_svg_escapes_names_and_wraps_long_ones(scripted):
     c = compute(scripted)
-    c.records_identified = {"R&D <register> " + "very long name " * 8: 3}
+    c.records_identified = {"R&D <register> " + "very long name " * 8: 3, "Embase\x01 export": 1}
     c.reports_excluded = {"Not <English> & no translation": 2}
     svg = render_svg(c)
     assert "R&amp;D &lt;register&gt;" in svg
     text = _svg_text(svg)
     assert "Not <English> & no translation (n = 2)" in text
+    assert "Embase export (n = 1)" in text  # a control character XML cannot hold is dropped
     texts = ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
     long_lines = [t for t in texts if "very long" in (t.text or "")]
     assert len(long_lines) > 1  # wrapped onto several lines
