@@ -146,7 +146,7 @@ def sniff(stream, name) -> Sniffed:
         kind = "tsv" if delimiter == "\t" else "csv"
         return Sniffed(kind, encoding, delimiter, source=_table_source(header))
     first = text.split("\n", 1)[0]
-    if len(next(csv.reader([first], delimiter=tabular.guess_delimiter(text)), [])) > 1:
+    if tabular.looks_tabular(text):
         raise ImportFileError(
             f"{name}: line 1: this table has no title column (columns found: {first.strip()[:200]}). "
             "Name the column holding the titles 'Title'."

@@ -70,10 +70,17 @@ def find_delimiter(head: str) -> str | None:
     return None
 
 
-def guess_delimiter(head: str) -> str:
-    """The delimiter that splits the first line into most columns (for error messages)."""
-    first = head.split("\n", 1)[0]
-    return max(DELIMITERS, key=lambda d: len(next(csv.reader([first], delimiter=d), [])))
+def looks_tabular(head: str) -> bool:
+    """Whether ``head`` reads as a table with a header row (to say 'no title column' rather
+    than 'unknown format')."""
+    lines = head.splitlines()[:2]
+    for delimiter in DELIMITERS:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        named = [h for h in rows[0] if h.strip()] if rows else []
+        if len(named) >= 2 and len(named) >= len(rows[0]) - 1 and all(len(h) <= 100 for h in named):
+            if len(rows) == 1 or len(rows[1]) == len(rows[0]):
+                return True
+    return False
 
 
 def parse_csv(lines: Iterable[str], name: str = "", delimiter: str = ",", warn: Callable | None = None) -> Iterator[Article]:
