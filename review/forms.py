@@ -68,9 +68,10 @@ class PubMedSearchForm(forms.Form):
     )
 
     def _date(self, name):
-        value = self.cleaned_data[name].strip().replace("-", "/")
+        given = self.cleaned_data[name].strip()
+        value = given.replace("-", "/")
         if value and not PUBMED_DATE.match(value):
-            raise forms.ValidationError(f"{value!r} is not a date PubMed accepts: use YYYY, YYYY/MM or YYYY/MM/DD.")
+            raise forms.ValidationError(f"{given!r} is not a date PubMed accepts: use YYYY, YYYY/MM or YYYY/MM/DD.")
         return value
 
     def clean_mindate(self):

@@ -1,7 +1,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,10 +31,17 @@ DUPLICATE_REASONS = {
 
 @login_required
 def review_list(request):
+    # Subqueries: for_user() already joins memberships, so a joined Count would see only the user's row.
     reviews = Review.objects.for_user(request.user).annotate(
-        n_records=Count("records", distinct=True), n_members=Count("memberships", distinct=True)
+        n_records=_count(Record.objects.filter(review=OuterRef("pk"))),
+        n_members=_count(Membership.objects.filter(review=OuterRef("pk"))),
     )
     return render(request, "review/review_list.html", {"reviews": reviews})
+
+
+def _count(queryset):
+    counted = queryset.order_by().values("review").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 @login_required
@@ -185,17 +193,26 @@ def _blind_stages(record, membership):
 @login_required
 def record_detail(request, slug, pk):
     review, membership, record = record_for_member(request, slug, pk)
+    duplicates = _with_reason_labels(record.duplicates.order_by("pk"))
+    _with_reason_labels([record])
     context = {
         "review": review,
         "membership": membership,
         "record": record,
         "original": record.duplicate_of,
-        "duplicates": record.duplicates.order_by("pk"),
+        "duplicates": duplicates,
         "decisions": visible_decisions(record, request.user, membership),
         "events": [(e, describe_event(e)) for e in visible_events(record, request.user, membership)],
         "merge_form": MergeForm(),
     }
     return render(request, "review/record_detail.html", context)
+
+
+def _with_reason_labels(records):
+    records = list(records)
+    for record in records:
+        record.reason_label = DUPLICATE_REASONS.get(record.duplicate_reason, record.duplicate_reason)
+    return records
 
 
 def _back(request, default):
@@ -253,8 +270,7 @@ def duplicates(request, slug):
         .order_by("duplicate_of_id", "pk")
     )
     page = Paginator(dups, 200).get_page(request.GET.get("page"))
-    for record in page:
-        record.reason_label = DUPLICATE_REASONS.get(record.duplicate_reason, record.duplicate_reason)
+    _with_reason_labels(page)
     context = {"review": review, "membership": membership, "page": page}
     return render(request, "review/duplicates.html", context)
 

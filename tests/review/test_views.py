@@ -115,14 +115,17 @@ def test_bob_the_reviewer_may_not_change_settings_or_members(client, review, bob
 # --- Login and the review list ----------------------------------------------------------------
 
 
-def test_alice_logs_in_and_sees_only_her_reviews(client, review, other_review, alice):
+def test_alice_logs_in_and_sees_only_her_reviews(client, review, other_review, records, alice):
     assert "Log in" in page(client.get(reverse("login")))
     response = client.post(reverse("login"), {"username": "alice", "password": "pw-alice"})
     assert response.status_code == 302
     assert response["Location"] == reverse("review:list")
-    html = page(client.get(reverse("review:list")))
-    assert review.title in html
-    assert other_review.title not in html
+    response = client.get(reverse("review:list"))
+    assert [(r.slug, r.n_records, r.n_members) for r in response.context["reviews"]] == [
+        (review.slug, ris_count(*ZOTERO), 3)
+    ]
+    assert review.title in page(response)
+    assert other_review.title not in page(response)
 
 
 def test_a_wrong_password_is_refused_with_a_message(client, alice):
