@@ -299,6 +299,5 @@ def eutils_server(settings):
     server = EutilsServer().start()
     settings.NCBI_EUTILS_URL = server.url
     settings.NCBI_EMAIL = "alice@example.org"
-    settings.NCBI_API_KEY = ""
     yield server
     server.stop()
