@@ -322,6 +322,8 @@ def member_role(request, slug, pk):
             messages.error(request, str(e))
         else:
             messages.success(request, f"{member.user.get_username()} is now {member.get_role_display().lower()}.")
+    if member.user_id == request.user.pk and member.role != Role.OWNER:
+        return redirect(review)  # alice stepped down: the members page is no longer hers
     return redirect("review:members", review.slug)
 
 
@@ -336,6 +338,6 @@ def member_remove(request, slug, pk):
         messages.error(request, str(e))
     else:
         messages.success(request, f"{member.user.get_username()} removed; their decisions are kept.")
-    if member.user_id == request.user.pk and not member.pk:
-        return redirect("review:list")
+        if member.user_id == request.user.pk:
+            return redirect("review:list")
     return redirect("review:members", review.slug)

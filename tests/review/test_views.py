@@ -465,3 +465,12 @@ def test_nav_links_every_section(client, review, bob):
     ]:
         assert f'href="{reverse(name, args=args)}"' in html
     assert f'href="{reverse("review:detail", args=[review.slug])}" aria-current="page"' in html
+
+
+def test_alice_steps_down_once_bob_is_an_owner_too(client, review, alice, bob):
+    Membership.objects.filter(review=review, user=bob).update(role=Role.OWNER)
+    member = Membership.objects.get(review=review, user=alice)
+    login(client, alice)
+    response = client.post(reverse("review:member_role", args=[review.slug, member.pk]), {f"m{member.pk}-role": "reviewer"})
+    assert response["Location"] == reverse("review:detail", args=[review.slug])
+    assert review.role_of(alice) == Role.REVIEWER
