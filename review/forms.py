@@ -63,7 +63,10 @@ class PubMedSearchForm(forms.Form):
     )
     maxdate = forms.CharField(label="To", required=False, max_length=10, help_text="YYYY, YYYY/MM or YYYY/MM/DD")
     max_records = forms.IntegerField(
-        label="Fetch at most", min_value=1, max_value=MAX_RECORDS_LIMIT, initial=2000,
+        label="Fetch at most",
+        min_value=1,
+        max_value=MAX_RECORDS_LIMIT,
+        initial=2000,
         help_text=f"Records to fetch (up to {MAX_RECORDS_LIMIT:,}).",
     )
 
@@ -92,11 +95,11 @@ class PubMedSearchForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(
-        help_text="RIS, PubMed XML, MEDLINE (.nbib/.txt), CSV or Web of Science export."
-    )
+    file = forms.FileField(help_text="RIS, PubMed XML, MEDLINE (.nbib/.txt), CSV or Web of Science export.")
     source = forms.CharField(
-        label="Database / source", required=False, max_length=200,
+        label="Database / source",
+        required=False,
+        max_length=200,
         help_text="Where the file came from, e.g. Embase via Ovid. Left blank, it is guessed from the file.",
     )
 

@@ -109,9 +109,7 @@ def find_user(identifier):
     identifier = (identifier or "").strip()
     if not identifier:
         raise ValueError("Give a username or an email address.")
-    users = list(
-        get_user_model().objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier))[:2]
-    )
+    users = list(get_user_model().objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier))[:2])
     if not users:
         raise ValueError(f"No user has the username or email {identifier!r}.")
     if len(users) > 1:
@@ -121,7 +119,9 @@ def find_user(identifier):
 
 def _log_member(review, by, action, member, role):
     Event.objects.create(
-        review=review, actor=by, kind=Event.Kind.MEMBER,
+        review=review,
+        actor=by,
+        kind=Event.Kind.MEMBER,
         detail={"action": action, "user": member.get_username(), "role": role},
     )
 
@@ -140,11 +140,7 @@ def add_member(review, *, identifier, role, by) -> Membership:
 
 
 def _other_owners(membership):
-    return (
-        Membership.objects.filter(review_id=membership.review_id, role=Role.OWNER)
-        .exclude(pk=membership.pk)
-        .exists()
-    )
+    return Membership.objects.filter(review_id=membership.review_id, role=Role.OWNER).exclude(pk=membership.pk).exists()
 
 
 def change_role(membership, *, role, by) -> Membership:

@@ -74,8 +74,12 @@ def review_detail(request, slug):
     review, membership = review_for_member(request, slug)
     counts = status.review_status(review)
     stages = [
-        (stage.value, stage.label, counts[stage.value],
-         queue.progress(review, request.user, stage) if membership.can_screen else None)
+        (
+            stage.value,
+            stage.label,
+            counts[stage.value],
+            queue.progress(review, request.user, stage) if membership.can_screen else None,
+        )
         for stage in Stage
     ]
     context = {
@@ -97,8 +101,12 @@ def pubmed_search(request, slug):
         data = form.cleaned_data
         try:
             result = pubmed.run_search(
-                review=review, query=data["query"], mindate=data["mindate"], maxdate=data["maxdate"],
-                max_records=data["max_records"], user=request.user,
+                review=review,
+                query=data["query"],
+                mindate=data["mindate"],
+                maxdate=data["maxdate"],
+                max_records=data["max_records"],
+                user=request.user,
             )
         except pubmed.PubMedError as e:
             form.add_error(None, str(e))
@@ -116,7 +124,10 @@ def import_file(request, slug):
         upload = form.cleaned_data["file"]
         try:
             result = importers.import_file(
-                review=review, fileobj=upload, filename=upload.name, source=form.cleaned_data["source"],
+                review=review,
+                fileobj=upload,
+                filename=upload.name,
+                source=form.cleaned_data["source"],
                 user=request.user,
             )
         except ImportFileError as e:
@@ -225,7 +236,7 @@ def _back(request, default):
 @login_required
 @require_POST
 def record_unmerge(request, slug, pk):
-    review, _, record = record_for_member(request, slug, pk, SCREENING_ROLES)
+    _, _, record = record_for_member(request, slug, pk, SCREENING_ROLES)
     if record.duplicate_of_id is not None:
         importing.unmerge(record, user=request.user)
     if request.htmx:
@@ -264,10 +275,7 @@ def record_url(record):
 def duplicates(request, slug):
     review, membership = review_for_member(request, slug)
     dups = (
-        Record.objects.for_review(review)
-        .duplicates()
-        .select_related("duplicate_of")
-        .order_by("duplicate_of_id", "pk")
+        Record.objects.for_review(review).duplicates().select_related("duplicate_of").order_by("duplicate_of_id", "pk")
     )
     page = Paginator(dups, 200).get_page(request.GET.get("page"))
     _with_reason_labels(page)

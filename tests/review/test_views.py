@@ -4,7 +4,8 @@ import io
 import pytest
 import rispy
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import resolve as resolve_url, reverse
+from django.urls import resolve as resolve_url
+from django.urls import reverse
 from django.utils.html import escape
 
 from review import importers
@@ -96,8 +97,15 @@ def test_a_viewer_reads_but_cannot_write(client, review, records, dave):
     Membership.objects.create(review=review, user=dave, role=Role.VIEWER)
     login(client, dave)
     writes = {
-        "review:settings", "review:search", "review:import", "review:unmerge", "review:merge", "review:members",
-        "review:member_add", "review:member_role", "review:member_remove",
+        "review:settings",
+        "review:search",
+        "review:import",
+        "review:unmerge",
+        "review:merge",
+        "review:members",
+        "review:member_add",
+        "review:member_role",
+        "review:member_remove",
     }
     for method, url in urls(review, records[0]):
         status = getattr(client, method)(url).status_code
@@ -108,7 +116,12 @@ def test_bob_the_reviewer_may_not_change_settings_or_members(client, review, bob
     login(client, bob)
     assert client.get(reverse("review:settings", args=[review.slug])).status_code == 403
     assert client.get(reverse("review:members", args=[review.slug])).status_code == 403
-    assert client.post(reverse("review:member_add", args=[review.slug]), {"identifier": "bob", "role": "owner"}).status_code == 403
+    assert (
+        client.post(
+            reverse("review:member_add", args=[review.slug]), {"identifier": "bob", "role": "owner"}
+        ).status_code
+        == 403
+    )
     assert Membership.objects.get(review=review, user=bob).role == Role.REVIEWER
 
 
@@ -139,11 +152,19 @@ def test_a_wrong_password_is_refused_with_a_message(client, alice):
 
 def test_dave_creates_a_review_and_becomes_its_owner(client, dave):
     login(client, dave)
-    response = client.post(reverse("review:create"), {
-        "title": "Exercise for knee osteoarthritis", "slug": "", "question": "Does exercise help?",
-        "exclusion_reasons": "Wrong population\nNot an RCT", "include_keywords": "exercise",
-        "title_abstract_reviewers": 2, "full_text_reviewers": 1, "maybe_counts_as_include": "on",
-    })
+    response = client.post(
+        reverse("review:create"),
+        {
+            "title": "Exercise for knee osteoarthritis",
+            "slug": "",
+            "question": "Does exercise help?",
+            "exclusion_reasons": "Wrong population\nNot an RCT",
+            "include_keywords": "exercise",
+            "title_abstract_reviewers": 2,
+            "full_text_reviewers": 1,
+            "maybe_counts_as_include": "on",
+        },
+    )
     review = Review.objects.get(title="Exercise for knee osteoarthritis")
     assert response["Location"] == reverse("review:detail", args=[review.slug])
     assert review.slug == "exercise-for-knee-osteoarthritis"
@@ -154,9 +175,15 @@ def test_dave_creates_a_review_and_becomes_its_owner(client, dave):
 
 def test_it_refuses_a_slug_another_review_has(client, review, dave):
     login(client, dave)
-    response = client.post(reverse("review:create"), {
-        "title": "Copycat", "slug": review.slug, "title_abstract_reviewers": 1, "full_text_reviewers": 1,
-    })
+    response = client.post(
+        reverse("review:create"),
+        {
+            "title": "Copycat",
+            "slug": review.slug,
+            "title_abstract_reviewers": 1,
+            "full_text_reviewers": 1,
+        },
+    )
     assert response.status_code == 200
     assert "already exists" in page(response)
     assert not Review.objects.filter(title="Copycat").exists()
@@ -176,11 +203,18 @@ def test_alice_edits_the_settings_and_it_is_logged(client, review, alice):
     login(client, alice)
     url = reverse("review:settings", args=[review.slug])
     assert "Kratom for PTSD symptoms" in page(client.get(url))
-    response = client.post(url, {
-        "title": review.title, "inclusion_criteria": "Adults with PTSD", "exclusion_reasons": "Animal study",
-        "include_keywords": review.include_keywords, "exclude_keywords": review.exclude_keywords,
-        "title_abstract_reviewers": 2, "full_text_reviewers": 2,
-    })
+    response = client.post(
+        url,
+        {
+            "title": review.title,
+            "inclusion_criteria": "Adults with PTSD",
+            "exclusion_reasons": "Animal study",
+            "include_keywords": review.include_keywords,
+            "exclude_keywords": review.exclude_keywords,
+            "title_abstract_reviewers": 2,
+            "full_text_reviewers": 2,
+        },
+    )
     assert response.status_code == 302
     review.refresh_from_db()
     assert review.inclusion_criteria == "Adults with PTSD"
@@ -236,7 +270,9 @@ def test_bob_searches_pubmed_and_the_records_arrive(client, review, bob, eutils_
     review.pubmed_query = "kratom[tiab]"
     review.save()
     assert "kratom[tiab]" in page(client.get(url))
-    response = client.post(url, {"query": "kratom[tiab]", "mindate": "", "maxdate": "", "max_records": 100}, follow=True)
+    response = client.post(
+        url, {"query": "kratom[tiab]", "mindate": "", "maxdate": "", "max_records": 100}, follow=True
+    )
     search = Search.objects.get(review=review)
     assert (search.kind, search.hits, search.added, search.run_by) == ("pubmed", expected, expected, bob)
     assert Record.objects.filter(review=review).count() == expected
@@ -247,7 +283,8 @@ def test_a_pubmed_failure_is_shown_on_the_form_and_nothing_is_stored(client, rev
     eutils_server.plan("esearch", [Fault(status=400)], forever=True)
     login(client, bob)
     response = client.post(
-        reverse("review:search", args=[review.slug]), {"query": "kratom", "mindate": "", "maxdate": "", "max_records": 10}
+        reverse("review:search", args=[review.slug]),
+        {"query": "kratom", "mindate": "", "maxdate": "", "max_records": 10},
     )
     assert response.status_code == 200
     errors = response.context["form"].non_field_errors()
@@ -277,8 +314,9 @@ def test_carol_uploads_an_ris_export(client, review, carol):
     login(client, carol)
     path = shared(*ZOTERO)
     upload = SimpleUploadedFile(path.name, path.read_bytes())
-    response = client.post(reverse("review:import", args=[review.slug]), {"file": upload, "source": "PubMed via Zotero"},
-                           follow=True)
+    response = client.post(
+        reverse("review:import", args=[review.slug]), {"file": upload, "source": "PubMed via Zotero"}, follow=True
+    )
     expected = ris_count(*ZOTERO)
     search = Search.objects.get(review=review)
     assert (search.source, search.filename, search.added) == ("PubMed via Zotero", path.name, expected)
@@ -289,8 +327,11 @@ def test_carol_uploads_an_ris_export(client, review, carol):
 def test_what_the_importer_could_not_read_is_shown_as_a_warning(client, review, carol):
     login(client, carol)
     path = shared("fixtures", "exports", "faulty_year.ris")
-    response = client.post(reverse("review:import", args=[review.slug]),
-                           {"file": SimpleUploadedFile(path.name, path.read_bytes())}, follow=True)
+    response = client.post(
+        reverse("review:import", args=[review.slug]),
+        {"file": SimpleUploadedFile(path.name, path.read_bytes())},
+        follow=True,
+    )
     warnings = [m.message for m in response.context["messages"] if m.level_tag == "warning"]
     assert warnings and warnings[0].startswith("faulty_year.ris: record 1")
     assert escape(warnings[0]) in page(response)
@@ -300,8 +341,9 @@ def test_a_broken_file_is_refused_with_its_name_and_nothing_is_imported(client, 
     login(client, carol)
     data = shared("fixtures", "exports", "pubmed.xml").read_bytes()
     broken = data[: len(data) // 2]
-    response = client.post(reverse("review:import", args=[review.slug]),
-                           {"file": SimpleUploadedFile("half.xml", broken)})
+    response = client.post(
+        reverse("review:import", args=[review.slug]), {"file": SimpleUploadedFile("half.xml", broken)}
+    )
     assert response.status_code == 200
     error = response.context["form"].errors["file"][0]
     assert error.startswith("half.xml")
@@ -392,7 +434,9 @@ def test_a_record_cannot_be_merged_into_another_reviews_record(client, review, o
     import_fixture(other_review, dave, *ZOTERO)
     foreign = Record.objects.filter(review=other_review).first()
     login(client, alice)
-    response = client.post(reverse("review:merge", args=[review.slug, records[0].pk]), {"into": foreign.pk}, follow=True)
+    response = client.post(
+        reverse("review:merge", args=[review.slug, records[0].pk]), {"into": foreign.pk}, follow=True
+    )
     assert f"There is no record #{foreign.pk} in this review" in page(response)
     records[0].refresh_from_db()
     assert records[0].duplicate_of_id is None
@@ -430,8 +474,9 @@ def test_alice_adds_dave_by_email_and_changes_his_role(client, review, alice, da
 
 def test_adding_an_unknown_user_says_so(client, review, alice):
     login(client, alice)
-    response = client.post(reverse("review:member_add", args=[review.slug]), {"identifier": "zed", "role": "reviewer"},
-                           follow=True)
+    response = client.post(
+        reverse("review:member_add", args=[review.slug]), {"identifier": "zed", "role": "reviewer"}, follow=True
+    )
     assert "No user has the username or email &#x27;zed&#x27;" in page(response)
 
 
@@ -459,9 +504,12 @@ def test_nav_links_every_section(client, review, bob):
     login(client, bob)
     html = page(client.get(reverse("review:detail", args=[review.slug])))
     for name, args in [
-        ("screening:records", [review.slug]), ("screening:prisma", [review.slug]),
-        ("screening:extraction", [review.slug]), ("review:searches", [review.slug]),
-        ("screening:screen", [review.slug, "title_abstract"]), ("screening:screen", [review.slug, "full_text"]),
+        ("screening:records", [review.slug]),
+        ("screening:prisma", [review.slug]),
+        ("screening:extraction", [review.slug]),
+        ("review:searches", [review.slug]),
+        ("screening:screen", [review.slug, "title_abstract"]),
+        ("screening:screen", [review.slug, "full_text"]),
     ]:
         assert f'href="{reverse(name, args=args)}"' in html
     assert f'href="{reverse("review:detail", args=[review.slug])}" aria-current="page"' in html
@@ -471,6 +519,8 @@ def test_alice_steps_down_once_bob_is_an_owner_too(client, review, alice, bob):
     Membership.objects.filter(review=review, user=bob).update(role=Role.OWNER)
     member = Membership.objects.get(review=review, user=alice)
     login(client, alice)
-    response = client.post(reverse("review:member_role", args=[review.slug, member.pk]), {f"m{member.pk}-role": "reviewer"})
+    response = client.post(
+        reverse("review:member_role", args=[review.slug, member.pk]), {f"m{member.pk}-role": "reviewer"}
+    )
     assert response["Location"] == reverse("review:detail", args=[review.slug])
     assert review.role_of(alice) == Role.REVIEWER
