@@ -170,7 +170,8 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
         search.save()
         result = ImportResult(search=search)
         index = DuplicateIndex.for_review(review)
-        known = set()
+        # Only a re-run PubMed search skips PMIDs; in a file, a repeated PMID is a duplicate.
+        known = None
         if skip_known_pmids:
             known = set(
                 Record.objects.for_review(review).filter(source=search.source).exclude(pmid="").values_list("pmid", flat=True)
@@ -208,10 +209,10 @@ def _store_chunk(chunk, search, index, known, result, user):
             result.empty += 1
             continue
         record = _record_from(article, search)
-        if record.pmid and record.pmid in known:
-            result.skipped += 1
-            continue
-        if record.pmid:
+        if known is not None and record.pmid:
+            if record.pmid in known:
+                result.skipped += 1
+                continue
             known.add(record.pmid)
         cand = _candidate(record.pmid, record.doi_norm, record.title_norm, record.year, record.authors)
         original, reason = index.find(cand)

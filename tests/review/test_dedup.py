@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from review import dedup
-from review.importers import import_file, ris
+from review.importers import import_file, medline, ris
 from review.importing import import_articles, merge, unmerge
 from review.models import Event, Record, Search
 from tests.shared import shared
@@ -91,6 +91,14 @@ def test_a_pubmed_record_seen_again_in_medline_format_is_matched_by_pmid(review)
     assert medline_first.duplicates == 0
     again = _import(review, "exports", "pubmed.xml")
     assert again.duplicates == 10 and dict(again.reasons) == {"pmid": 10}
+
+
+def test_a_pmid_repeated_within_one_file_is_a_duplicate_not_skipped(review):
+    with shared("fixtures", "medline", "pubmed_result2.txt").open() as lines:
+        articles = list(medline.parse(lines, "pubmed_result2.txt"))
+    result = _store(review, articles + articles[:1])
+    assert (result.added, result.duplicates, result.skipped) == (5, 1, 0)
+    assert dict(result.reasons) == {"pmid": 1}
 
 
 def test_embase_ris_and_csv_of_the_same_search_are_duplicates(review):
