@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.text import slugify
 
-from review.models import Event, Membership, Review, Role
+from review.models import Event, Membership, Record, Review, Role, Stage
+from screening.decisions import refresh_outcomes
 
 SLUG_MAX = Review._meta.get_field("slug").max_length
 # Settings a review's owner may change; create_review accepts the same.
@@ -86,8 +87,16 @@ def create_review(*, slug, title, owner=None, **fields) -> Review:
     return review
 
 
+# Settings that decide how votes combine into an outcome: changing one recomputes outcomes.
+OUTCOME_SETTINGS = {"title_abstract_reviewers", "full_text_reviewers", "maybe_counts_as_include"}
+
+
 def update_review(review, *, user, **fields) -> Review:
-    """Change a review's title and settings, logging which fields changed."""
+    """Change a review's title and settings, logging which fields changed.
+
+    Changing how many reviewers screen each record (or whether maybe counts as include)
+    recomputes every record's outcome from the votes already cast.
+    """
     if "title" in fields:
         fields["title"] = (fields["title"] or "").strip()
         if not fields["title"]:
@@ -101,6 +110,10 @@ def update_review(review, *, user, **fields) -> Review:
             setattr(review, name, fields[name])
         review.save(update_fields=changed)
         Event.objects.create(review=review, actor=user, kind=Event.Kind.SETTINGS, detail={"changed": changed})
+        if OUTCOME_SETTINGS.intersection(changed):
+            records = Record.objects.for_review(review).values("pk")
+            for stage in Stage:
+                refresh_outcomes(review, records, stage)
     return review
 
 

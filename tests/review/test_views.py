@@ -223,6 +223,23 @@ def test_alice_edits_the_settings_and_it_is_logged(client, review, alice):
     assert "inclusion_criteria" in event.detail["changed"]
 
 
+def test_asking_for_a_second_reviewer_reopens_records_one_reviewer_decided(client, review, records, alice, bob):
+    record_decision(record=records[0], reviewer=bob, stage=TA, decision="include")
+    records[0].refresh_from_db()
+    assert records[0].ta_outcome == "include"
+    login(client, alice)
+    form = {
+        "title": review.title,
+        "exclusion_reasons": review.exclusion_reasons,
+        "title_abstract_reviewers": 2,
+        "full_text_reviewers": 1,
+        "maybe_counts_as_include": "on",
+    }
+    client.post(reverse("review:settings", args=[review.slug]), form)
+    records[0].refresh_from_db()
+    assert records[0].ta_outcome == ""
+
+
 # --- Overview ---------------------------------------------------------------------------------
 
 
