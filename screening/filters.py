@@ -2,7 +2,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
-from review.models import Record, Role, Search, Stage
+from review.models import Record, Search, Stage
 from screening.models import Choice, Decision
 
 OUTCOME_CHOICES = [("pending", "Pending")] + [(o.value, o.label) for o in Record.Outcome if o.value]
@@ -24,17 +24,18 @@ class RecordFilter(django_filters.FilterSet):
     source = django_filters.ChoiceFilter(choices=[], label="Source", empty_label="any")
     duplicates = django_filters.ChoiceFilter(choices=DUPLICATE_CHOICES, method="filter_duplicates",
                                              label="Duplicates", empty_label="all")
-    year = django_filters.RangeFilter(label="Year")
+    year = django_filters.RangeFilter(label="Year", widget=django_filters.widgets.RangeWidget(
+        attrs={"inputmode": "numeric", "size": 4}))
 
     class Meta:
         model = Record
         fields = []
 
-    def __init__(self, data=None, *args, review, membership, **kwargs):
+    def __init__(self, data=None, *args, review, user, is_owner, **kwargs):
         super().__init__(data, *args, **kwargs)
         self.review = review
-        self.user = membership.user
-        self.is_owner = membership.role == Role.OWNER
+        self.user = user
+        self.is_owner = is_owner
         users = get_user_model().objects.filter(memberships__review=review).order_by("username")
         # Blinding: only the owner may look at another reviewer's votes.
         reviewer = self.filters["reviewer"]

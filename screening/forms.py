@@ -13,7 +13,7 @@ class DecisionForm(forms.Form):
     decision = forms.ChoiceField()
     reason = forms.ChoiceField(required=False, label="Exclusion reason")
     other_reason = forms.CharField(required=False, max_length=300, label="Other reason")
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 1, "placeholder": "optional"}))
 
     def __init__(self, *args, review, stage, **kwargs):
         super().__init__(*args, **kwargs)

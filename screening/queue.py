@@ -63,15 +63,19 @@ def progress(review, user, stage):
     total: records taking part in the stage.
     """
     needed = max(review.reviewers_needed(stage), 1)
-    counts = (
-        eligible(review, stage)
-        .annotate(votes=_vote_count(stage), mine=Exists(_current_votes(stage).filter(reviewer=user)))
-        .aggregate(
-            total=Count("pk"),
-            mine_done=Count("pk", filter=Q(mine=True)),
-            mine_left=Count("pk", filter=Q(mine=False, votes__lt=needed)),
-            team_done=Count("pk", filter=Q(votes__gte=needed)),
-        )
+    mine = Exists(_current_votes(stage).filter(reviewer=user))
+    if needed == 1:
+        # Single screening: "has a vote" is all we need, and EXISTS is cheaper than a count.
+        records = eligible(review, stage).annotate(mine=mine, done=Exists(_current_votes(stage)))
+        done = Q(done=True)
+    else:
+        records = eligible(review, stage).annotate(mine=mine, votes=_vote_count(stage))
+        done = Q(votes__gte=needed)
+    counts = records.aggregate(
+        total=Count("pk"),
+        mine_done=Count("pk", filter=Q(mine=True)),
+        mine_left=Count("pk", filter=Q(mine=False) & ~done),
+        team_done=Count("pk", filter=done),
     )
     mine_total = counts["mine_done"] + counts["mine_left"]
     return {

@@ -15,7 +15,7 @@ def _outcome(value, label):
 
 class RecordTable(tables.Table):
     id = tables.Column("#", accessor="pk", order_by="pk")
-    title = tables.Column()
+    title = tables.Column(attrs={"td": {"class": "title"}})
     first_author = tables.Column("First author", accessor="authors", orderable=False)
     year = tables.Column()
     journal = tables.Column()

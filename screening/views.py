@@ -27,6 +27,14 @@ PRISMA_FORMATS = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
 }
+# Work still open beside the diagram (PrismaCounts attributes), never part of it.
+OPEN_WORK = [
+    ("awaiting_screening", "awaiting title/abstract screening"),
+    ("screening_conflicts", "title/abstract conflicts to resolve"),
+    ("undecided_maybe", "maybes"),
+    ("awaiting_full_text", "awaiting full-text screening"),
+    ("full_text_conflicts", "full-text conflicts to resolve"),
+]
 EXTRACTION_FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -127,7 +135,8 @@ def decide(request, slug, stage, pk):
 def records(request, slug):
     review, membership = review_for_member(request, slug)
     base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
-    filters = RecordFilter(request.GET or None, queryset=base, review=review, membership=membership)
+    filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user,
+                           is_owner=membership.role == Role.OWNER)
     table = RecordTable(filters.qs, review=review)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     return render(request, "screening/records.html", {"review": review, "filter": filters, "table": table})
@@ -155,9 +164,9 @@ def prisma(request, slug):
     prisma_module, prisma_svg = _prisma_modules()
     counts = prisma_module.compute(review)
     svg = prisma_svg.render_svg(counts, title=review.title)
-    formats = list(PRISMA_FORMATS)
+    open_work = [f"{getattr(counts, attr, 0)} {label}" for attr, label in OPEN_WORK if getattr(counts, attr, 0)]
     return render(request, "screening/prisma.html", {"review": review, "counts": counts, "svg": svg,
-                                                     "formats": formats})
+                                                     "formats": list(PRISMA_FORMATS), "open_work": open_work})
 
 
 @login_required

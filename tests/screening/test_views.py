@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import os
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -427,3 +428,91 @@ def test_erin_the_viewer_reads_an_entry_but_cannot_save(client, imported, erin, 
     assert "disabled" in page and ">Save<" not in page
     assert client.post(entry, {f"field_{field.pk}": "Norway"}).status_code == 403
     assert not ExtractionValue.objects.exists()
+
+
+# In a real browser -------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous code (the live server answers from its own thread).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(10_000)
+        yield page
+        browser.close()
+
+
+def log_in(page, live_server, name):
+    page.goto(live_server.url + reverse("login"))
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", f"pw-{name}")
+    page.press("input[name=password]", "Enter")
+    page.wait_for_load_state()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_bob_screens_with_the_keyboard_without_page_reloads(imported, bob, live_server, browser_page):
+    page = browser_page
+    first, second, third, fourth = (first_unique(imported, i) for i in range(4))
+    log_in(page, live_server, "bob")
+    page.goto(live_server.url + url("screen", imported, TA))
+    page.wait_for_selector(f"form[action='{url('decide', imported, TA, first.pk)}']")
+    page.evaluate("window.stillTheSamePage = true")
+    sent = []
+    page.on("request", lambda r: sent.append((r.method, r.headers.get("hx-request"))) if "/static/" not in r.url else None)
+
+    page.keyboard.press("i")
+    page.wait_for_selector(f"form[action='{url('decide', imported, TA, second.pk)}']")
+    # Keys typed into the note are text, not shortcuts.
+    page.click("textarea[name=note]")
+    page.keyboard.type("e")
+    page.keyboard.press("Escape")
+    page.keyboard.press("e")
+    page.wait_for_selector(f"form[action='{url('decide', imported, TA, third.pk)}']")
+    page.keyboard.press("m")
+    page.wait_for_selector(f"form[action='{url('decide', imported, TA, fourth.pk)}']")
+    assert sent == [("POST", "true")] * 3
+    assert page.evaluate("window.stillTheSamePage") is True
+
+    page.keyboard.press("?")
+    assert page.is_visible("#shortcut-help")
+    page.keyboard.press("Escape")
+    page.keyboard.press("u")
+    page.wait_for_selector("text=You decided")
+    assert f"record={third.pk}" in page.url
+
+    votes = list(Decision.objects.filter(reviewer=bob).order_by("pk").values_list("record_id", "decision", "note"))
+    assert votes == [(first.pk, "include", ""), (second.pk, "exclude", "e"), (third.pk, "maybe", "")]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_full_text_exclude_by_key_asks_for_a_reason_first(imported, bob, live_server, browser_page):
+    page = browser_page
+    first, second = first_unique(imported), first_unique(imported, 1)
+    vote(first, bob, "include")
+    vote(second, bob, "include")
+    log_in(page, live_server, "bob")
+    page.goto(live_server.url + url("screen", imported, FT))
+    page.keyboard.press("e")
+    # No request: the reason select takes the focus instead.
+    assert page.evaluate("document.activeElement.name") == "reason"
+    page.select_option("select[name=reason]", "Wrong outcome")
+    page.keyboard.press("Escape")
+    page.keyboard.press("e")
+    page.wait_for_selector(f"form[action='{url('decide', imported, FT, second.pk)}']")
+    page.keyboard.press("n")
+    page.wait_for_selector("text=All done at this stage")
+    outcomes = dict(Record.objects.filter(pk__in=[first.pk, second.pk]).values_list("pk", "ft_outcome"))
+    assert outcomes == {first.pk: "exclude", second.pk: "not_retrieved"}
+    assert Record.objects.get(pk=first.pk).ft_reason == "Wrong outcome"
