@@ -203,7 +203,7 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
 
 
 def _store_chunk(chunk, search, index, known, result, user):
-    records, added = [], []
+    records, added, pending = [], [], []
     for article in chunk:
         if not any((value or "").strip() for value in (article.title, article.abstract, article.doi, article.pmid)):
             result.empty += 1
@@ -222,17 +222,19 @@ def _store_chunk(chunk, search, index, known, result, user):
             added.append(original)
         else:
             record.duplicate_reason = reason
-            # An original from this same chunk has no pk yet: link it after the insert.
-            record._original = original
+            if original.pk is not None:
+                record.duplicate_of_id = original.pk
+            else:  # an original from this same chunk: linked once it has a pk
+                pending.append((record, original))
         records.append(record)
     Record.objects.bulk_create(records, batch_size=500)
     for original in added:
         original.saved()
+    for record, original in pending:
+        record.duplicate_of_id = original.pk
+    if pending:
+        Record.objects.bulk_update([r for r, _ in pending], ["duplicate_of"], batch_size=500)
     dups = [r for r in records if r.duplicate_reason]
-    for record in dups:
-        record.duplicate_of_id = record._original.pk
-    if dups:
-        Record.objects.bulk_update(dups, ["duplicate_of"], batch_size=500)
     Event.objects.bulk_create(
         [
             Event(
