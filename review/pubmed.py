@@ -88,7 +88,15 @@ class _Config:
 
 
 def _config():
-    # Read on every call, never at import: tests and deployments change settings.
+    """The E-utilities settings, read on every call (never at import). All are optional.
+
+    NCBI_EUTILS_URL, NCBI_EMAIL, NCBI_TOOL, NCBI_API_KEY; NCBI_CONNECT_TIMEOUT and
+    NCBI_READ_TIMEOUT (seconds per connection attempt and per read); NCBI_MAX_TRIES,
+    NCBI_BACKOFF (first wait, doubled each retry, at most NCBI_BACKOFF_MAX) and
+    NCBI_RETRY_TOTAL (seconds after which a failing request is given up); NCBI_BATCH_SIZE
+    (records per efetch). With the defaults an unreachable server is given up within 30 s.
+    """
+
     def get(name, default):
         value = getattr(settings, name, None)
         return default if value in (None, "") else value
@@ -99,12 +107,12 @@ def _config():
         email=get("NCBI_EMAIL", ""),
         tool=get("NCBI_TOOL", "sieve"),
         api_key=get("NCBI_API_KEY", ""),
-        connect_timeout=float(get("NCBI_CONNECT_TIMEOUT", 10)),
+        connect_timeout=float(get("NCBI_CONNECT_TIMEOUT", 5)),
         read_timeout=float(get("NCBI_READ_TIMEOUT", 60)),
-        max_tries=int(get("NCBI_MAX_TRIES", 5)),
+        max_tries=int(get("NCBI_MAX_TRIES", 4)),
         backoff=float(get("NCBI_BACKOFF", 1.0)),
         backoff_max=float(get("NCBI_BACKOFF_MAX", 30)),
-        retry_total=float(get("NCBI_RETRY_TOTAL", 90)),
+        retry_total=float(get("NCBI_RETRY_TOTAL", 30)),
         batch_size=int(get("NCBI_BATCH_SIZE", 500)),
     )
 
@@ -144,10 +152,12 @@ def search(query, *, mindate=None, maxdate=None, max_records=None):
     result.parts = max(len(parts), 1)
     articles = {}
     for part in parts:
-        for article in _fetch(config, part, wanted - len(articles)):
-            articles.setdefault(article.pmid or f"#{len(articles)}", article)
-        if len(articles) >= wanted:
-            break
+        start, total = 0, min(part["count"], MAX_PER_QUERY)
+        while start < total and len(articles) < wanted:
+            size = min(config.batch_size, total - start, wanted - len(articles))
+            for article in _efetch(config, part, start, size):
+                articles.setdefault(article.pmid or f"#{len(articles)}", article)
+            start += size
     result.articles = list(articles.values())[:wanted]
     return result
 
@@ -266,28 +276,25 @@ def _esearch(config, query, low, high):
     }
 
 
-def _fetch(config, part, limit):
-    """Yield the Articles of one esearch history set, efetch'ed in batches."""
-    total = min(part["count"], limit, MAX_PER_QUERY)
-    for start in range(0, total, config.batch_size):
-        size = min(config.batch_size, total - start)
-        what = f"records {start + 1}-{start + size}"
-        params = {
-            "db": "pubmed",
-            "WebEnv": part["webenv"],
-            "query_key": part["query_key"],
-            "retstart": start,
-            "retmax": size,
-            "retmode": "xml",
-        }
+def _efetch(config, part, start, size):
+    """The Articles of records start+1 .. start+size of an esearch history set."""
+    what = f"records {start + 1}-{start + size}"
+    params = {
+        "db": "pubmed",
+        "WebEnv": part["webenv"],
+        "query_key": part["query_key"],
+        "retstart": start,
+        "retmax": size,
+        "retmode": "xml",
+    }
 
-        def call():
-            # The whole batch is read inside the retry: a connection dropped half-way
-            # through the response is retried like one that failed at once.
-            with _entrez(config, Entrez.efetch, **params) as handle:
-                return list(pubmed_xml.parse(handle, name=f"PubMed's answer for {what}"))
+    def call():
+        # The whole batch is read inside the retry: a connection dropped half-way
+        # through the answer is retried like one that failed at once.
+        with _entrez(config, Entrez.efetch, **params) as handle:
+            return list(pubmed_xml.parse(handle, name=f"PubMed's answer for {what}"))
 
-        yield from _with_retries(config, what, call)
+    return _with_retries(config, what, call)
 
 
 # --- Requests: rate limit, timeouts, retries ------------------------------------------------

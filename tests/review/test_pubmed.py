@@ -234,6 +234,18 @@ def test_more_than_9999_hits_are_split_by_publication_date(eutils_server, settin
     assert result.query_translation == '"kratom"[All Fields] AND 2000/01/01:2023/12/31[Date - Publication]'
 
 
+def test_max_records_counts_records_found_in_two_date_parts_once(eutils_server, settings):
+    settings.NCBI_BATCH_SIZE = 5000
+    dates = [datetime.date(2000, 1, 1) + datetime.timedelta(days=i % 8000) for i in range(10400)]
+    # The newest PMIDs (served first in each part) straddle the split at 2011/12/31.
+    for i in range(9800, 10400):
+        dates[i] = [datetime.date(2011, 12, 20), datetime.date(2012, 2, 1)]
+    eutils_server.add_synthetic("kratom", dates)
+    result = search("kratom", mindate="2000", maxdate="2023", max_records=10200)
+    assert result.count == 10400
+    assert result.fetched == len({a.pmid for a in result.articles}) == 10200
+
+
 def test_too_many_records_on_one_day_is_a_clear_error(eutils_server):
     eutils_server.add_synthetic("kratom", [datetime.date(2020, 5, 5)] * 10000)
     with pytest.raises(PubMedError, match="more than 9,999 records for this query published on 2020/05/05"):
