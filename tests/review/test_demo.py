@@ -11,12 +11,13 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from review import demo
 from review.models import Event, Membership, Record, Review, Search
 from screening import prisma
 from screening.models import Decision, ExtractionField, ExtractionValue, Resolution
+from tests.eutils_server import eutils_server, fixture_records  # noqa: F401 (fixture)
 from tests.shared import shared
 
 DATASET = shared("datasets", "van_de_Schoot_2018.csv")
@@ -46,10 +47,14 @@ def offline_pubmed(settings):
     return settings
 
 
-def _load(**options):
+def _load_file(path, **options):
     out = StringIO()
-    call_command("load_demo", dataset=str(DATASET), stdout=out, **options)
+    call_command("load_demo", dataset=str(path), stdout=out, **options)
     return out.getvalue()
+
+
+def _load(**options):
+    return _load_file(DATASET, **options)
 
 
 # --- download, checksum and cache -----------------------------------------------------------
@@ -190,8 +195,9 @@ def test_load_demo_offline_leaves_both_reviews_with_content(db, offline_pubmed):
     assert ExtractionValue.objects.filter(record__review=review).exclude(record__pk__in=included).count() == 0
 
 
-def test_load_demo_twice_adds_nothing_the_second_time(db, offline_pubmed):
-    first = _load(no_search=True)
+def test_load_demo_twice_adds_nothing_the_second_time(db, eutils_server):  # noqa: F811
+    # PubMed answers (the stand-in serving shared/fixtures/entrez): the kratom search runs once.
+    first = _load()
 
     def snapshot():
         return {
@@ -211,11 +217,32 @@ def test_load_demo_twice_adds_nothing_the_second_time(db, offline_pubmed):
         }
 
     before = snapshot()
+    requests = len(eutils_server.seen)
     second = _load()
 
-    assert "PubMed search skipped (--no-search)" in first and "not reachable" not in first
+    kratom = Review.objects.get(slug="kratom-ptsd")
+    search = Search.objects.get(review=kratom)
+    assert (search.kind, search.query, search.run_by.username) == ("pubmed", kratom.pubmed_query, "alice")
+    assert Record.objects.filter(review=kratom).count() == search.added == len(fixture_records())
+    assert f"PubMed searched: PubMed: {search.added} records added" in first
     assert snapshot() == before
     assert "already imported" in second
-    # The offline search was tried and logged nothing.
-    assert "PubMed is not reachable" in second
+    assert "already searched PubMed" in second
+    assert requests > 0 and len(eutils_server.seen) == requests
+
+
+def test_no_search_skips_pubmed(db, offline_pubmed):
+    out = _load(no_search=True)
+
+    assert "PubMed search skipped (--no-search)" in out
+    assert "not reachable" not in out
     assert not Search.objects.filter(review__slug="kratom-ptsd").exists()
+
+
+def test_a_dataset_without_labels_is_refused_by_name(db, offline_pubmed):
+    path = shared("fixtures", "exports", "embase.csv")
+
+    with pytest.raises(CommandError, match=r"embase\.csv: no label_included column"):
+        _load_file(path)
+
+    assert not Record.objects.filter(review__slug="ptsd-trajectories").exists()

@@ -18,13 +18,18 @@ class Command(BaseCommand):
             help=f"use this copy of {demo.DATASET_NAME} (with a label_included column) instead of downloading it",
         )
         parser.add_argument("--cache-dir", help="where the downloaded dataset is kept (default: DATA_DIR/cache)")
-        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="address printed at the end")
+        parser.add_argument(
+            "--url", default=demo.BASE_URL, help="where the server will run (for the addresses printed)"
+        )
 
     def handle(self, *args, no_search, dataset, cache_dir, url, **options):
         try:
-            result = demo.load_demo(search=not no_search, dataset=dataset, cache_dir=cache_dir)
+            result = demo.load_demo(search=not no_search, dataset=dataset, cache_dir=cache_dir, base_url=url)
         except demo.DemoDataError as exc:
-            raise CommandError(f"The demo dataset is not available: {exc}") from exc
+            raise CommandError(
+                f"The demo dataset is not available: {exc}\nThe first run needs PyPI (the file is then kept in "
+                "DATA_DIR/cache); or pass --dataset with a copy of van_de_Schoot_2018.csv."
+            ) from exc
         for message in result.messages:
             self.stdout.write(message)
         self.stdout.write(self.style.SUCCESS(f"\nDemo ready at {url}"))
