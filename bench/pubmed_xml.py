@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.shared import shared  # noqa: E402
+from tests.shared import shared  # noqa: E402 (after the path is set)
 
-ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.S)
+ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.DOTALL)
 PMID = re.compile(rb'(<MedlineCitation[^>]*>\s*<PMID Version="\d+">)\d+(</PMID>)')
 
 
@@ -56,7 +56,9 @@ def measure(parser, path):
             count = len(Entrez.read(stream)["PubmedArticle"])
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "records": count, "peak_mb": peak / 1024, "extra_mb": (peak - before) / 1024}))
+    print(
+        json.dumps({"seconds": seconds, "records": count, "peak_mb": peak / 1024, "extra_mb": (peak - before) / 1024})
+    )
 
 
 def _rss_kb():

@@ -433,7 +433,7 @@ def _with_retries(config, what, call):
 def _refused(config, what, exc):
     try:
         body = exc.read(500).decode("utf-8", "replace")
-    except Exception:  # the body is only a hint for the message
+    except (OSError, http.client.HTTPException):  # the body is only a hint for the message
         body = ""
     body = " ".join(body.split())
     return f"PubMed at {config.host} refused {what}: HTTP {exc.code} {exc.reason}" + (f" ({body})." if body else ".")
@@ -449,7 +449,7 @@ def _retry_after(headers):
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return 0.0
-    return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
+    return max((when - datetime.datetime.now(datetime.UTC)).total_seconds(), 0.0)
 
 
 def _reason(exc):

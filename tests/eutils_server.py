@@ -26,7 +26,7 @@ import pytest
 from tests.shared import shared
 
 ENTREZ = ("fixtures", "entrez")
-ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.S)
+ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.DOTALL)
 MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
 # NCBI serves at most the first 10,000 records of a result set (retstart 0-9,998 for esearch).
 PAGING_LIMIT = 10000
@@ -228,9 +228,10 @@ class EutilsServer:
 
     def _render(self, record):
         day = min(record.dates)
-        xml = re.sub(rb"<PMID Version=\"1\">\d+</PMID>", f'<PMID Version="1">{record.pmid}</PMID>'.encode(), self.template, 1)
+        pmid = f'<PMID Version="1">{record.pmid}</PMID>'.encode()
+        xml = re.sub(rb'<PMID Version="1">\d+</PMID>', pmid, self.template, count=1)
         date = f"<PubDate><Year>{day.year}</Year><Month>{day.month:02d}</Month><Day>{day.day:02d}</Day></PubDate>"
-        return re.sub(rb"<PubDate>.*?</PubDate>", date.encode(), xml, 1, flags=re.S)
+        return re.sub(rb"<PubDate>.*?</PubDate>", date.encode(), xml, count=1, flags=re.DOTALL)
 
 
 class _Handler(BaseHTTPRequestHandler):

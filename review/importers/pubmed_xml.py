@@ -100,7 +100,8 @@ def _book_article(elem, number):
     return Article(
         title=title or book_title,
         abstract=_abstract(document.find("Abstract")),
-        authors=_authors(document.find("AuthorList")) or _authors(book.find("AuthorList") if book is not None else None),
+        authors=_authors(document.find("AuthorList"))
+        or _authors(book.find("AuthorList") if book is not None else None),
         year=_year(book.find("PubDate") if book is not None else None),
         journal=book_title if title else "",
         pages=_pages(document.find("Pagination")),

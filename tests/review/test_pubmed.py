@@ -1,5 +1,6 @@
 import datetime
 import io
+import itertools
 import socket
 import threading
 import time
@@ -11,8 +12,11 @@ from django.core.management import CommandError, call_command
 from review import pubmed
 from review.models import Event, Record, Search
 from review.pubmed import PubMedError, RateLimiter, run_search, search
-from tests.eutils_server import EutilsServer, Fault, eutils_server, fixture_records  # noqa: F401
+from tests import eutils_server as stand_in
+from tests.eutils_server import EutilsServer, Fault, fixture_records
 from tests.shared import shared
+
+eutils_server = stand_in.eutils_server  # the fixture, where pytest looks for it
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +43,7 @@ def fixture_article(name, pmid):
 
 
 def gaps(seen):
-    return [b.at - a.at for a, b in zip(seen, seen[1:])]
+    return [b.at - a.at for a, b in itertools.pairwise(seen)]
 
 
 # --- Searching and storing --------------------------------------------------------------------
@@ -77,7 +81,9 @@ def test_it_searches_on_the_history_server_and_fetches_in_batches(eutils_server,
     efetches = eutils_server.requests("efetch")
     assert [int(e.params["retstart"]) for e in efetches] == [0, 3, 6]  # NCBI_BATCH_SIZE = 3
     (webenv,) = eutils_server.histories
-    assert {(e.params["WebEnv"], e.params["query_key"], e.params["retmode"]) for e in efetches} == {(webenv, "1", "xml")}
+    assert {(e.params["WebEnv"], e.params["query_key"], e.params["retmode"]) for e in efetches} == {
+        (webenv, "1", "xml")
+    }
 
 
 def test_rerunning_a_search_adds_only_the_new_records(eutils_server, review, alice):
@@ -217,7 +223,7 @@ def test_more_than_9999_hits_are_split_by_publication_date(eutils_server, settin
     dates = [day + datetime.timedelta(days=i % 8766) for i in range(21000)]
     # Some records have an electronic date in one half and a print date in the other:
     # PubMed finds them in both parts, and they must be kept once.
-    for i in range(0, 600):
+    for i in range(600):
         dates[i] = [datetime.date(2011, 12, 20), datetime.date(2012, 2, 1)]
     records = eutils_server.add_synthetic("kratom", dates)
 
@@ -297,7 +303,7 @@ def test_the_rate_limit_holds_across_threads():
         t.join()
     times.sort()
     assert len(times) == 9
-    assert min(b - a for a, b in zip(times, times[1:])) >= 0.045
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.045
 
 
 # --- Command ---------------------------------------------------------------------------------

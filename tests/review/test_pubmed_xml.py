@@ -54,7 +54,10 @@ def test_it_reads_the_citation_fields_of_an_efetch_record():
 
 def test_it_flattens_inline_markup_in_titles_and_abstracts():
     gut = by_pmid(entrez("pubmed4.xml"))["27797938"]
-    assert gut.title == "Leucocyte telomere length, genetic variants at the TERT gene region and risk of pancreatic cancer."
+    assert (
+        gut.title
+        == "Leucocyte telomere length, genetic variants at the TERT gene region and risk of pancreatic cancer."
+    )
     runners = by_pmid(entrez("pubmed6.xml"))["30108519"]
     assert runners.title.startswith('A "Blood Relationship" Between the Overlooked Minimum Lactate Equivalent')
     # <sub>, <sup> and MathML become plain text, without the layout whitespace.
@@ -86,7 +89,7 @@ def test_it_takes_the_year_from_a_medline_date():
 
 def test_it_falls_back_to_the_electronic_date_without_a_pub_date():
     raw = entrez("pubmed5.xml").read_bytes()
-    undated = re.sub(rb"<PubDate>.*?</PubDate>", b"<PubDate></PubDate>", raw, count=1, flags=re.S)
+    undated = re.sub(rb"<PubDate>.*?</PubDate>", b"<PubDate></PubDate>", raw, count=1, flags=re.DOTALL)
     (article,) = parse(io.BytesIO(undated))
     assert article.year == 2017  # <ArticleDate DateType="Electronic"><Year>2017</Year>
 
@@ -165,7 +168,10 @@ def test_the_file_name_comes_from_the_open_file(tmp_path):
     raw = entrez("pubmed4.xml").read_bytes()
     path = tmp_path / "pubmed4-cut.xml"
     path.write_bytes(raw[: len(raw) // 3])
-    with open(path, "rb") as stream, pytest.raises(ImportFileError, match=rf"^{re.escape(str(path))}: .*\(record 1, after 0 complete"):
+    with (
+        open(path, "rb") as stream,
+        pytest.raises(ImportFileError, match=rf"^{re.escape(str(path))}: .*\(record 1, after 0 complete"),
+    ):
         list(parse(stream))
 
 
