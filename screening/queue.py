@@ -4,7 +4,7 @@ Every view that needs "the next record for this reviewer" comes here, so that ra
 (prioritised screening) and row locking for dual screening can be added in one place.
 """
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from review.models import Record, Stage
@@ -56,27 +56,31 @@ def next_record(review, user, stage):
 
 
 def progress(review, user, stage):
-    """Counts for the progress bar, in one aggregate query.
+    """Counts for the progress bar, in two aggregate queries.
 
     mine_done: records at this stage with a current vote by ``user``; mine_total: that plus the
     records still waiting for their vote; team_done: records with all the votes they need;
     total: records taking part in the stage.
     """
     needed = max(review.reviewers_needed(stage), 1)
-    mine = Exists(_current_votes(stage).filter(reviewer=user))
-    if needed == 1:
-        # Single screening: "has a vote" is all we need, and EXISTS is cheaper than a count.
-        records = eligible(review, stage).annotate(mine=mine, done=Exists(_current_votes(stage)))
-        done = Q(done=True)
-    else:
-        records = eligible(review, stage).annotate(mine=mine, votes=_vote_count(stage))
-        done = Q(votes__gte=needed)
-    counts = records.aggregate(
-        total=Count("pk"),
-        mine_done=Count("pk", filter=Q(mine=True)),
-        mine_left=Count("pk", filter=Q(mine=False) & ~done),
-        team_done=Count("pk", filter=done),
+    total = eligible(review, stage).count()
+    # Driven from the votes (far fewer rows than records early on), grouped per record.
+    record_filter = {"record__review": review, "record__duplicate_of__isnull": True}
+    if stage == Stage.FULL_TEXT:
+        record_filter["record__ta_outcome"] = Record.Outcome.INCLUDE
+    per_record = (
+        Decision.objects.filter(stage=stage, is_current=True, **record_filter)
+        .values("record")
+        .annotate(votes=Count("pk"), mine=Max(Case(When(reviewer=user, then=1), default=0)))
     )
+    counts = per_record.aggregate(
+        mine_done=Count("record", filter=Q(mine=1)),
+        team_done=Count("record", filter=Q(votes__gte=needed)),
+        full_without_me=Count("record", filter=Q(votes__gte=needed, mine=0)),
+    )
+    counts = {key: value or 0 for key, value in counts.items()}
+    counts["total"] = total
+    counts["mine_left"] = total - counts["mine_done"] - counts["full_without_me"]
     mine_total = counts["mine_done"] + counts["mine_left"]
     return {
         "mine_done": counts["mine_done"],

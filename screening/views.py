@@ -91,7 +91,7 @@ def _revisit(request, review, stage):
     if not pk.isdigit():
         raise Http404("No such record")
     record = get_object_or_404(queue.eligible(review, stage), pk=pk)
-    if not (_my_vote(record, request.user, stage) or queue.pending(review, request.user, stage).filter(pk=pk)):
+    if not (_my_vote(record, request.user, stage) or queue.pending(review, request.user, stage).filter(pk=pk).exists()):
         raise Http404("This record does not need your vote at this stage")
     return record
 

@@ -14,7 +14,8 @@ register = template.Library()
 def _pattern(include, exclude):
     """One case-insensitive regex over all keywords; longer keywords win over their prefixes.
 
-    A keyword matches a whole word; a trailing * matches any word ending ("random*").
+    A keyword matches a whole word or its plural ("rat" marks "rats", never "rating"); a trailing
+    * matches any word ending ("random*").
     """
     terms = {}
     for kind, words in (("exclude", exclude), ("include", include)):
@@ -28,7 +29,7 @@ def _pattern(include, exclude):
     ordered = sorted(terms, key=lambda t: (-len(t[0]), t))
     groups, kinds = [], {}
     for n, (stem, wildcard) in enumerate(ordered):
-        tail = r"\w*" if wildcard else ""
+        tail = r"\w*" if wildcard else r"(?:e?s)?"
         groups.append(f"(?P<k{n}>{re.escape(stem)}{tail})")
         kinds[f"k{n}"] = terms[(stem, wildcard)]
     return re.compile(r"(?<!\w)(?:" + "|".join(groups) + r")(?!\w)", re.IGNORECASE), kinds

@@ -82,7 +82,7 @@ def test_progress_counts_mine_and_the_teams(imported, bob, carol, django_assert_
         vote(pk, bob, "include")
     for pk in uniques[5:7]:
         vote(pk, carol, "exclude")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         counts = queue.progress(imported, bob, TA)
     assert counts["total"] == len(uniques)
     assert counts["mine_done"] == 5
@@ -92,7 +92,7 @@ def test_progress_counts_mine_and_the_teams(imported, bob, carol, django_assert_
     assert counts["team_left"] == len(uniques) - 7
 
 
-def test_progress_under_dual_screening_waits_for_the_second_vote(imported, bob, carol):
+def test_progress_under_dual_screening_waits_for_the_second_vote(imported, alice, bob, carol):
     imported.title_abstract_reviewers = 2
     imported.save()
     uniques = unique_pks(imported)
@@ -101,6 +101,10 @@ def test_progress_under_dual_screening_waits_for_the_second_vote(imported, bob, 
     vote(uniques[1], bob, "include")
     counts = queue.progress(imported, carol, TA)
     assert (counts["mine_done"], counts["mine_total"], counts["team_done"]) == (1, len(uniques), 1)
+    # Alice is not needed on the record bob and carol both screened.
+    counts = queue.progress(imported, alice, TA)
+    assert (counts["mine_done"], counts["mine_total"], counts["team_done"]) == (0, len(uniques) - 1, 1)
+    assert counts["mine_total"] == queue.pending(imported, alice, TA).count()
 
 
 def test_previous_decision_walks_back_through_my_votes_only(imported, bob, carol):

@@ -516,3 +516,11 @@ def test_full_text_exclude_by_key_asks_for_a_reason_first(imported, bob, live_se
     outcomes = dict(Record.objects.filter(pk__in=[first.pk, second.pk]).values_list("pk", "ft_outcome"))
     assert outcomes == {first.pk: "exclude", second.pk: "not_retrieved"}
     assert Record.objects.get(pk=first.pk).ft_reason == "Wrong outcome"
+
+
+def test_highlighting_escapes_html_and_marks_whole_words_and_plurals():
+    from screening.templatetags.highlight import highlight_text
+
+    marked = highlight_text("Rats & <b>mice</b>: rating randomised", include=["random*"], exclude=["rat", "mice"])
+    assert marked == ('<mark class="kw-exclude">Rats</mark> &amp; &lt;b&gt;<mark class="kw-exclude">mice</mark>'
+                      '&lt;/b&gt;: rating <mark class="kw-include">randomised</mark>')
