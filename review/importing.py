@@ -174,7 +174,10 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
         known = None
         if skip_known_pmids:
             known = set(
-                Record.objects.for_review(review).filter(source=search.source).exclude(pmid="").values_list("pmid", flat=True)
+                Record.objects.for_review(review)
+                .filter(source=search.source)
+                .exclude(pmid="")
+                .values_list("pmid", flat=True)
             )
         iterator = iter(articles)
         while chunk := list(islice(iterator, CHUNK)):

@@ -32,7 +32,10 @@ LABELS = {
 }
 _XML_PROLOGUE = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
 _XML_ROOT = re.compile(r"\s*<([A-Za-z_][\w:.-]*)")
-_PUBMED_ROOTS = {"PubmedArticleSet", "PubmedArticle", "PubmedBookArticleSet", "PubmedBookArticle"}
+# NCBI's error documents go to the PubMed XML parser too: it quotes NCBI's message.
+_PUBMED_ROOTS = {
+    "PubmedArticleSet", "PubmedArticle", "PubmedBookArticleSet", "PubmedBookArticle", "eFetchResult", "ERROR",
+}
 _OTHER_XML = {
     "pmc-articleset": "PMC full-text XML (efetch from db=pmc), not PubMed records; export the articles from "
     "PubMed (Save > Format: PubMed, or efetch db=pubmed retmode=xml) and import that file",
@@ -44,6 +47,7 @@ _OTHER_XML = {
 }
 _MEDLINE_START = re.compile(r"\A\s*PMID- ?\d", re.M)
 _RIS_TY = re.compile(r"^TY  -", re.M)
+_WOS_PLAIN = re.compile(r"\A\s*(?:FN (?:Clarivate|Thomson)|PT [A-Z]\s*\n(?:AU|AF|TI) )")
 _RIS_TAGS = re.compile(r"^(DB|DP|AN|UR|L2)  - ?(.*?)\s*$", re.M)
 _OVID_DATABASES = {"psyc": "PsycINFO", "medl": "MEDLINE", "prem": "MEDLINE", "mesz": "MEDLINE", "emed": "Embase",
                    "emez": "Embase", "coch": "Cochrane Library", "cctr": "Cochrane Central"}
@@ -140,6 +144,11 @@ def sniff(stream, name) -> Sniffed:
         return Sniffed("medline", encoding, source="PubMed")
     if _RIS_TY.search(text):
         return Sniffed("ris", encoding, source=_ris_source(text))
+    if _WOS_PLAIN.match(text):
+        raise ImportFileError(
+            f"{name}: this is a Web of Science plain-text export, which is not supported; export the records "
+            "from Web of Science as RIS (EndNote Desktop / RIS) or tab-delimited instead."
+        )
     delimiter = tabular.find_delimiter(text)
     if delimiter:
         header = next(csv.reader([text.split("\n", 1)[0]], delimiter=delimiter))

@@ -15,7 +15,9 @@ _DOI_URL_PREFIX = re.compile(r"^(?:https?://)?(?:dx\.)?(?:doi\.org/)?(?:doi:\s*)
 # "R.", "DG", "D.G.", "J.-P.", "Jr": the initials that follow a surname in "Liu R." or "Kimura M".
 _INITIALS = re.compile(r"^(?:[A-Z]\.?-?){1,4}$")
 # Lower-case words that belong to the surname in "Rens van de Schoot".
-_PARTICLES = {"van", "von", "de", "der", "den", "del", "della", "di", "da", "du", "dos", "das", "la", "le", "ten", "ter"}
+_PARTICLES = {
+    "van", "von", "de", "der", "den", "del", "della", "di", "da", "du", "dos", "das", "la", "le", "ten", "ter",
+}
 # Words that mark a group author, whose name must not be turned around.
 _GROUP_WORDS = re.compile(
     r"\b(group|organi[sz]ation|consortium|collaborat\w*|committee|society|association|investigators|study|"

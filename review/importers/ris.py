@@ -88,7 +88,9 @@ def _article(entry, location, name, warn):
         abstract=_first(entry, "abstract", "notes_abstract"),
         authors=authors,
         year=year,
-        journal=_first(entry, "alternate_title3", "secondary_title", "journal_name", "alternate_title1", "alternate_title2"),
+        journal=_first(
+            entry, "alternate_title3", "secondary_title", "journal_name", "alternate_title1", "alternate_title2"
+        ),
         volume=_first(entry, "volume"),
         issue=_first(entry, "number"),
         pages=fields.pages(_first(entry, "start_page"), _first(entry, "end_page")),

@@ -83,7 +83,9 @@ def looks_tabular(head: str) -> bool:
     return False
 
 
-def parse_csv(lines: Iterable[str], name: str = "", delimiter: str = ",", warn: Callable | None = None) -> Iterator[Article]:
+def parse_csv(
+    lines: Iterable[str], name: str = "", delimiter: str = ",", warn: Callable | None = None
+) -> Iterator[Article]:
     """Yield one Article per data row of a delimited text file."""
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
@@ -145,7 +147,9 @@ def _article(row, where, header, name, location, warn):
     if citation:
         journal = citation["journal"]
         year_text = year_text or citation["year"]
-        volume, issue, pages = volume or citation["volume"] or "", issue or citation["issue"] or "", pages or citation["pages"] or ""
+        volume = volume or citation["volume"] or ""
+        issue = issue or citation["issue"] or ""
+        pages = pages or citation["pages"] or ""
     year = fields.parse_year(year_text)
     if year is None and year_text and warn:
         warn(f"{name}: {location}: '{year_text}' is not a year; the year is left empty.")

@@ -4,6 +4,7 @@ Expected values were read from the files themselves (first record unless said ot
 """
 
 import io
+import os
 import shutil
 
 import pytest
@@ -266,6 +267,24 @@ def test_a_windows_1252_file_is_read(review, tmp_path):
     assert Record.objects.for_review(review).order_by("pk").first().authors[0] == "Blomberg, Björn A."
 
 
+def test_a_utf16_tab_delimited_export_is_read(review, tmp_path):
+    path = tmp_path / "savedrecs.txt"
+    path.write_bytes(shared("fixtures", "exports", "generic_tab.tsv").read_text(encoding="utf-8").encode("utf-16"))
+    result = import_file(review=review, path=path)
+    assert (result.added, result.search.file_format) == (2, "TSV")
+    assert result.search.records.order_by("pk").first().authors == ["Marx, Karl", "Lindgren, Astrid"]
+
+
+def test_a_pipe_that_cannot_seek_is_read(review):
+    read_end, write_end = os.pipe()
+    os.write(write_end, shared("fixtures", "exports", "embase.ris").read_bytes())  # 21 kB fits the pipe
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as stream:
+        assert not stream.seekable()
+        result = import_file(review=review, fileobj=stream, filename="embase.ris")
+    assert (result.added, result.search.source) == (6, "Embase")
+
+
 def test_an_xlsx_workbook_reads_like_its_csv(review, tmp_path):
     import csv
 
@@ -371,6 +390,12 @@ def test_truncated_pubmed_xml_is_refused(review, tmp_path, counts):
 def test_pmc_full_text_xml_is_refused_with_a_way_out(review, counts):
     message = _fails(review, shared("fixtures", "entrez", "efetch_pmc.xml"), counts, "PMC full-text XML")
     assert "PubMed" in message
+
+
+def test_a_web_of_science_plain_text_export_gets_a_way_out(review, tmp_path, counts):
+    path = tmp_path / "savedrecs.txt"
+    path.write_text("FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nAU Alceste, F\nER\n\nEF\n")
+    _fails(review, path, counts, "Web of Science plain-text export", "as RIS")
 
 
 def test_an_esearch_result_holds_no_records(review, counts):
