@@ -408,25 +408,30 @@ def _with_retries(config, what, call):
             return call()
         except HTTPError as exc:
             if exc.code not in RETRY_STATUS:
-                raise PubMedError(_refused(config, what, exc)) from exc
-            reason, retry_after = f"HTTP {exc.code} {exc.reason}", _retry_after(exc.headers)
-            failure = f"PubMed at {config.host} kept failing on {what}: {reason}"
+                message = _refused(config, what, exc)
+                exc.close()
+                raise PubMedError(message) from exc
+            exc.close()
+            retry_after = _retry_after(exc.headers)
+            failure = f"PubMed at {config.host} kept failing on {what}: HTTP {exc.code} {exc.reason}"
+            if retry_after:
+                failure += f" (asked to wait {retry_after:.0f} s)"
+            advice = "NCBI may be busy or down; try again later."
         except (URLError, OSError, http.client.HTTPException) as exc:
-            reason = _reason(exc)
-            failure = f"PubMed could not be reached at {config.host}: {reason}"
+            failure = f"PubMed could not be reached at {config.host}: {_reason(exc)}"
+            advice = "Check the network connection and try again."
             if _unreachable(exc):
-                raise PubMedError(failure + ". Check the network connection and try again.") from exc
+                raise PubMedError(f"{failure}. {advice}") from exc
         except (ImportFileError, RuntimeError, ValueError) as exc:
             # Bio.Entrez raises RuntimeError for NCBI's <ERROR> answers ("Search Backend failed")
             # and ValueError subclasses for answers that are not (complete) XML.
-            reason = str(exc)
-            failure = f"PubMed sent an answer that could not be read for {what}: {reason}"
-        delay = min(config.backoff * 2 ** (attempt - 1), config.backoff_max)
-        delay = max(delay, retry_after)
+            failure = f"PubMed sent an answer that could not be read for {what}: {exc}"
+            advice = "NCBI may be having trouble; try again later."
+        delay = max(min(config.backoff * 2 ** (attempt - 1), config.backoff_max), retry_after)
         elapsed = time.monotonic() - started
         if attempt >= config.max_tries or elapsed + delay > config.retry_total:
             tries = f"{attempt} attempt{'s' if attempt > 1 else ''} in {elapsed:.1f} s"
-            raise PubMedError(f"{failure} ({tries}). Check the network connection and try again.")
+            raise PubMedError(f"{failure} ({tries}). {advice}")
         time.sleep(delay)
 
 
@@ -457,8 +462,8 @@ def _reason(exc):
         exc = exc.reason
     if isinstance(exc, URLError):
         return str(exc.reason)
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return f"timed out ({exc})" if str(exc) and str(exc) != "timed out" else "timed out"
+    if isinstance(exc, TimeoutError):  # socket.timeout too
+        return "timed out"
     return str(exc) or exc.__class__.__name__
 
 
