@@ -8,6 +8,7 @@ has been read without error (review.importing.import_articles runs in one transa
 import codecs
 import contextlib
 import csv
+import io
 import re
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from review.article import ImportFileError
-from review.importers import medline, ris, tabular
+from review.importers import medline, pubmed_xml, ris, tabular
 from review.importing import import_articles
 from review.models import Search
 
@@ -236,14 +237,13 @@ def _ris_source(text):
         if value:
             tags.setdefault(tag, []).append(value)
     links = " ".join(tags.get("UR", []) + tags.get("L2", [])).lower()
-    databases = [d for d in tags.get("DB", []) + tags.get("DP", [])]
     if any(a.startswith("WOS:") for a in tags.get("AN", [])):
         return "Web of Science"
     if "ovidsp.ovid.com" in links:
         code = re.search(r"[?&]d=([a-z]+)", links)
         database = next((v for k, v in _OVID_DATABASES.items() if code and code.group(1).startswith(k)), "")
         return f"{database} (Ovid)" if database else "Ovid"
-    names = [_DATABASES.get(d.lower(), d) for d in databases]
+    names = [_DATABASES.get(d.lower(), d) for d in tags.get("DB", []) + tags.get("DP", [])]
     name = "Embase" if "Embase" in names else (names[0] if names else "")
     if "proquest" in links or "sid=proq" in links:
         return f"{name} (ProQuest)" if name else "ProQuest"
@@ -266,8 +266,6 @@ def _table_source(header):
 def read_articles(stream, sniffed, name, warn=None):
     """The Article iterator for a sniffed binary ``stream``; parse errors surface as ImportFileError."""
     if sniffed.format == "pubmed_xml":
-        from review.importers import pubmed_xml  # written separately; imported only when needed
-
         articles = pubmed_xml.parse(stream, name=name)
     elif sniffed.format == "xlsx":
         articles = tabular.parse_xlsx(stream, name, warn=warn)
@@ -285,8 +283,6 @@ def read_articles(stream, sniffed, name, warn=None):
 def _lines(stream, encoding, name):
     """Decoded lines, one at a time, with the line number in any decoding error."""
     if encoding == "utf-16":
-        import io
-
         yield from io.TextIOWrapper(stream, encoding=encoding, newline="")
         return
     for n, raw in enumerate(stream, 1):
@@ -294,7 +290,8 @@ def _lines(stream, encoding, name):
             yield raw.decode(encoding)
         except UnicodeDecodeError as exc:
             raise ImportFileError(
-                f"{name}: line {n} is not {encoding} text (byte {raw[exc.start]:#04x} at column {exc.start + 1})."
+                f"{name}: line {n} is not {encoding} text (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+                "save the file as UTF-8 and import it again."
             ) from exc
 
 
@@ -309,8 +306,6 @@ def _checked(articles, name, warn):
                     first_repeat = first_repeat or f"'{article.source_key}' again at {article.location}"
                 seen.add(article.source_key)
             yield article
-    except ImportFileError:
-        raise
     except (csv.Error, UnicodeError, SyntaxError) as exc:  # SyntaxError covers XML parse errors
         raise ImportFileError(f"{name}: {exc}") from exc
     if repeats and warn:
