@@ -47,7 +47,8 @@
       }
       return;
     }
-    var target = document.querySelector('#card [data-shortcut="' + key + '"]');
+    // Until htmx has wired up a freshly swapped card, a click would submit the plain form.
+    var target = document.querySelector('#card[data-ready] [data-shortcut="' + key + '"]');
     if (!target || target.disabled || target.closest("fieldset:disabled")) return;
     event.preventDefault();
     target.click();
@@ -66,6 +67,18 @@
     var button = event.target.closest("[data-needs-reason]");
     if (button && needsReason(button)) event.preventDefault();
   }, true);
+
+  function markReady(element) {
+    var card = element.id === "card" ? element : element.querySelector && element.querySelector("#card");
+    if (card) card.setAttribute("data-ready", "");
+  }
+
+  if (window.htmx) {
+    window.htmx.onLoad(markReady);
+  } else {
+    // Without htmx the keys still work: they press the plain buttons and links.
+    document.addEventListener("DOMContentLoaded", function () { markReady(document); });
+  }
 
   // The decide view answers 400 with the card and its errors; show it rather than drop it.
   document.addEventListener("htmx:beforeSwap", function (event) {

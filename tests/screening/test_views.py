@@ -466,21 +466,21 @@ def test_bob_screens_with_the_keyboard_without_page_reloads(imported, bob, live_
     first, second, third, fourth = (first_unique(imported, i) for i in range(4))
     log_in(page, live_server, "bob")
     page.goto(live_server.url + url("screen", imported, TA))
-    page.wait_for_selector(f"form[action='{url('decide', imported, TA, first.pk)}']")
+    page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, first.pk)}']")
     page.evaluate("window.stillTheSamePage = true")
     sent = []
     page.on("request", lambda r: sent.append((r.method, r.headers.get("hx-request"))) if "/static/" not in r.url else None)
 
     page.keyboard.press("i")
-    page.wait_for_selector(f"form[action='{url('decide', imported, TA, second.pk)}']")
+    page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, second.pk)}']")
     # Keys typed into the note are text, not shortcuts.
     page.click("textarea[name=note]")
     page.keyboard.type("e")
     page.keyboard.press("Escape")
     page.keyboard.press("e")
-    page.wait_for_selector(f"form[action='{url('decide', imported, TA, third.pk)}']")
+    page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, third.pk)}']")
     page.keyboard.press("m")
-    page.wait_for_selector(f"form[action='{url('decide', imported, TA, fourth.pk)}']")
+    page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, fourth.pk)}']")
     assert sent == [("POST", "true")] * 3
     assert page.evaluate("window.stillTheSamePage") is True
 
@@ -510,7 +510,7 @@ def test_full_text_exclude_by_key_asks_for_a_reason_first(imported, bob, live_se
     page.select_option("select[name=reason]", "Wrong outcome")
     page.keyboard.press("Escape")
     page.keyboard.press("e")
-    page.wait_for_selector(f"form[action='{url('decide', imported, FT, second.pk)}']")
+    page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, FT, second.pk)}']")
     page.keyboard.press("n")
     page.wait_for_selector("text=All done at this stage")
     outcomes = dict(Record.objects.filter(pk__in=[first.pk, second.pk]).values_list("pk", "ft_outcome"))
