@@ -111,16 +111,16 @@ def parse_xlsx(stream, name: str = "", warn: Callable | None = None) -> Iterator
         cells = (
             (n, ["" if v is None else str(v) for v in row]) for n, row in enumerate(rows, 2)
         )
-        yield from _rows(cells, header, name, warn)
+        yield from _rows(cells, header, name, warn, unit="row")
     finally:
         book.close()
 
 
-def _rows(rows, header, name, warn):
+def _rows(rows, header, name, warn, unit="line"):
     where = columns(header)
     if "title" not in where:
         raise ImportFileError(
-            f"{name}: line 1: no title column (columns found: {', '.join(h for h in header if h) or 'none'})."
+            f"{name}: {unit} 1: no title column (columns found: {', '.join(h for h in header if h) or 'none'})."
         )
     width = len(header)
     for line, row in rows:
@@ -128,10 +128,10 @@ def _rows(rows, header, name, warn):
             continue
         if len(row) > width and any(cell.strip() for cell in row[width:]):
             raise ImportFileError(
-                f"{name}: line {line} has {len(row)} fields but the header has {width} "
+                f"{name}: {unit} {line} has {len(row)} fields but the header has {width} "
                 "(a stray delimiter or quote?)."
             )
-        yield _article(row, where, header, name, f"line {line}", warn)
+        yield _article(row, where, header, name, f"{unit} {line}", warn)
 
 
 def _article(row, where, header, name, location, warn):
