@@ -469,7 +469,12 @@ def test_bob_screens_with_the_keyboard_without_page_reloads(imported, bob, live_
     page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, first.pk)}']")
     page.evaluate("window.stillTheSamePage = true")
     sent = []
-    page.on("request", lambda r: sent.append((r.method, r.headers.get("hx-request"))) if "/static/" not in r.url else None)
+
+    def note(request):
+        if "/static/" not in request.url:
+            sent.append((request.method, request.headers.get("hx-request")))
+
+    page.on("request", note)
 
     page.keyboard.press("i")
     page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, second.pk)}']")
