@@ -67,8 +67,11 @@ class DuplicateIndex:
         self.by_block = defaultdict(lambda: ([], []))
 
     @staticmethod
-    def block_key(author, year):
-        return (author[:4], year)
+    def block_key(cand, year):
+        # Fuzzy matching compares titles within a block only. Without an author to block on,
+        # the title's first word stands in, or a file with neither author nor year would
+        # compare every record with every other.
+        return (cand["author"][:4] or "t:" + cand["title_norm"][:6], year)
 
     def add(self, original, cand):
         if cand["pmid"]:
@@ -77,7 +80,7 @@ class DuplicateIndex:
             self.by_doi.setdefault(cand["doi_norm"], original)
         if cand["title_norm"]:
             self.by_title[cand["title_norm"]].append((original, cand))
-            titles, entries = self.by_block[self.block_key(cand["author"], cand["year"])]
+            titles, entries = self.by_block[self.block_key(cand, cand["year"])]
             titles.append(cand["title_norm"])
             entries.append((original, cand))
 
@@ -108,7 +111,7 @@ class DuplicateIndex:
                 return original, "title"
         years = (None,) if cand["year"] is None else (cand["year"] - 1, cand["year"], cand["year"] + 1)
         for year in years:
-            block = self.by_block.get(self.block_key(cand["author"], year))
+            block = self.by_block.get(self.block_key(cand, year))
             if not block:
                 continue
             titles, entries = block

@@ -4,6 +4,12 @@ from django.contrib.auth import get_user_model
 from review.models import Membership, Review, Role
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Real hashing costs about a second per persona; tests check access rules, not hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(name):
     return get_user_model().objects.create_user(name, f"{name}@example.org", "pw-" + name)
 
