@@ -13,7 +13,9 @@ from django_tables2.columns.base import LinkTransform
 
 from review.access import SCREENING_ROLES, review_for_member
 from review.models import Record, Role, Stage
-from screening import queue
+from screening import extraction as extracting
+from screening import prisma as prisma_counts
+from screening import prisma_svg, queue
 from screening.decisions import DecisionError, record_decision
 from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
@@ -145,24 +147,11 @@ def records(request, slug):
 # PRISMA -----------------------------------------------------------------------------------------
 
 
-def _prisma_modules():
-    from screening import prisma, prisma_svg
-
-    return prisma, prisma_svg
-
-
-def _prisma_csv(counts):
-    prisma, prisma_svg = _prisma_modules()
-    to_csv = getattr(prisma, "to_prisma2020_csv", None) or prisma_svg.to_prisma2020_csv
-    return to_csv(counts)
-
-
 @login_required
 @require_GET
 def prisma(request, slug):
     review, _ = review_for_member(request, slug)
-    prisma_module, prisma_svg = _prisma_modules()
-    counts = prisma_module.compute(review)
+    counts = prisma_counts.compute(review)
     svg = prisma_svg.render_svg(counts, title=review.title)
     open_work = [f"{getattr(counts, attr, 0)} {label}" for attr, label in OPEN_WORK if getattr(counts, attr, 0)]
     return render(request, "screening/prisma.html", {"review": review, "counts": counts, "svg": svg,
@@ -175,13 +164,11 @@ def prisma_download(request, slug, fmt):
     review, _ = review_for_member(request, slug)
     if fmt not in PRISMA_FORMATS:
         raise Http404("Unknown format")
-    prisma_module, prisma_svg = _prisma_modules()
-    counts = prisma_module.compute(review)
+    counts = prisma_counts.compute(review)
     if fmt == "json":
-        data = prisma_module.to_json(counts)
-        content = data if isinstance(data, str) else json.dumps(data, indent=2)
+        content = json.dumps(prisma_counts.to_json(counts), indent=2)
     elif fmt == "csv":
-        content = _prisma_csv(counts)
+        content = prisma_counts.to_prisma2020_csv(counts)
     else:
         svg = prisma_svg.render_svg(counts, title=review.title)
         content = {"svg": lambda: svg, "png": lambda: prisma_svg.render_png(svg),
@@ -193,25 +180,18 @@ def prisma_download(request, slug, fmt):
 # Extraction -------------------------------------------------------------------------------------
 
 
-def _extraction():
-    from screening import extraction
-
-    return extraction
 
 
 def _included_record(review, pk):
-    extraction = _extraction()
-    included = getattr(extraction, "included_records", None)
-    records = included(review) if included else Record.objects.for_review(review).filter(
-        ft_outcome=Record.Outcome.INCLUDE, duplicate_of__isnull=True)
-    return get_object_or_404(records, pk=pk)
+    """A study included at full text, or 404: only those are extracted."""
+    return get_object_or_404(extracting.included_records(review), pk=pk)
 
 
 @login_required
 @require_GET
 def extraction(request, slug):
     review, membership = review_for_member(request, slug)
-    table = _extraction().build_table(review, request=request)
+    table = extracting.build_table(review, request=request)
     # Each study label opens its entry form.
     table.columns["study_id"].link = LinkTransform(
         url=lambda record: reverse("screening:extraction_entry", args=[review.slug, record["record_id"]])
@@ -228,7 +208,7 @@ def extraction_export(request, slug, fmt):
     review, _ = review_for_member(request, slug)
     if fmt not in EXTRACTION_FORMATS:
         raise Http404("Unknown format")
-    return _download(_extraction().export(review, fmt), EXTRACTION_FORMATS[fmt], f"{review.slug}-extraction.{fmt}")
+    return _download(extracting.export(review, fmt), EXTRACTION_FORMATS[fmt], f"{review.slug}-extraction.{fmt}")
 
 
 def _field_action(request, review):
@@ -293,7 +273,7 @@ def extraction_entry(request, slug, pk):
     form = ExtractionEntryForm(request.POST or None, fields=fields, values=values, read_only=read_only)
     if request.method == "POST" and form.is_valid():
         try:
-            _extraction().save_values(record, form.values(), request.user)
+            extracting.save_values(record, form.values(), request.user)
         except ValidationError as error:
             _add_errors(form, error)
         else:
