@@ -509,6 +509,7 @@ def test_full_text_exclude_by_key_asks_for_a_reason_first(imported, bob, live_se
     vote(second, bob, "include")
     log_in(page, live_server, "bob")
     page.goto(live_server.url + url("screen", imported, FT))
+    page.wait_for_selector("#card[data-ready]")
     page.keyboard.press("e")
     # No request: the reason select takes the focus instead.
     assert page.evaluate("document.activeElement.name") == "reason"
