@@ -2,8 +2,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
+# The suite runs a second time on PostgreSQL (the scale-out database) when this server answers.
+PG_TEST_URL ?= postgres://127.0.0.1:5432/test
 
-.PHONY: demo test install serve clean
+.PHONY: demo test install serve clean browser
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,8 +15,19 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-test: install
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "Chromium not installed: browser tests will be skipped (apt-get install chromium)"; }
+
+test: install browser
 	$(PY) -m pytest
+	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+	  echo "--- the same suite on PostgreSQL ($(PG_TEST_URL)) ---"; \
+	  DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not browser"; \
+	elif [ -n "$$CI" ]; then echo "PostgreSQL is not reachable at $(PG_TEST_URL)"; exit 1; \
+	else echo "PostgreSQL not reachable at $(PG_TEST_URL): the PostgreSQL run was skipped"; fi
 
 demo: install
 	$(PY) manage.py migrate --noinput
