@@ -19,11 +19,13 @@ import email.utils
 import errno
 import functools
 import http.client
+import logging
 import re
 import socket
 import threading
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
@@ -35,6 +37,10 @@ from review.article import ImportFileError
 from review.importers import pubmed_xml
 
 NCBI_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+logger = logging.getLogger(__name__)
+# Biopython prints a 12-line warning on every request without an e-mail address; one log line
+# per search (below) says the same.
+warnings.filterwarnings("ignore", message=r"\s*Email address is not specified", module=r"Bio\.Entrez")
 # PubMed's esearch and efetch stop at the 10,000th record of a result set (retstart 9,998 + 1).
 MAX_PER_QUERY = 9999
 # Date splitting starts from these when the search has no date limits of its own. PubMed's
@@ -131,6 +137,8 @@ def search(query, *, mindate=None, maxdate=None, max_records=None):
     query = (query or "").strip()
     if not query:
         raise PubMedError("The PubMed query is empty.")
+    if not _config().email:
+        logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact e-mail address.")
     if max_records is not None and max_records < 1:
         raise PubMedError("The maximum number of records must be at least 1.")
     low, high = _date_range(mindate, maxdate)
