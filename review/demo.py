@@ -38,9 +38,9 @@ from review import pubmed
 from review.article import ImportFileError
 from review.dedup import normalise_title
 from review.importers import import_file
-from review.models import Event, Membership, Record, Review, Role, Search, Stage
+from review.models import Membership, Review, Role, Search, Stage
 from review.reviews import add_member, create_review
-from screening.decisions import DecisionError, refresh_outcomes, resolve, validate
+from screening.decisions import record_decisions, resolve, validate
 from screening.extraction import save_values
 from screening.models import Choice, Decision, ExtractionField
 
@@ -381,39 +381,15 @@ def _aligned(search, rows, path):
 
 
 def cast_votes(review, stage, votes):
-    """Store first votes in bulk: the Decision and Event rows record_decision writes, checked
-    the same way, then one outcome refresh (record_decision one at a time takes seconds here).
+    """Store the demo votes in bulk, checked as record_decision checks them one at a time.
 
-    ``votes`` holds (record, reviewer, decision, reason, at) for records nobody voted on yet.
+    ``votes`` holds (record, reviewer, decision, reason, at).
     """
     decisions = []
     for record, reviewer, decision, reason, at in votes:
         validate(record=record, stage=stage, decision=decision, reason=reason)
-        decisions.append(
-            Decision(record=record, reviewer=reviewer, stage=stage, decision=decision, reason=reason, created_at=at)
-        )
-    ids = sorted({d.record_id for d in decisions})
-    if stage == Stage.FULL_TEXT:
-        passed = set(Record.objects.filter(pk__in=ids, ta_outcome=Record.Outcome.INCLUDE).values_list("pk", flat=True))
-        if set(ids) - passed:
-            raise DecisionError("Only records included at title/abstract go to full-text screening.")
-    Decision.objects.bulk_create(decisions, batch_size=500)
-    Event.objects.bulk_create(
-        [
-            Event(
-                review=review,
-                record_id=d.record_id,
-                actor=d.reviewer,
-                kind=Event.Kind.DECISION,
-                created_at=d.created_at,
-                detail={"stage": stage, "decision": d.decision, "reason": d.reason, "note": d.note},
-            )
-            for d in decisions
-        ],
-        batch_size=500,
-    )
-    for n in range(0, len(ids), 500):
-        refresh_outcomes(review, ids[n : n + 500], stage)
+        decisions.append(Decision(record=record, reviewer=reviewer, decision=decision, reason=reason, created_at=at))
+    record_decisions(review, stage, decisions)
 
 
 def screen_trajectories(review, rows, records, users):

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from review import dedup
-from review.models import Event, Membership, Record, Role, Stage
-from screening.decisions import STAGE_CHOICES, refresh_outcomes
+from review.models import Membership, Record, Role, Stage
+from screening.decisions import STAGE_CHOICES, record_decisions
 from screening.models import Choice, Decision
 
 KEY_COLUMNS = ("pmid", "doi", "title")
@@ -180,29 +180,10 @@ def _reviewers(review, usernames, result):
 
 def _write_stage(review, stage, rows, reviewers, actor):
     now = timezone.now()
-    record_ids = {r.record_id for r in rows}
-    reviewer_ids = {reviewers[r.reviewer].pk for r in rows}
-    Decision.objects.filter(
-        record_id__in=record_ids, reviewer_id__in=reviewer_ids, stage=stage, is_current=True
-    ).update(is_current=False)
-    # The last row for a (record, reviewer) is current; earlier ones in the file are its history.
-    last = {(r.record_id, r.reviewer): i for i, r in enumerate(rows)}
     decisions = [
-        Decision(record_id=r.record_id, reviewer=reviewers[r.reviewer], stage=stage, decision=r.decision,
-                 reason=r.reason, note=r.note, created_at=r.at or now, is_current=last[(r.record_id, r.reviewer)] == i)
-        for i, r in enumerate(rows)
+        Decision(record_id=r.record_id, reviewer=reviewers[r.reviewer], decision=r.decision, reason=r.reason,
+                 note=r.note, created_at=r.at or now)
+        for r in rows
     ]
-    Decision.objects.bulk_create(decisions, batch_size=500)
-    Event.objects.bulk_create(
-        [
-            Event(review=review, record_id=d.record_id, actor=d.reviewer, kind=Event.Kind.DECISION,
-                  created_at=d.created_at,
-                  detail={"stage": stage, "decision": d.decision, "reason": d.reason, "note": d.note,
-                          "imported": True, "imported_by": actor.username if actor else None})
-            for d in decisions
-        ],
-        batch_size=500,
-    )
-    ids = sorted(record_ids)
-    for start in range(0, len(ids), 1000):
-        refresh_outcomes(review, ids[start:start + 1000], stage)
+    record_decisions(review, stage, decisions,
+                     extra_detail={"imported": True, "imported_by": actor.username if actor else None})

@@ -64,6 +64,46 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
     return made
 
 
+def record_decisions(review, stage, decisions, *, extra_detail=None):
+    """Store many votes at once (imports, the demo): what record_decision writes, in bulk.
+
+    ``decisions`` are unsaved Decision objects for ``stage``; each reviewer's earlier current
+    vote on the record is superseded, as is an earlier one in the same list. One audit event
+    per vote, then one outcome refresh per 500 records.
+    """
+    if not decisions:
+        return decisions
+    ids = sorted({d.record_id for d in decisions})
+    if stage == Stage.FULL_TEXT:
+        passed = set(Record.objects.filter(pk__in=ids, ta_outcome=Record.Outcome.INCLUDE).values_list("pk", flat=True))
+        if set(ids) - passed:
+            raise DecisionError("Only records included at title/abstract go to full-text screening.")
+    last = {(d.record_id, d.reviewer_id): i for i, d in enumerate(decisions)}
+    for i, d in enumerate(decisions):
+        d.stage = stage
+        d.is_current = last[(d.record_id, d.reviewer_id)] == i
+    with transaction.atomic():
+        Decision.objects.filter(
+            record_id__in=ids, reviewer_id__in={d.reviewer_id for d in decisions}, stage=stage, is_current=True
+        ).update(is_current=False)
+        Decision.objects.bulk_create(decisions, batch_size=500)
+        Event.objects.bulk_create(
+            [
+                Event(
+                    review=review, record_id=d.record_id, actor_id=d.reviewer_id, kind=Event.Kind.DECISION,
+                    created_at=d.created_at,
+                    detail={"stage": stage, "decision": d.decision, "reason": d.reason, "note": d.note,
+                            **(extra_detail or {})},
+                )
+                for d in decisions
+            ],
+            batch_size=500,
+        )
+        for start in range(0, len(ids), 500):
+            refresh_outcomes(review, ids[start:start + 500], stage)
+    return decisions
+
+
 def resolve(*, record, stage, decision, user, reason="", note=""):
     """The owner's (or third reviewer's) final decision on a record at a stage."""
     validate(record=record, stage=stage, decision=decision, reason=reason)
