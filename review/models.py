@@ -41,6 +41,9 @@ class Review(models.Model):
     )
     full_text_reviewers = models.PositiveSmallIntegerField("reviewers per record (full text)", default=1)
     maybe_counts_as_include = models.BooleanField(default=True)
+    # Until the owner lifts it, a reviewer sees only their own votes on unreconciled records.
+    ta_blinding_lifted = models.BooleanField("title/abstract blinding lifted", default=False)
+    ft_blinding_lifted = models.BooleanField("full-text blinding lifted", default=False)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -75,6 +78,9 @@ class Review(models.Model):
             return self.full_text_reviewers
         return self.title_abstract_reviewers
 
+    def blinding_lifted(self, stage):
+        return self.ft_blinding_lifted if stage == Stage.FULL_TEXT else self.ta_blinding_lifted
+
     def role_of(self, user):
         membership = self.memberships.filter(user=user).first() if user.is_authenticated else None
         return membership.role if membership else None
@@ -84,6 +90,8 @@ class Membership(models.Model):
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.REVIEWER)
+    # A designated third reviewer: resolves conflicts like the owner (and so sees the votes).
+    can_resolve = models.BooleanField("resolves conflicts", default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -101,6 +109,10 @@ class Membership(models.Model):
     @property
     def is_owner(self):
         return self.role == Role.OWNER
+
+    @property
+    def resolves_conflicts(self):
+        return self.role == Role.OWNER or (self.can_resolve and self.role == Role.REVIEWER)
 
 
 class Search(models.Model):
@@ -170,6 +182,7 @@ class Record(models.Model):
     issue = models.CharField(max_length=50, blank=True)
     pages = models.CharField(max_length=50, blank=True)
     keywords = models.JSONField(default=list, blank=True)
+    tags = models.ManyToManyField("Tag", through="RecordTag", related_name="records", blank=True)
     url = models.URLField(max_length=1000, blank=True)
     publication_type = models.CharField(max_length=200, blank=True)
     # Normalised keys for deduplication (review/dedup.py computes them).
@@ -229,6 +242,50 @@ class Record(models.Model):
         return f"https://doi.org/{self.doi}" if self.doi else ""
 
 
+class Tag(models.Model):
+    """A free-form label a review team puts on records ("animal study", "check full text")."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=60)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["review", "name"], name="review_tag_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class RecordTag(models.Model):
+    record = models.ForeignKey("Record", on_delete=models.CASCADE, related_name="record_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="record_tags")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["record", "tag"], name="review_recordtag_unique")]
+        indexes = [models.Index(fields=["tag", "record"], name="recordtag_tag_record")]
+
+    def __str__(self):
+        return f"{self.tag} on {self.record_id}"
+
+
+class RecordNote(models.Model):
+    """A note on a record for the whole team (unlike a decision's note, which is blinded)."""
+
+    record = models.ForeignKey("Record", on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return self.text[:60]
+
+
 class Event(models.Model):
     """Append-only audit trail: imports, searches, merges, decisions, resolutions."""
 
@@ -240,6 +297,9 @@ class Event(models.Model):
         DECISION = "decision", "Decision"
         RESOLUTION = "resolution", "Conflict resolved"
         MEMBER = "member", "Membership changed"
+        TAG = "tag", "Tag changed"
+        NOTE = "note", "Note added"
+        BLINDING = "blinding", "Blinding lifted"
         SETTINGS = "settings", "Settings changed"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")

@@ -83,6 +83,25 @@ class Resolution(models.Model):
         return f"{self.decision} {self.record_id} ({self.stage}) by {self.resolved_by}"
 
 
+class Claim(models.Model):
+    """A record handed to a reviewer and not yet decided: holds one of its open votes for a while,
+    so two reviewers screening at once are not both given the record that needs one more vote."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="claims")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["record", "reviewer", "stage"], name="screening_claim_one_per_reviewer"),
+        ]
+        indexes = [models.Index(fields=["record", "stage", "expires_at"], name="claim_record_stage")]
+
+    def __str__(self):
+        return f"{self.reviewer} holds {self.record_id} ({self.stage}) until {self.expires_at:%H:%M}"
+
+
 class ExtractionField(models.Model):
     class Kind(models.TextChoices):
         TEXT = "text", "Text"
