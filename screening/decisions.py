@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from review.models import Event, Record, Review, Stage
-from screening.models import Choice, Decision, Resolution
+from screening.models import Choice, Claim, Decision, Resolution
 
 OUTCOME_FIELD = {Stage.TITLE_ABSTRACT: "ta_outcome", Stage.FULL_TEXT: "ft_outcome"}
 STAGE_CHOICES = {
@@ -44,6 +44,8 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
             raise DecisionError("Only records included at title/abstract go to full-text screening.")
     with transaction.atomic():
         Decision.objects.filter(record=record, reviewer=reviewer, stage=stage, is_current=True).update(is_current=False)
+        # The vote is in: the record no longer needs to be held for this reviewer.
+        Claim.objects.filter(record=record, reviewer=reviewer, stage=stage).delete()
         made = Decision.objects.create(
             record=record,
             reviewer=reviewer,

@@ -1,14 +1,27 @@
 """Who screens what next.
 
 Every view that needs "the next record for this reviewer" comes here, so that ranking
-(prioritised screening) and row locking for dual screening can be added in one place.
+(prioritised screening) and the hand-out of records under dual screening live in one place.
+
+Handing out a record writes a Claim that holds one of its open votes for CLAIM_TTL. The claim is
+taken in a transaction that locks the record row (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED;
+SQLite: the write lock taken at BEGIN IMMEDIATE), and re-counts votes and claims after the lock,
+so two reviewers asking at the same moment are never both given a record that needs one more vote.
 """
 
-from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, Subquery, Value, When
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from review.models import Record, Stage
-from screening.models import Decision
+from screening.models import Claim, Decision
+
+CLAIM_TTL = timedelta(minutes=20)
+# How many candidates one hand-out looks at before giving up on rows others hold locked.
+CANDIDATES = 20
 
 
 def eligible(review, stage):
@@ -50,9 +63,66 @@ def pending(review, user, stage):
     return _order(records.filter(_still_open(stage, needed)))
 
 
+def _active_claims(stage, now):
+    return Claim.objects.filter(record=OuterRef("pk"), stage=stage, expires_at__gt=now)
+
+
+def _claim_count(stage, now, user):
+    counted = (
+        _active_claims(stage, now).exclude(reviewer=user).order_by().values("record").annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _available(review, user, stage, now):
+    """Pending records whose open votes are not all held by other reviewers' live claims."""
+    needed = review.reviewers_needed(stage)
+    records = pending(review, user, stage)
+    if needed <= 1:
+        return records.exclude(Exists(_active_claims(stage, now).exclude(reviewer=user)))
+    # ``votes`` is annotated by pending() when more than one vote is needed.
+    return records.annotate(held=_claim_count(stage, now, user)).filter(votes__lt=Value(needed) - F("held"))
+
+
+def _still_free(record, review, user, stage, now):
+    """Re-count after the row lock: a claim committed a moment ago is visible now."""
+    votes = Decision.objects.filter(record=record, stage=stage, is_current=True)
+    if votes.filter(reviewer=user).exists():
+        return False
+    held = Claim.objects.filter(record=record, stage=stage, expires_at__gt=now).exclude(reviewer=user).count()
+    return votes.count() + held < review.reviewers_needed(stage)
+
+
 def next_record(review, user, stage):
-    """The next record ``user`` should screen at ``stage``, or None when nothing is left."""
-    return pending(review, user, stage).first()
+    """The next record ``user`` should screen at ``stage`` (claimed for them), or None."""
+    now = timezone.now()
+    held = (
+        Claim.objects.filter(reviewer=user, stage=stage, expires_at__gt=now, record__review=review)
+        .values_list("record_id", flat=True)
+        .first()
+    )
+    if held and pending(review, user, stage).filter(pk=held).exists():
+        # The same record again on reload, until it is decided or the claim lapses.
+        return Record.objects.get(pk=held)
+    with transaction.atomic():
+        candidates = _available(review, user, stage, now)
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        for record in candidates[:CANDIDATES]:
+            if not _still_free(record, review, user, stage, now):
+                continue
+            Claim.objects.filter(reviewer=user, stage=stage, record__review=review).delete()
+            Claim.objects.update_or_create(
+                record=record, reviewer=user, stage=stage, defaults={"expires_at": now + CLAIM_TTL}
+            )
+            return record
+    # Everything left is held by others for now (or nothing is left).
+    return None
+
+
+def release(record, user, stage):
+    """Drop ``user``'s claim on ``record`` (their vote is in)."""
+    Claim.objects.filter(record=record, reviewer=user, stage=stage).delete()
 
 
 def progress(review, user, stage):

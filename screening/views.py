@@ -64,6 +64,16 @@ def _my_vote(record, user, stage):
     return Decision.objects.filter(record=record, reviewer=user, stage=stage, is_current=True).first()
 
 
+def _has_all_votes(review, record, user, stage):
+    """True for a record at this stage that others have fully voted on: no unasked-for extra vote."""
+    if _my_vote(record, user, stage):
+        return False
+    return (
+        queue.eligible(review, stage).filter(pk=record.pk).exists()
+        and not queue.pending(review, user, stage).filter(pk=record.pk).exists()
+    )
+
+
 def _card(request, review, stage, record=None, form=None):
     """Context for the screening card: ``record`` (default: the next one), its form and progress.
 
@@ -114,6 +124,8 @@ def decide(request, slug, stage, pk):
     stage = _stage(stage)
     record = get_object_or_404(Record, review=review, pk=pk)
     form = DecisionForm(request.POST, review=review, stage=stage)
+    if form.is_valid() and _has_all_votes(review, record, request.user, stage):
+        form.add_error(None, "This record already has all the votes it needs at this stage.")
     if form.is_valid():
         try:
             record_decision(record=record, reviewer=request.user, stage=stage, **form.decision_kwargs())
