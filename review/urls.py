@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views
+from review import annotation_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -20,4 +20,10 @@ urlpatterns = [
     path("r/<slug:slug>/members/add/", views.member_add, name="member_add"),
     path("r/<slug:slug>/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("r/<slug:slug>/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path("r/<slug:slug>/records/<int:pk>/tags/", annotation_views.tag_add, name="tag_add"),
+    path("r/<slug:slug>/records/<int:pk>/tags/<int:tag_pk>/remove/", annotation_views.tag_remove, name="tag_remove"),
+    path("r/<slug:slug>/records/<int:pk>/notes/", annotation_views.note_add, name="note_add"),
+    path("r/<slug:slug>/tags/", annotation_views.tags, name="tags"),
+    path("r/<slug:slug>/tags/<int:tag_pk>/rename/", annotation_views.tag_rename, name="tag_rename"),
+    path("r/<slug:slug>/tags/<int:tag_pk>/delete/", annotation_views.tag_delete, name="tag_delete"),
 ]

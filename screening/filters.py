@@ -1,8 +1,9 @@
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
-from review.models import Record, Search, Stage
+from review.models import Record, RecordTag, Search, Stage, Tag
 from screening.models import Choice, Decision
 
 OUTCOME_CHOICES = [("pending", "Pending")] + [(o.value, o.label) for o in Record.Outcome if o.value]
@@ -24,6 +25,9 @@ class RecordFilter(django_filters.FilterSet):
     source = django_filters.ChoiceFilter(choices=[], label="Source", empty_label="any")
     duplicates = django_filters.ChoiceFilter(choices=DUPLICATE_CHOICES, method="filter_duplicates",
                                              label="Duplicates", empty_label="all")
+    tag = django_filters.ModelMultipleChoiceFilter(queryset=Tag.objects.none(), method="filter_tags",
+                                                   label="Tags (any of)",
+                                                   widget=forms.SelectMultiple(attrs={"size": 3}))
     year = django_filters.RangeFilter(label="Year", widget=django_filters.widgets.RangeWidget(
         attrs={"inputmode": "numeric", "size": 4}))
 
@@ -43,6 +47,7 @@ class RecordFilter(django_filters.FilterSet):
         reviewer.extra["empty_label"] = "anyone" if self.is_owner else None
         sources = Search.objects.filter(review=review).order_by("source").values_list("source", flat=True).distinct()
         self.filters["source"].extra["choices"] = [(s, s) for s in sources]
+        self.filters["tag"].queryset = Tag.objects.filter(review=review)
 
     def filter_text(self, queryset, name, value):
         value = value.strip()
@@ -51,6 +56,12 @@ class RecordFilter(django_filters.FilterSet):
     def filter_outcome(self, queryset, name, value):
         field = "ta_outcome" if name == "ta" else "ft_outcome"
         return queryset.filter(**{field: "" if value == "pending" else value})
+
+    def filter_tags(self, queryset, name, value):
+        if not value:  # an empty selection cleans to an empty queryset, not to None
+            return queryset
+        # Exists rather than a join: a record with two of the tags is listed once, without DISTINCT.
+        return queryset.filter(Exists(RecordTag.objects.filter(record=OuterRef("pk"), tag__in=value)))
 
     def filter_duplicates(self, queryset, name, value):
         return queryset.filter(duplicate_of__isnull=value == "unique")

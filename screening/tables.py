@@ -1,8 +1,9 @@
 import django_tables2 as tables
+from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from review.models import Record
+from review.models import Record, Tag
 
 # The columns the table shows; views load only these (abstracts stay in the database).
 RECORD_COLUMNS = ("pk", "review_id", "title", "authors", "year", "journal", "source", "ta_outcome", "ft_outcome",
@@ -22,20 +23,24 @@ class RecordTable(tables.Table):
     source = tables.Column()
     ta_outcome = tables.Column("TA", empty_values=())
     ft_outcome = tables.Column("FT", empty_values=())
+    tags = tables.Column("Tags", accessor="pk", orderable=False, attrs={"td": {"class": "tags"}})
     duplicate = tables.Column("Duplicate", accessor="duplicate_of_id", order_by="duplicate_of")
 
     class Meta:
         model = Record
         fields = ()
         sequence = ("id", "title", "first_author", "year", "journal", "source", "ta_outcome", "ft_outcome",
-                    "duplicate")
+                    "tags", "duplicate")
         template_name = "django_tables2/table.html"
         attrs = {"class": "table records"}
         order_by = "id"
         empty_text = "No records match these filters."
 
-    def __init__(self, *args, review, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, review, **kwargs):
+        if isinstance(data, QuerySet):
+            # The Tags column: one query per page rather than one per row.
+            data = data.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("pk", "name")))
+        super().__init__(data, *args, **kwargs)
         self.review = review
 
     def render_title(self, record, value):
@@ -51,6 +56,12 @@ class RecordTable(tables.Table):
         if record.ta_outcome != Record.Outcome.INCLUDE and not record.ft_outcome:
             return ""
         return _outcome(record.ft_outcome, record.get_ft_outcome_display())
+
+    def render_tags(self, record):
+        url = reverse("screening:records", args=[self.review.slug])
+        return format_html_join(
+            " ", '<a class="chip chip-only" href="{}?tag={}">{}</a>', ((url, t.pk, t.name) for t in record.tags.all())
+        )
 
     def render_duplicate(self, value):
         return format_html('<span title="Duplicate of record {}">dup of #{}</span>', value, value)

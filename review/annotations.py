@@ -1,0 +1,119 @@
+"""Tags and notes on records.
+
+Both are shared with the whole team and never blinded (a note on a decision is the blinded
+kind). Every change goes into the audit trail as an Event: TAG with ``{"added": name}``,
+``{"removed": name}``, ``{"renamed": old, "to": new}`` or ``{"deleted": name}``; NOTE with
+``{"text": text, "note": pk}``.
+"""
+
+from django.db import IntegrityError, transaction
+
+from review.models import Event, RecordNote, RecordTag, Tag
+
+TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
+NOTE_MAX_LENGTH = 5000
+
+
+class AnnotationError(ValueError):
+    """A tag or note that cannot be saved; the message says why."""
+
+
+def clean_tag_name(name):
+    """``name`` trimmed, inner runs of whitespace made single spaces; AnnotationError if unusable."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise AnnotationError("A tag needs a name.")
+    if len(name) > TAG_MAX_LENGTH:
+        raise AnnotationError(f"A tag name has at most {TAG_MAX_LENGTH} characters (this one has {len(name)}).")
+    return name
+
+
+def _find_tag(review, name):
+    # Case-insensitive: "Animal study" reuses an existing "animal study" rather than adding a twin.
+    return Tag.objects.filter(review=review, name__iexact=name).order_by("pk").first()
+
+
+def _tag_event(tag, user, detail, record=None):
+    return Event(review_id=tag.review_id, record=record, actor=user, kind=Event.Kind.TAG, detail=detail)
+
+
+def add_tag(record, name, *, user):
+    """Put the tag called ``name`` on ``record``, creating it in the review if it is new.
+
+    An existing tag whose name differs only in case is reused. Returns the Tag; logs an event
+    only when the record did not have the tag yet.
+    """
+    name = clean_tag_name(name)
+    with transaction.atomic():
+        tag = _find_tag(record.review_id, name)
+        if tag is None:
+            try:
+                with transaction.atomic():
+                    tag = Tag.objects.create(review_id=record.review_id, name=name)
+            except IntegrityError:  # somebody created it a moment ago
+                tag = _find_tag(record.review_id, name)
+        _, created = RecordTag.objects.get_or_create(record=record, tag=tag, defaults={"added_by": user})
+        if created:
+            _tag_event(tag, user, {"added": tag.name}, record).save()
+    return tag
+
+
+def remove_tag(record, tag, *, user):
+    """Take ``tag`` off ``record`` (the tag stays in the review). Returns whether it was there."""
+    if tag.review_id != record.review_id:
+        raise AnnotationError(f"Tag {tag.name!r} belongs to another review.")
+    with transaction.atomic():
+        deleted, _ = RecordTag.objects.filter(record=record, tag=tag).delete()
+        if deleted:
+            _tag_event(tag, user, {"removed": tag.name}, record).save()
+    return bool(deleted)
+
+
+def add_note(record, text, *, user):
+    """Add a note for the whole team to ``record``. Returns the RecordNote."""
+    text = (text or "").strip()
+    if not text:
+        raise AnnotationError("A note needs some text.")
+    if len(text) > NOTE_MAX_LENGTH:
+        raise AnnotationError(f"A note has at most {NOTE_MAX_LENGTH} characters (this one has {len(text)}).")
+    with transaction.atomic():
+        note = RecordNote.objects.create(record=record, author=user, text=text)
+        Event.objects.create(review_id=record.review_id, record=record, actor=user, kind=Event.Kind.NOTE,
+                             detail={"text": text, "note": note.pk})
+    return note
+
+
+def rename_tag(tag, name, *, user):
+    """Rename ``tag``; a name another tag already has (in any case) merges the two into that one.
+
+    Returns the tag that carries the name afterwards.
+    """
+    name = clean_tag_name(name)
+    with transaction.atomic():
+        other = Tag.objects.filter(review_id=tag.review_id, name__iexact=name).exclude(pk=tag.pk).first()
+        if other is None:
+            old, tag.name = tag.name, name
+            if old != name:
+                tag.save(update_fields=["name"])
+                _tag_event(tag, user, {"renamed": old, "to": name}).save()
+            return tag
+        # Merge: records with both keep one link; the others move over, then the old tag goes.
+        moving = RecordTag.objects.filter(tag=tag).exclude(record__record_tags__tag=other)
+        moved = moving.update(tag=other)
+        tag.delete()
+        _tag_event(other, user, {"renamed": tag.name, "to": other.name, "merged": True, "records": moved}).save()
+        return other
+
+
+def delete_tag(tag, *, user):
+    """Delete ``tag`` from the review and every record; each record's history says it was removed."""
+    with transaction.atomic():
+        record_ids = list(RecordTag.objects.filter(tag=tag).values_list("record_id", flat=True))
+        Event.objects.bulk_create(
+            [Event(review_id=tag.review_id, record_id=pk, actor=user, kind=Event.Kind.TAG,
+                   detail={"removed": tag.name, "tag_deleted": True}) for pk in record_ids],
+            batch_size=1000,
+        )
+        _tag_event(tag, user, {"deleted": tag.name, "records": len(record_ids)}).save()
+        tag.delete()
+    return len(record_ids)
