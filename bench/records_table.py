@@ -6,7 +6,8 @@ Run from the project root:
 
 It builds a throw-away SQLite database in a temporary folder, fills one review with real titles
 and abstracts from ../shared/datasets (cycled up to the count asked for) through bulk_create,
-marks every 20th record a duplicate, gives the first tenth title/abstract decisions, then
+marks every 20th record a duplicate, gives the first tenth title/abstract decisions, puts one
+of five tags on every 4th record, then
 renders pages through Django's test client and prints the median milliseconds and the number
 of SQL queries per request.
 """
@@ -34,6 +35,7 @@ PAGES = [
     ("records, year 2010-2015", "records", "?year_min=2010&year_max=2015"),
     ("records, text 'trauma'", "records", "?q=trauma"),
     ("records, source + year sort", "records", "?source=Embase&sort=year"),
+    ("records, tagged (1 of 5 tags)", "records", "?tag={tag}"),
     ("screen, title/abstract", "screen", ""),
 ]
 
@@ -53,7 +55,7 @@ def populate(n):
     from django.db.models import F
     from django.db.models.functions import Mod
 
-    from review.models import Membership, Record, Review, Role, Search
+    from review.models import Membership, Record, RecordTag, Review, Role, Search, Tag
     from screening.models import Decision
 
     owner = get_user_model().objects.create_user("alice", password="x")
@@ -86,6 +88,12 @@ def populate(n):
     Decision.objects.bulk_create(
         [Decision(record_id=pk, reviewer=bob, stage="title_abstract", decision=outcome)
          for pk, outcome in decided.values_list("pk", "ta_outcome")],
+        batch_size=5000,
+    )
+    tags = [Tag.objects.create(review=review, name=f"tag {i}") for i in range(5)]
+    pks = Record.objects.filter(review=review).values_list("pk", flat=True)
+    RecordTag.objects.bulk_create(
+        [RecordTag(record_id=pk, tag=tags[i % 5], added_by=bob) for i, pk in enumerate(pks) if i % 4 == 0],
         batch_size=5000,
     )
     return review, bob
@@ -136,6 +144,7 @@ def main():
     print(f"{'page':34} {'median ms':>10} {'queries':>8}")
     for label, name, query in PAGES:
         args_ = [review.slug, "title_abstract"] if name == "screen" else [review.slug]
+        query = query.format(tag=review.tags.values_list("pk", flat=True).first())
         ms, queries = measure(client, reverse(f"screening:{name}", args=args_) + query, args.repeat)
         print(f"{label:34} {ms:10.1f} {queries:8d}")
     print(f"Reproduce: .venv/bin/python bench/records_table.py --records {args.records} --repeat {args.repeat}")

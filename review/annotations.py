@@ -3,7 +3,7 @@
 Both are shared with the whole team and never blinded (a note on a decision is the blinded
 kind). Every change goes into the audit trail as an Event: TAG with ``{"added": name}``,
 ``{"removed": name}``, ``{"renamed": old, "to": new}`` or ``{"deleted": name}``; NOTE with
-``{"text": text, "note": pk}``.
+``{"text": text, "note_id": pk}``.
 """
 
 from django.db import IntegrityError, transaction
@@ -79,7 +79,7 @@ def add_note(record, text, *, user):
     with transaction.atomic():
         note = RecordNote.objects.create(record=record, author=user, text=text)
         Event.objects.create(review_id=record.review_id, record=record, actor=user, kind=Event.Kind.NOTE,
-                             detail={"text": text, "note": note.pk})
+                             detail={"text": text, "note_id": note.pk})
     return note
 
 

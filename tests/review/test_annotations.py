@@ -102,7 +102,7 @@ def test_a_note_is_stored_with_its_author_and_logged(imported, bob):
     note = annotations.add_note(first, "  Same cohort as the 2019 paper?\n", user=bob)
     assert (note.author, note.text) == (bob, "Same cohort as the 2019 paper?")
     event = Event.objects.get(kind=Event.Kind.NOTE)
-    assert (event.record, event.actor, event.detail) == (first, bob, {"text": note.text, "note": note.pk})
+    assert (event.record, event.actor, event.detail) == (first, bob, {"text": note.text, "note_id": note.pk})
     with pytest.raises(AnnotationError, match="needs some text"):
         annotations.add_note(first, "   ", user=bob)
     assert RecordNote.objects.count() == 1
