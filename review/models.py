@@ -286,6 +286,10 @@ class RecordNote(models.Model):
         return self.text[:60]
 
 
+class AuditTrailError(Exception):
+    """An attempt to change or delete a recorded audit event."""
+
+
 class Event(models.Model):
     """Append-only audit trail: imports, searches, merges, decisions, resolutions."""
 
@@ -315,3 +319,13 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.actor or 'system'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        # Append-only: an event is written once and never changed (bulk_create inserts too).
+        if not self._state.adding:
+            raise AuditTrailError(f"Audit event {self.pk} is already recorded; events are never changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditTrailError(f"Audit event {self.pk} cannot be deleted; the audit trail is append-only.")

@@ -8,11 +8,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils.text import slugify
 
 from review.models import Event, Membership, Record, Review, Role, Stage
-from screening.decisions import refresh_outcomes
+from screening.decisions import OUTCOME_FIELD, refresh_outcomes
 
 SLUG_MAX = Review._meta.get_field("slug").max_length
 # Settings a review's owner may change; create_review accepts the same.
@@ -178,3 +178,60 @@ def remove_member(membership, *, by):
             raise ValueError("A review needs at least one owner: make someone else owner first.")
         membership.delete()
         _log_member(membership.review, by, "removed", membership.user, membership.role)
+
+
+def set_resolver(membership, *, can_resolve, by) -> Membership:
+    """Designate a reviewer as a third reviewer who resolves conflicts (and so sees every vote), or stop."""
+    if can_resolve and membership.role != Role.REVIEWER:
+        who = membership.user.get_username()
+        if membership.role == Role.OWNER:
+            raise ValueError(f"{who} is an owner and resolves conflicts already.")
+        raise ValueError(f"{who} is a viewer: make them a reviewer before they resolve conflicts.")
+    if membership.can_resolve == can_resolve:
+        return membership
+    with transaction.atomic():
+        membership.can_resolve = can_resolve
+        membership.save(update_fields=["can_resolve"])
+        action = "resolver designated" if can_resolve else "resolver designation removed"
+        _log_member(membership.review, by, action, membership.user, membership.role)
+    return membership
+
+
+def stage_blockers(review, stage):
+    """Why ``stage`` is not done yet (pending records, open conflicts), as a message; '' when done."""
+    field = OUTCOME_FIELD[stage]
+    records = Record.objects.for_review(review).unique()
+    if stage == Stage.FULL_TEXT:
+        records = records.filter(ta_outcome=Record.Outcome.INCLUDE)
+    counts = records.aggregate(
+        eligible=Count("pk"),
+        pending=Count("pk", filter=Q(**{field: Record.Outcome.PENDING})),
+        conflicts_open=Count("pk", filter=Q(**{field: Record.Outcome.CONFLICT})),
+    )
+    if not counts["eligible"]:
+        return f"No record has reached {Stage(stage).label.lower()} screening yet."
+    left = []
+    if counts["pending"]:
+        left.append(f"{counts['pending']} record{'s' if counts['pending'] != 1 else ''} still pending")
+    if counts["conflicts_open"]:
+        n = counts["conflicts_open"]
+        left.append(f"{n} open conflict{'s' if n != 1 else ''}")
+    return " and ".join(left)
+
+
+def lift_blinding(review, *, stage, by) -> Review:
+    """Let every member see all votes at ``stage``: only once the stage is done (nothing pending,
+    no open conflict). Raises ValueError saying what is left otherwise."""
+    stage = Stage(stage)
+    field = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+    with transaction.atomic():
+        review = Review.objects.select_for_update().get(pk=review.pk)
+        if getattr(review, field):
+            return review
+        blockers = stage_blockers(review, stage)
+        if blockers:
+            raise ValueError(f"{stage.label} screening is not done: {blockers}. Blinding stays until it is.")
+        setattr(review, field, True)
+        review.save(update_fields=[field])
+        Event.objects.create(review=review, actor=by, kind=Event.Kind.BLINDING, detail={"stage": stage.value})
+    return review

@@ -1,25 +1,32 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from review import importers, importing, pubmed, searchlog
+from review import audit, importers, importing, pubmed, searchlog
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
 from review.forms import ImportForm, MemberAddForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
-from review.models import Event, Membership, Record, Review, Role, Stage
-from review.reviews import add_member, change_role, create_review, remove_member, update_review
-from screening import queue, status
-from screening.models import Choice, Decision
+from review.models import Membership, Record, Review, Role, Stage
+from review.reviews import (
+    add_member,
+    change_role,
+    create_review,
+    lift_blinding,
+    remove_member,
+    set_resolver,
+    update_review,
+)
+from screening import conflicts, queue, status, visibility
+from screening.models import Decision
 
 OWNER = (Role.OWNER,)
-UNRECONCILED = (Record.Outcome.PENDING, Record.Outcome.CONFLICT)
 DUPLICATE_REASONS = {
     "pmid": "same PMID",
     "doi": "same DOI",
@@ -79,18 +86,47 @@ def review_detail(request, slug):
             stage.label,
             counts[stage.value],
             queue.progress(review, request.user, stage) if membership.can_screen else None,
+            review.blinding_lifted(stage),
         )
         for stage in Stage
     ]
+    for stage in Stage:
+        # Agreement per reviewer pair says how each one voted: blinded like the votes.
+        if not visibility.sees_all_votes(review, membership, stage):
+            counts[stage.value].pop("pairs", None)
     context = {
         "review": review,
         "membership": membership,
         "status": counts,
         "stages": stages,
+        "open_conflicts": conflicts.open_counts(review) if membership.resolves_conflicts else None,
         "members": review.memberships.select_related("user").order_by("role", "user__username"),
         "searches": review.searches.select_related("run_by").order_by("-run_at", "-pk")[:5],
     }
     return render(request, "review/review_detail.html", context)
+
+
+@login_required
+@require_POST
+def blinding_lift(request, slug, stage):
+    review, _ = review_for_member(request, slug, OWNER)
+    if stage not in Stage.values:
+        raise Http404("No such screening stage")
+    try:
+        lift_blinding(review, stage=stage, by=request.user)
+    except ValueError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, f"Blinding lifted at {Stage(stage).label.lower()}: every member now sees all votes.")
+    return redirect(review)
+
+
+@login_required
+def audit_csv(request, slug):
+    review, membership = review_for_member(request, slug)
+    response = StreamingHttpResponse(audit.audit_csv_chunks(review, membership), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{review.slug}-audit-trail.csv"'
+    return response
 
 
 @login_required
@@ -155,52 +191,6 @@ def searches_csv(request, slug):
     return response
 
 
-def visible_decisions(record, user, membership):
-    """A record's decisions this member may see.
-
-    Screening is blind: until a stage's outcome is reconciled, a reviewer sees only their own
-    votes at that stage. The owner, who resolves conflicts, sees everything.
-    """
-    decisions = Decision.objects.filter(record=record).select_related("reviewer").order_by("created_at", "pk")
-    hidden = _blind_stages(record, membership)
-    if hidden:
-        decisions = decisions.exclude(Q(stage__in=hidden) & ~Q(reviewer=user))
-    return decisions
-
-
-def visible_events(record, user, membership):
-    """The record's audit trail, with other reviewers' decision events blinded like decisions."""
-    events = Event.objects.filter(record=record).select_related("actor").order_by("created_at", "pk")
-    hidden = _blind_stages(record, membership)
-    if hidden:
-        events = events.exclude(Q(kind=Event.Kind.DECISION, detail__stage__in=hidden) & ~Q(actor=user))
-    return events
-
-
-def describe_event(event):
-    """One line saying what an audit event on a record did."""
-    d = event.detail or {}
-    kind = event.kind
-    if kind == Event.Kind.MERGE:
-        how = "automatically" if d.get("automatic") else "by hand"
-        return f"as a duplicate of #{d.get('duplicate_of')} ({d.get('reason', '')}, {how})"
-    if kind == Event.Kind.UNMERGE:
-        return f"(was a duplicate of #{d.get('was_duplicate_of')})"
-    if kind in (Event.Kind.DECISION, Event.Kind.RESOLUTION):
-        stage = dict(Stage.choices).get(d.get("stage"), d.get("stage", ""))
-        decision = dict(Choice.choices).get(d.get("decision"), d.get("decision", ""))
-        reason = f" — {d['reason']}" if d.get("reason") else ""
-        return f"{stage}: {decision}{reason}"
-    return ""
-
-
-def _blind_stages(record, membership):
-    if membership.is_owner:
-        return []
-    outcomes = {Stage.TITLE_ABSTRACT: record.ta_outcome, Stage.FULL_TEXT: record.ft_outcome}
-    return [stage.value for stage, outcome in outcomes.items() if outcome in UNRECONCILED]
-
-
 @login_required
 def record_detail(request, slug, pk):
     review, membership, record = record_for_member(request, slug, pk)
@@ -212,8 +202,11 @@ def record_detail(request, slug, pk):
         "record": record,
         "original": record.duplicate_of,
         "duplicates": duplicates,
-        "decisions": visible_decisions(record, request.user, membership),
-        "events": [(e, describe_event(e)) for e in visible_events(record, request.user, membership)],
+        "ta_shown": visibility.shown_outcome(record, Stage.TITLE_ABSTRACT, membership),
+        "ft_shown": visibility.shown_outcome(record, Stage.FULL_TEXT, membership),
+        "blind": bool(visibility.blind_stages(review, membership)),
+        "decisions": visibility.visible_decisions(record, membership),
+        "events": [(e, audit.describe_event(e, record)) for e in audit.record_history(record, membership)],
         "merge_form": MergeForm(),
     }
     return render(request, "review/record_detail.html", context)
@@ -332,6 +325,23 @@ def member_role(request, slug, pk):
             messages.success(request, f"{member.user.get_username()} is now {member.get_role_display().lower()}.")
     if member.user_id == request.user.pk and member.role != Role.OWNER:
         return redirect(review)  # alice stepped down: the members page is no longer hers
+    return redirect("review:members", review.slug)
+
+
+@login_required
+@require_POST
+def member_resolver(request, slug, pk):
+    review, _ = review_for_member(request, slug, OWNER)
+    member = get_object_or_404(Membership.objects.select_related("user"), review=review, pk=pk)
+    can_resolve = request.POST.get("can_resolve") == "1"
+    try:
+        set_resolver(member, can_resolve=can_resolve, by=request.user)
+    except ValueError as e:
+        messages.error(request, str(e))
+    else:
+        name = member.user.get_username()
+        done = "now resolves conflicts and sees every vote" if can_resolve else "no longer resolves conflicts"
+        messages.success(request, f"{name} {done}.")
     return redirect("review:members", review.slug)
 
 

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
 from review.models import Record, RecordTag, Search, Stage, Tag
+from screening import visibility
 from screening.models import Choice, Decision
 
 OUTCOME_CHOICES = [("pending", "Pending")] + [(o.value, o.label) for o in Record.Outcome if o.value]
@@ -35,16 +36,23 @@ class RecordFilter(django_filters.FilterSet):
         model = Record
         fields = []
 
-    def __init__(self, data=None, *args, review, user, is_owner, **kwargs):
+    def __init__(self, data=None, *args, review, user, membership, **kwargs):
         super().__init__(data, *args, **kwargs)
         self.review = review
         self.user = user
-        self.is_owner = is_owner
+        self.membership = membership
         users = get_user_model().objects.filter(memberships__review=review).order_by("username")
-        # Blinding: only the owner may look at another reviewer's votes.
+        # Blinding: another reviewer's votes only for whoever sees all votes at some stage; the
+        # stage picked is checked again in filter_queryset.
+        self.blind = visibility.blind_stages(review, membership)
+        sees_others = len(self.blind) < len(Stage)
         reviewer = self.filters["reviewer"]
-        reviewer.queryset = users if self.is_owner else users.filter(pk=self.user.pk)
-        reviewer.extra["empty_label"] = "anyone" if self.is_owner else None
+        reviewer.queryset = users if sees_others else users.filter(pk=self.user.pk)
+        reviewer.extra["empty_label"] = "anyone" if sees_others else None
+        for name, stage in (("ta", Stage.TITLE_ABSTRACT), ("ft", Stage.FULL_TEXT)):
+            if stage in self.blind:
+                # A blinded reviewer is not told which records are in conflict: they read as pending.
+                self.filters[name].extra["choices"] = [c for c in OUTCOME_CHOICES if c[0] != Record.Outcome.CONFLICT]
         sources = Search.objects.filter(review=review).order_by("source").values_list("source", flat=True).distinct()
         self.filters["source"].extra["choices"] = [(s, s) for s in sources]
         self.filters["tag"].queryset = Tag.objects.filter(review=review)
@@ -55,6 +63,9 @@ class RecordFilter(django_filters.FilterSet):
 
     def filter_outcome(self, queryset, name, value):
         field = "ta_outcome" if name == "ta" else "ft_outcome"
+        stage = Stage.TITLE_ABSTRACT if name == "ta" else Stage.FULL_TEXT
+        if value == "pending" and stage in self.blind:
+            return queryset.filter(**{f"{field}__in": visibility.UNRECONCILED})
         return queryset.filter(**{field: "" if value == "pending" else value})
 
     def filter_tags(self, queryset, name, value):
@@ -74,11 +85,12 @@ class RecordFilter(django_filters.FilterSet):
         queryset = super().filter_queryset(queryset)
         data = self.form.cleaned_data
         decision = data.get("decision")
-        # A reviewer filters by their own votes only; the owner by anyone's, or any vote at all.
-        reviewer = data.get("reviewer") if self.is_owner else self.user
-        if not decision and not (self.is_owner and reviewer):
-            return queryset
         stage = data.get("decision_stage") or Stage.TITLE_ABSTRACT
+        # A blinded reviewer filters by their own votes only; the others by anyone's, or any vote at all.
+        sees_all = stage not in self.blind
+        reviewer = data.get("reviewer") if sees_all else self.user
+        if not decision and not (sees_all and reviewer):
+            return queryset
         votes = Decision.objects.filter(record=OuterRef("pk"), stage=stage, is_current=True)
         if decision:
             votes = votes.filter(decision=decision)

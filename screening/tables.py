@@ -3,7 +3,7 @@ from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from review.models import Record, Tag
+from review.models import Record, Stage, Tag
 
 # The columns the table shows; views load only these (abstracts stay in the database).
 RECORD_COLUMNS = ("pk", "review_id", "title", "authors", "year", "journal", "source", "ta_outcome", "ft_outcome",
@@ -36,12 +36,14 @@ class RecordTable(tables.Table):
         order_by = "id"
         empty_text = "No records match these filters."
 
-    def __init__(self, data=None, *args, review, **kwargs):
+    def __init__(self, data=None, *args, review, blind=(), **kwargs):
         if isinstance(data, QuerySet):
             # The Tags column: one query per page rather than one per row.
             data = data.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("pk", "name")))
         super().__init__(data, *args, **kwargs)
         self.review = review
+        # Stages at which a conflict must read as pending (screening/visibility.py).
+        self.blind = blind
 
     def render_title(self, record, value):
         return format_html('<a href="{}">{}</a>', reverse("review:record", args=[self.review.slug, record.pk]), value)
@@ -49,13 +51,18 @@ class RecordTable(tables.Table):
     def render_first_author(self, record):
         return record.first_author
 
+    def _shown(self, value, stage):
+        if value == Record.Outcome.CONFLICT and stage in self.blind:
+            value = Record.Outcome.PENDING
+        return _outcome(value, Record.Outcome(value).label)
+
     def render_ta_outcome(self, record):
-        return _outcome(record.ta_outcome, record.get_ta_outcome_display())
+        return self._shown(record.ta_outcome, Stage.TITLE_ABSTRACT)
 
     def render_ft_outcome(self, record):
         if record.ta_outcome != Record.Outcome.INCLUDE and not record.ft_outcome:
             return ""
-        return _outcome(record.ft_outcome, record.get_ft_outcome_display())
+        return self._shown(record.ft_outcome, Stage.FULL_TEXT)
 
     def render_tags(self, record):
         url = reverse("screening:records", args=[self.review.slug])

@@ -1,7 +1,9 @@
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,10 +15,11 @@ from django_tables2.columns.base import LinkTransform
 
 from review.access import SCREENING_ROLES, review_for_member
 from review.models import Record, Role, Stage
+from screening import conflicts as conflicting
 from screening import extraction as extracting
 from screening import prisma as prisma_counts
-from screening import prisma_svg, queue
-from screening.decisions import DecisionError, record_decision
+from screening import prisma_svg, queue, visibility
+from screening.decisions import OUTCOME_FIELD, DecisionError, record_decision, resolve
 from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
 from screening.models import Decision, ExtractionField, ExtractionValue
@@ -141,6 +144,101 @@ def decide(request, slug, stage, pk):
     return redirect(screen_url)
 
 
+# Conflicts --------------------------------------------------------------------------------------
+
+CONFLICTS_PER_PAGE = 25
+
+
+def _resolver(request, slug):
+    """The review and membership of an owner or designated resolver: the only ones who see the votes."""
+    review, membership = review_for_member(request, slug)
+    if not membership.resolves_conflicts:
+        raise PermissionDenied("Only the owner and designated resolvers see and resolve conflicts.")
+    return review, membership
+
+
+def _resolve_form(review, stage, record, data=None):
+    # One form per record on the page: ids carry the record, names stay plain for the POST.
+    return DecisionForm(data, review=review, stage=stage, auto_id=f"id_r{record.pk}_%s")
+
+
+def _conflicts_page(request, review, stage, tab, bound=None, status=200):
+    """The open (or resolved) conflicts at ``stage``; ``bound`` is (record, form with errors)."""
+    if tab == "open":
+        records = conflicting.open_conflicts(review, stage)
+    else:
+        records = conflicting.resolved_conflicts(review, stage)
+    page = Paginator(records, CONFLICTS_PER_PAGE).get_page(request.GET.get("page"))
+    page_records = list(page)
+    if bound is not None and bound[0] not in page_records:
+        page_records.insert(0, bound[0])  # the record with the errors leads, whatever page it is on
+    items = [
+        (row, bound[1] if bound is not None and bound[0] == row.record else _resolve_form(review, stage, row.record))
+        for row in conflicting.rows(page_records, stage)
+    ]
+    return render(request, "screening/conflicts.html", {
+        "review": review, "stage": stage, "tab": tab, "page": page, "items": items,
+        "open_counts": conflicting.open_counts(review),
+    }, status=status)
+
+
+@login_required
+@require_GET
+def conflicts(request, slug, stage):
+    review, _ = _resolver(request, slug)
+    return _conflicts_page(request, review, _stage(stage), "open")
+
+
+@login_required
+@require_GET
+def conflicts_resolved(request, slug, stage):
+    review, _ = _resolver(request, slug)
+    return _conflicts_page(request, review, _stage(stage), "resolved")
+
+
+def _resolve_failed(request, review, stage, tab, record, form):
+    if request.htmx:
+        (row,) = conflicting.rows([record], stage)
+        context = {"review": review, "stage": stage, "tab": tab, "row": row, "form": form}
+        return render(request, "screening/_conflict.html", context, status=400)
+    return _conflicts_page(request, review, stage, tab, bound=(record, form), status=400)
+
+
+def _no_longer_open(request, review, stage, record, form):
+    # Another resolver got there first, or the votes changed: never overwrite a resolution unawares.
+    message = f"Record #{record.pk} is no longer an open conflict; see the resolved tab."
+    if request.htmx:
+        form.is_valid()
+        form.add_error(None, message)
+        return _resolve_failed(request, review, stage, "open", record, form)
+    messages.error(request, message)
+    return redirect("screening:conflicts_resolved", review.slug, stage)
+
+
+@login_required
+@require_POST
+def resolve_conflict(request, slug, stage, pk):
+    review, _ = _resolver(request, slug)
+    stage = _stage(stage)
+    record = get_object_or_404(queue.eligible(review, stage), pk=pk)
+    tab = "resolved" if request.POST.get("tab") == "resolved" else "open"
+    form = _resolve_form(review, stage, record, request.POST)
+    if tab == "open" and getattr(record, OUTCOME_FIELD[stage]) != Record.Outcome.CONFLICT:
+        return _no_longer_open(request, review, stage, record, form)
+    if form.is_valid():
+        try:
+            resolve(record=record, stage=stage, user=request.user, **form.decision_kwargs())
+        except DecisionError as error:
+            form.add_error(None, str(error))
+    if form.errors:
+        return _resolve_failed(request, review, stage, tab, record, form)
+    if request.htmx:
+        # The row goes (an empty swap); the counts in the tabs follow out of band.
+        context = {"review": review, "stage": stage, "tab": tab, "open_counts": conflicting.open_counts(review)}
+        return render(request, "screening/_conflict_counts.html", {**context, "oob": True})
+    return redirect("screening:conflicts_resolved" if tab == "resolved" else "screening:conflicts", review.slug, stage)
+
+
 # Records table ----------------------------------------------------------------------------------
 
 
@@ -150,8 +248,8 @@ def records(request, slug):
     review, membership = review_for_member(request, slug)
     base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
     filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user,
-                           is_owner=membership.role == Role.OWNER)
-    table = RecordTable(filters.qs, review=review)
+                           membership=membership)
+    table = RecordTable(filters.qs, review=review, blind=visibility.blind_stages(review, membership))
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     return render(request, "screening/records.html", {"review": review, "filter": filters, "table": table})
 

@@ -1,0 +1,74 @@
+"""Blinding: which screening votes a member of a review may see. The rule lives here and only here.
+
+Screening is independent. Until a record is reconciled at a stage (its outcome there is neither
+pending nor a conflict), a reviewer sees only their own votes on it at that stage: no other
+reviewer's decision, reason or note, on any page, in any filter or export, and not even the fact
+that the votes disagree. The owner and designated resolvers see every vote (they reconcile
+them), and so does everyone at a stage once the owner has lifted its blinding.
+"""
+
+from django.db.models import Q
+
+from review.models import Event, Record, Stage
+from screening.models import Decision
+
+Outcome = Record.Outcome
+UNRECONCILED = (Outcome.PENDING, Outcome.CONFLICT)
+OUTCOME_FIELD = {Stage.TITLE_ABSTRACT: "ta_outcome", Stage.FULL_TEXT: "ft_outcome"}
+
+
+def sees_all_votes(review, membership, stage):
+    """True when ``membership`` may see every vote at ``stage``, reconciled or not."""
+    return membership.resolves_conflicts or review.blinding_lifted(stage)
+
+
+def blind_stages(review, membership):
+    """The stages at which ``membership`` sees other reviewers' votes on reconciled records only."""
+    return [stage for stage in Stage if not sees_all_votes(review, membership, stage)]
+
+
+def is_reconciled(record, stage):
+    return getattr(record, OUTCOME_FIELD[stage]) not in UNRECONCILED
+
+
+def shown_outcome(record, stage, membership):
+    """The outcome ``membership`` may be told: a conflict reads as pending to a blinded reviewer,
+    because "they disagree" would give away the other vote."""
+    outcome = Outcome(getattr(record, OUTCOME_FIELD[stage]))
+    if outcome == Outcome.CONFLICT and not sees_all_votes(membership.review, membership, stage):
+        return Outcome.PENDING
+    return outcome
+
+
+def _hidden(membership, *, stage_lookup, record_prefix, author):
+    """A Q matching the votes ``membership`` may not see, or None when it sees them all."""
+    stages = blind_stages(membership.review, membership)
+    if not stages:
+        return None
+    unreconciled = Q()
+    for stage in stages:
+        unreconciled |= Q(**{stage_lookup: stage.value, f"{record_prefix}{OUTCOME_FIELD[stage]}__in": UNRECONCILED})
+    return unreconciled & ~Q(**{author: membership.user_id})
+
+
+def visible_decisions(decisions, membership):
+    """``decisions`` (a Decision queryset, or a Record for all of its votes) that ``membership`` may see."""
+    if isinstance(decisions, Record):
+        decisions = Decision.objects.filter(record=decisions).select_related("reviewer").order_by("created_at", "pk")
+    hidden = _hidden(membership, stage_lookup="stage", record_prefix="record__", author="reviewer")
+    return decisions if hidden is None else decisions.exclude(hidden)
+
+
+def visible_events(events, membership):
+    """``events`` (an Event queryset, or a Record for its own events) that ``membership`` may see.
+
+    A vote's event carries its decision, reason and note, so it is blinded like the vote. Every
+    other kind (resolutions, merges, tags, team notes, imports) is open to all members.
+    """
+    if isinstance(events, Record):
+        events = Event.objects.filter(record=events).select_related("actor").order_by("created_at", "pk")
+    hidden = _hidden(membership, stage_lookup="detail__stage", record_prefix="record__", author="actor")
+    if hidden is None:
+        return events
+    # A decision event always has a record and a stage; the kind test keeps others out of the NULL logic.
+    return events.exclude(Q(kind=Event.Kind.DECISION) & hidden)
