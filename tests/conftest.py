@@ -37,6 +37,14 @@ def dave(db):
 
 
 @pytest.fixture
+def erin(review):
+    """A viewer of the kratom review: reads everything, screens and resolves nothing."""
+    user = _user("erin")
+    Membership.objects.create(review=review, user=user, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
 def review(alice, bob, carol):
     r = Review.objects.create(slug="kratom-ptsd", title="Kratom for PTSD symptoms", created_by=alice,
                               include_keywords="kratom, mitragynine", exclude_keywords="rat, mice")

@@ -3,14 +3,13 @@ import io
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from review import importing
 from review.annotations import add_note, add_tag, remove_tag
 from review.audit import CSV_COLUMNS
-from review.models import AuditTrailError, Event, Membership, Record, Role
+from review.models import AuditTrailError, Event, Record
 from screening.decisions import resolve
 from tests.screening.team import FT, OPEN_NOTE, SECRET_NOTE, SECRET_REASON, TA, make_team
 from tests.screening.test_queue import import_ris
@@ -22,13 +21,6 @@ def team(review, alice, bob, carol):
     team = make_team(review, bob, carol)
     import_ris(review, "baseline_zotero.ris", "Zotero")
     return team
-
-
-@pytest.fixture
-def erin(review):
-    user = get_user_model().objects.create_user("erin", "erin@example.org", "pw-erin")
-    Membership.objects.create(review=review, user=user, role=Role.VIEWER)
-    return user
 
 
 def audit_rows(client, review):

@@ -2,31 +2,16 @@ import io
 import itertools
 
 import openpyxl
-import pytest
-from django.contrib.auth import get_user_model
 from django.urls import get_resolver, reverse
 
-from review.models import Event, Membership, Record, RecordTag, Role, Tag
+from review.models import Event, Membership, Record, RecordTag, Tag
 from screening.decisions import record_decisions, resolve
 from screening.models import Decision
 from screening.visibility import sees_all_votes
-from tests.screening.team import FT, OPEN_NOTE, SECRET_NOTE, SECRET_REASON, TA, make_team, vote
+from tests.screening.team import FT, OPEN_NOTE, SECRET_NOTE, SECRET_REASON, TA, vote
 from tests.screening.test_queue import unique_pks
 
 SECRETS = (SECRET_NOTE, SECRET_REASON)
-
-
-@pytest.fixture
-def team(review, bob, carol):
-    return make_team(review, bob, carol)
-
-
-@pytest.fixture
-def erin(review):
-    """A viewer: reads everything, screens nothing."""
-    user = get_user_model().objects.create_user("erin", "erin@example.org", "pw-erin")
-    Membership.objects.create(review=review, user=user, role=Role.VIEWER)
-    return user
 
 
 def body(response):

@@ -1,25 +1,11 @@
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from review.models import Event, Membership, Record, Role
+from review.models import Event, Membership, Record
 from screening.models import Decision, Resolution
-from tests.screening.team import FT, SECRET_NOTE, SECRET_REASON, TA, make_team
+from tests.screening.team import FT, SECRET_NOTE, SECRET_REASON, TA
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def team(review, bob, carol):
-    return make_team(review, bob, carol)
-
-
-@pytest.fixture
-def erin(review):
-    """A viewer."""
-    user = get_user_model().objects.create_user("erin", "erin@example.org", "pw-erin")
-    Membership.objects.create(review=review, user=user, role=Role.VIEWER)
-    return user
 
 
 def url(name, review, *args):

@@ -4,24 +4,15 @@ import json
 import os
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from review.models import Membership, Record, Role, Stage
+from review.models import Record, Stage
 from screening.decisions import record_decision
 from screening.models import Decision, ExtractionField, ExtractionValue
 from tests.screening.test_queue import import_ris, unique_pks
 
 TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def erin(review):
-    """A viewer: reads everything, screens nothing."""
-    user = get_user_model().objects.create_user("erin", "erin@example.org", "pw-erin")
-    Membership.objects.create(review=review, user=user, role=Role.VIEWER)
-    return user
 
 
 @pytest.fixture
