@@ -100,7 +100,3 @@ def audit_csv_chunks(review, membership, rows_per_chunk=1000):
             out.seek(0)
             out.truncate()
     yield out.getvalue()
-
-
-def audit_csv(review, membership):
-    return "".join(audit_csv_chunks(review, membership))

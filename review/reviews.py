@@ -12,6 +12,7 @@ from django.db.models import Count, Q
 from django.utils.text import slugify
 
 from review.models import Event, Membership, Record, Review, Role, Stage
+from screening import queue
 from screening.decisions import OUTCOME_FIELD, refresh_outcomes
 
 SLUG_MAX = Review._meta.get_field("slug").max_length
@@ -200,10 +201,7 @@ def set_resolver(membership, *, can_resolve, by) -> Membership:
 def stage_blockers(review, stage):
     """Why ``stage`` is not done yet (pending records, open conflicts), as a message; '' when done."""
     field = OUTCOME_FIELD[stage]
-    records = Record.objects.for_review(review).unique()
-    if stage == Stage.FULL_TEXT:
-        records = records.filter(ta_outcome=Record.Outcome.INCLUDE)
-    counts = records.aggregate(
+    counts = queue.eligible(review, stage).aggregate(
         eligible=Count("pk"),
         pending=Count("pk", filter=Q(**{field: Record.Outcome.PENDING})),
         conflicts_open=Count("pk", filter=Q(**{field: Record.Outcome.CONFLICT})),

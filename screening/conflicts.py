@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 
 from review.models import Record, Stage
+from screening.decisions import OUTCOME_FIELD
 from screening.models import Decision, Resolution
 from screening.queue import eligible
-from screening.visibility import OUTCOME_FIELD
 
 Outcome = Record.Outcome
 

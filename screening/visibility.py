@@ -10,11 +10,11 @@ them), and so does everyone at a stage once the owner has lifted its blinding.
 from django.db.models import Q
 
 from review.models import Event, Record, Stage
+from screening.decisions import OUTCOME_FIELD
 from screening.models import Decision
 
 Outcome = Record.Outcome
 UNRECONCILED = (Outcome.PENDING, Outcome.CONFLICT)
-OUTCOME_FIELD = {Stage.TITLE_ABSTRACT: "ta_outcome", Stage.FULL_TEXT: "ft_outcome"}
 
 
 def sees_all_votes(review, membership, stage):
