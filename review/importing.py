@@ -8,7 +8,8 @@ from django.db import transaction
 from rapidfuzz import fuzz, process
 
 from review import dedup
-from review.models import Event, Record, Search
+from review.models import Event, Record, Search, Stage
+from screening.decisions import reblind
 
 CHUNK = 2000
 
@@ -190,6 +191,9 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
         search.skipped = result.skipped
         search.fetched = search.fetched or (result.added + result.skipped + result.empty)
         search.save(update_fields=["added", "duplicates", "skipped", "fetched"])
+        if result.unique:
+            # New records to screen: a stage whose blinding the owner lifted is open again.
+            reblind(review, [Stage.TITLE_ABSTRACT], reason=f"{result.unique} new records imported")
         Event.objects.create(
             review=review,
             actor=user or search.run_by,

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -251,7 +252,8 @@ class Tag(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["review", "name"], name="review_tag_unique_name")]
+        # "Animal" and "animal" are one tag, even when two people add them at the same moment.
+        constraints = [models.UniqueConstraint(Lower("name"), "review", name="review_tag_unique_name_ci")]
 
     def __str__(self):
         return self.name

@@ -163,7 +163,7 @@ def refresh_outcomes(review, record_ids, stage):
         ).values_list("record_id", "decision", "reason")
     }
     field = OUTCOME_FIELD[stage]
-    records = list(Record.objects.filter(pk__in=record_ids).only("pk", field, "ft_reason"))
+    records = list(Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason"))
     changed = []
     for record in records:
         outcome, reason = outcome_of(
@@ -182,4 +182,34 @@ def refresh_outcomes(review, record_ids, stage):
     if changed:
         fields = ["ft_outcome", "ft_reason"] if stage == Stage.FULL_TEXT else ["ta_outcome"]
         Record.objects.bulk_update(changed, fields, batch_size=500)
+        _reblind_if_reopened(review, stage, changed)
     return len(changed)
+
+
+UNSETTLED = (Record.Outcome.PENDING, Record.Outcome.CONFLICT)
+
+
+def _reblind_if_reopened(review, stage, changed):
+    """A lifted blinding covers a finished stage: once a record there is open again (a changed
+    vote, a new include reaching full text), the stage is blinded again."""
+    reopened = set()
+    if any(getattr(r, OUTCOME_FIELD[stage]) in UNSETTLED for r in changed):
+        reopened.add(stage)
+    if stage == Stage.TITLE_ABSTRACT and any(
+        r.ta_outcome == Record.Outcome.INCLUDE and r.ft_outcome in UNSETTLED for r in changed
+    ):
+        reopened.add(Stage.FULL_TEXT)
+    reblind(review, reopened, reason="a record at this stage is open again")
+
+
+def reblind(review, stages, *, reason):
+    """Restore blinding at ``stages`` where the owner had lifted it (logged)."""
+    review.refresh_from_db(fields=["ta_blinding_lifted", "ft_blinding_lifted"])
+    for stage in stages:
+        if not review.blinding_lifted(stage):
+            continue
+        flag = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+        Review.objects.filter(pk=review.pk).update(**{flag: False})
+        setattr(review, flag, False)
+        Event.objects.create(review=review, kind=Event.Kind.BLINDING,
+                             detail={"stage": stage, "restored": True, "reason": reason})
