@@ -7,7 +7,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from review import audit, importers, importing, pubmed, searchlog
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
@@ -37,6 +37,7 @@ DUPLICATE_REASONS = {
 
 
 @login_required
+@require_GET
 def review_list(request):
     # Subqueries: for_user() already joins memberships, so a joined Count would see only the user's row.
     reviews = Review.objects.for_user(request.user).annotate(
@@ -77,6 +78,7 @@ def review_settings(request, slug):
 
 
 @login_required
+@require_GET
 def review_detail(request, slug):
     review, membership = review_for_member(request, slug)
     counts = status.review_status(review)
@@ -122,6 +124,7 @@ def blinding_lift(request, slug, stage):
 
 
 @login_required
+@require_GET
 def audit_csv(request, slug):
     review, membership = review_for_member(request, slug)
     response = StreamingHttpResponse(audit.audit_csv_chunks(review, membership), content_type="text/csv; charset=utf-8")
@@ -177,6 +180,7 @@ def import_file(request, slug):
 
 
 @login_required
+@require_GET
 def searches(request, slug):
     review, membership = review_for_member(request, slug)
     log = review.searches.select_related("run_by").order_by("run_at", "pk")
@@ -184,6 +188,7 @@ def searches(request, slug):
 
 
 @login_required
+@require_GET
 def searches_csv(request, slug):
     review, _ = review_for_member(request, slug)
     response = HttpResponse(searchlog.search_log_csv(review), content_type="text/csv; charset=utf-8")
@@ -192,6 +197,7 @@ def searches_csv(request, slug):
 
 
 @login_required
+@require_GET
 def record_detail(request, slug, pk):
     review, membership, record = record_for_member(request, slug, pk)
     duplicates = _with_reason_labels(record.duplicates.order_by("pk"))
@@ -265,6 +271,7 @@ def record_url(record):
 
 
 @login_required
+@require_GET
 def duplicates(request, slug):
     review, membership = review_for_member(request, slug)
     dups = (
@@ -277,6 +284,7 @@ def duplicates(request, slug):
 
 
 @login_required
+@require_GET
 def members(request, slug):
     review, membership = review_for_member(request, slug, OWNER)
     votes = dict(
