@@ -322,11 +322,15 @@ def member_add(request, slug):
     return redirect("review:members", review.slug)
 
 
+def _member_for_owner(request, slug, pk):
+    review, _ = review_for_member(request, slug, OWNER)
+    return review, get_object_or_404(Membership.objects.select_related("user"), review=review, pk=pk)
+
+
 @login_required
 @require_POST
 def member_role(request, slug, pk):
-    review, _ = review_for_member(request, slug, OWNER)
-    member = get_object_or_404(Membership.objects.select_related("user"), review=review, pk=pk)
+    review, member = _member_for_owner(request, slug, pk)
     form = RoleForm(request.POST, prefix=f"m{member.pk}")
     if form.is_valid():
         try:
@@ -343,8 +347,7 @@ def member_role(request, slug, pk):
 @login_required
 @require_POST
 def member_resolver(request, slug, pk):
-    review, _ = review_for_member(request, slug, OWNER)
-    member = get_object_or_404(Membership.objects.select_related("user"), review=review, pk=pk)
+    review, member = _member_for_owner(request, slug, pk)
     can_resolve = request.POST.get("can_resolve") == "1"
     try:
         set_resolver(member, can_resolve=can_resolve, by=request.user)
@@ -360,8 +363,7 @@ def member_resolver(request, slug, pk):
 @login_required
 @require_POST
 def member_remove(request, slug, pk):
-    review, _ = review_for_member(request, slug, OWNER)
-    member = get_object_or_404(Membership.objects.select_related("user"), review=review, pk=pk)
+    review, member = _member_for_owner(request, slug, pk)
     try:
         remove_member(member, by=request.user)
     except ValueError as e:
