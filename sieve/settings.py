@@ -1,6 +1,7 @@
 """Sieve settings: everything a deployment changes comes from the environment."""
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -105,8 +106,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Serve static files from the apps and static/ directly (no collectstatic step for `make demo`).
+# Serve static files from the apps and static/ directly (no collectstatic step for `make demo`);
+# STATIC_ROOT exists only after a `collectstatic` for a production server.
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "review:list"
