@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1:8000
 # The suite runs a second time on PostgreSQL (the scale-out database) when this server answers.
 PG_TEST_URL ?= postgres://127.0.0.1:5432/test
 
-.PHONY: demo test install serve clean browser
+.PHONY: demo test install serve clean browser lint
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "Chromium not installed: browser tests will be skipped (apt-get install chromium)"; }
 
-test: install browser
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install browser lint
 	$(PY) -m pytest
 	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 	  echo "--- the same suite on PostgreSQL ($(PG_TEST_URL)) ---"; \

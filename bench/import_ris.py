@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SOURCES = [
-    "baseline_endnote.ris", "embase.ris", "scopus.ris", "web_of_science.txt", "proquest.ris",
-    "ovid_psycinfo.ris", "pubmed_endnote.txt", "ris_issue_1099.txt", "ris_issue_992.txt",
+    "baseline_endnote.ris",
+    "embase.ris",
+    "scopus.ris",
+    "web_of_science.txt",
+    "proquest.ris",
+    "ovid_psycinfo.ris",
+    "pubmed_endnote.txt",
+    "ris_issue_1099.txt",
+    "ris_issue_992.txt",
 ]
 _TITLE = re.compile(r"^(TI|T1)  - (.*)$")
 
@@ -117,8 +124,10 @@ def main():
     call_command("migrate", verbosity=0)
     path = Path(tmp.name, "big.ris")
     write_file(path, args.records, args.seed)
-    print(f"{path.name}: {args.records:,} records, {path.stat().st_size / 2**20:.1f} MiB "
-          f"(python {sys.version.split()[0]}, SQLite, {os.cpu_count()} CPUs)")
+    print(
+        f"{path.name}: {args.records:,} records, {path.stat().st_size / 2**20:.1f} MiB "
+        f"(python {sys.version.split()[0]}, SQLite, {os.cpu_count()} CPUs)"
+    )
     print(f"peak RSS before importing: {peak_rss_mib():.0f} MiB")
 
     review = Review.objects.create(slug="bench", title="Import benchmark")

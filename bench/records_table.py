@@ -63,19 +63,30 @@ def populate(n):
     review = Review.objects.create(slug="bench", title="Benchmark review", created_by=owner)
     Membership.objects.create(review=review, user=owner, role=Role.OWNER)
     Membership.objects.create(review=review, user=bob, role=Role.REVIEWER)
-    searches = [Search.objects.create(review=review, kind="file", source=s, filename=f"{s}.ris")
-                for s in ("PubMed", "Embase", "Scopus")]
+    searches = [
+        Search.objects.create(review=review, kind="file", source=s, filename=f"{s}.ris")
+        for s in ("PubMed", "Embase", "Scopus")
+    ]
     rows = dataset_rows()
     batch = []
     for i in range(n):
         row = rows[i % len(rows)]
         search = searches[i % len(searches)]
-        batch.append(Record(
-            review=review, search=search, source=search.source, title=row["title"], abstract=row["abstract"],
-            authors=[a.strip() for a in row["authors"].split(";") if a.strip()],
-            year=int(row["year"]) if row["year"] else None, journal=row["journal"], pmid=row["pmid"],
-            doi=row["doi"], ta_outcome="" if i >= n // 10 else ("include" if i % 7 == 0 else "exclude"),
-        ))
+        batch.append(
+            Record(
+                review=review,
+                search=search,
+                source=search.source,
+                title=row["title"],
+                abstract=row["abstract"],
+                authors=[a.strip() for a in row["authors"].split(";") if a.strip()],
+                year=int(row["year"]) if row["year"] else None,
+                journal=row["journal"],
+                pmid=row["pmid"],
+                doi=row["doi"],
+                ta_outcome="" if i >= n // 10 else ("include" if i % 7 == 0 else "exclude"),
+            )
+        )
         if len(batch) == 5000:
             Record.objects.bulk_create(batch)
             batch = []
@@ -83,11 +94,14 @@ def populate(n):
     first = Record.objects.order_by("pk").values_list("pk", flat=True).first()
     # Every 20th record duplicates the record before it.
     Record.objects.filter(review=review, pk__gt=first).alias(step=Mod(F("pk") - first, 20)).filter(step=0).update(
-        duplicate_of_id=F("pk") - 1, ta_outcome="")
+        duplicate_of_id=F("pk") - 1, ta_outcome=""
+    )
     decided = Record.objects.filter(review=review, duplicate_of__isnull=True).exclude(ta_outcome="")
     Decision.objects.bulk_create(
-        [Decision(record_id=pk, reviewer=bob, stage="title_abstract", decision=outcome)
-         for pk, outcome in decided.values_list("pk", "ta_outcome")],
+        [
+            Decision(record_id=pk, reviewer=bob, stage="title_abstract", decision=outcome)
+            for pk, outcome in decided.values_list("pk", "ta_outcome")
+        ],
         batch_size=5000,
     )
     tags = [Tag.objects.create(review=review, name=f"tag {i}") for i in range(5)]

@@ -11,11 +11,7 @@ SCREENING_ROLES = (Role.OWNER, Role.REVIEWER)
 
 def review_for_member(request, slug, roles=None):
     """The review and the user's membership; 404 for outsiders, 403 when the role is not in ``roles``."""
-    membership = (
-        Membership.objects.select_related("review")
-        .filter(review__slug=slug, user_id=request.user.pk)
-        .first()
-    )
+    membership = Membership.objects.select_related("review").filter(review__slug=slug, user_id=request.user.pk).first()
     if membership is None:
         # Same answer whether the review exists or not: outsiders learn nothing.
         raise Http404("No such review")

@@ -17,8 +17,7 @@ def annotations_context(review, record, *, can_edit, next_url="", error="", focu
     """Context for templates/review/_annotations.html (also used by its template tag)."""
     tags = list(record.tags.all())
     on_record = {t.pk for t in tags}
-    suggestions = [t.name for t in Tag.objects.filter(review_id=record.review_id).only("name")
-                   if t.pk not in on_record]
+    suggestions = [t.name for t in Tag.objects.filter(review_id=record.review_id).only("name") if t.pk not in on_record]
     return {
         "record": record,
         "review": review,
@@ -37,8 +36,7 @@ def annotations_context(review, record, *, can_edit, next_url="", error="", focu
 
 def _next(request):
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return ""
 
@@ -47,8 +45,9 @@ def _done(request, review, record, *, error="", focus="", note_text=""):
     """htmx gets the re-rendered block; a plain form post goes back where it came from."""
     next_url = _next(request)
     if request.htmx:
-        context = annotations_context(review, record, can_edit=True, next_url=next_url, error=error,
-                                      focus=focus, note_text=note_text)
+        context = annotations_context(
+            review, record, can_edit=True, next_url=next_url, error=error, focus=focus, note_text=note_text
+        )
         return render(request, "review/_annotations.html", context, status=400 if error else 200)
     if error:
         messages.error(request, error)
@@ -95,8 +94,11 @@ def note_add(request, slug, pk):
 def tags(request, slug):
     review, membership = review_for_member(request, slug)
     rows = Tag.objects.filter(review=review).annotate(n_records=Count("record_tags"))
-    return render(request, "review/tags.html", {"review": review, "tags": rows, "is_owner": membership.is_owner,
-                                                "tag_max_length": annotations.TAG_MAX_LENGTH})
+    return render(
+        request,
+        "review/tags.html",
+        {"review": review, "tags": rows, "is_owner": membership.is_owner, "tag_max_length": annotations.TAG_MAX_LENGTH},
+    )
 
 
 @login_required

@@ -78,8 +78,13 @@ def add_note(record, text, *, user):
         raise AnnotationError(f"A note has at most {NOTE_MAX_LENGTH} characters (this one has {len(text)}).")
     with transaction.atomic():
         note = RecordNote.objects.create(record=record, author=user, text=text)
-        Event.objects.create(review_id=record.review_id, record=record, actor=user, kind=Event.Kind.NOTE,
-                             detail={"text": text, "note_id": note.pk})
+        Event.objects.create(
+            review_id=record.review_id,
+            record=record,
+            actor=user,
+            kind=Event.Kind.NOTE,
+            detail={"text": text, "note_id": note.pk},
+        )
     return note
 
 
@@ -110,8 +115,16 @@ def delete_tag(tag, *, user):
     with transaction.atomic():
         record_ids = list(RecordTag.objects.filter(tag=tag).values_list("record_id", flat=True))
         Event.objects.bulk_create(
-            [Event(review_id=tag.review_id, record_id=pk, actor=user, kind=Event.Kind.TAG,
-                   detail={"removed": tag.name, "tag_deleted": True}) for pk in record_ids],
+            [
+                Event(
+                    review_id=tag.review_id,
+                    record_id=pk,
+                    actor=user,
+                    kind=Event.Kind.TAG,
+                    detail={"removed": tag.name, "tag_deleted": True},
+                )
+                for pk in record_ids
+            ],
             batch_size=1000,
         )
         _tag_event(tag, user, {"deleted": tag.name, "records": len(record_ids)}).save()

@@ -293,7 +293,10 @@ def merge(record, *, into, user):
     # Anything that pointed at the record now points at the surviving original.
     Record.objects.filter(duplicate_of=record).update(duplicate_of=target)
     Event.objects.create(
-        review=record.review, record=record, actor=user, kind=Event.Kind.MERGE,
+        review=record.review,
+        record=record,
+        actor=user,
+        kind=Event.Kind.MERGE,
         detail={"duplicate_of": target.pk, "reason": "manual", "automatic": False},
     )
     return record

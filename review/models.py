@@ -37,9 +37,7 @@ class Review(models.Model):
     include_keywords = models.TextField(blank=True, help_text="Highlighted in green; one per line or comma-separated.")
     exclude_keywords = models.TextField(blank=True, help_text="Highlighted in red; one per line or comma-separated.")
     pubmed_query = models.TextField(blank=True)
-    title_abstract_reviewers = models.PositiveSmallIntegerField(
-        "reviewers per record (title/abstract)", default=1
-    )
+    title_abstract_reviewers = models.PositiveSmallIntegerField("reviewers per record (title/abstract)", default=1)
     full_text_reviewers = models.PositiveSmallIntegerField("reviewers per record (full text)", default=1)
     maybe_counts_as_include = models.BooleanField(default=True)
     # Until the owner lifts it, a reviewer sees only their own votes on unreconciled records.

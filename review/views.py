@@ -315,8 +315,11 @@ def member_add(request, slug):
             messages.success(request, f"{added.user.get_username()} added as {added.get_role_display().lower()}.")
             if added.invite_path:
                 link = request.build_absolute_uri(added.invite_path)
-                messages.info(request, f"{added.user.email} has no account yet: one was made ({added.user.get_username()}). "
-                                       f"Send them this link to choose a password (valid for 3 days): {link}")
+                messages.info(
+                    request,
+                    f"{added.user.email} has no account yet: one was made ({added.user.get_username()}). "
+                    f"Send them this link to choose a password (valid for 3 days): {link}",
+                )
     else:
         messages.error(request, "Give a username or email and a role.")
     return redirect("review:members", review.slug)

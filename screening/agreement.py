@@ -68,12 +68,14 @@ def agreement(votes_by_record):
     for a, b in combinations(reviewers, 2):
         both = [(v[a], v[b]) for v in votes_by_record.values() if a in v and b in v]
         if both:
-            pairs.append({
-                "reviewers": [a, b],
-                "records": len(both),
-                "kappa": _round(cohen_kappa(both)),
-                "percent_agreement": _round(100 * sum(x == y for x, y in both) / len(both)),
-            })
+            pairs.append(
+                {
+                    "reviewers": [a, b],
+                    "records": len(both),
+                    "kappa": _round(cohen_kappa(both)),
+                    "percent_agreement": _round(100 * sum(x == y for x, y in both) / len(both)),
+                }
+            )
     if len(reviewers) == 2:
         both = [(v[reviewers[0]], v[reviewers[1]]) for v in votes_by_record.values() if len(v) == 2]
         kappa, method = cohen_kappa(both), "cohen"

@@ -109,7 +109,9 @@ def read_rows(review, text, filename):
         if stage not in STAGE_CHOICES:
             problems.append(f"stage {stage!r} is not title_abstract or full_text")
         elif decision not in STAGE_CHOICES[stage]:
-            problems.append(f"decision {decision!r} is not allowed at {stage} ({', '.join(sorted(STAGE_CHOICES[stage]))})")
+            problems.append(
+                f"decision {decision!r} is not allowed at {stage} ({', '.join(sorted(STAGE_CHOICES[stage]))})"
+            )
         elif stage == Stage.FULL_TEXT and decision == Choice.EXCLUDE and not values.get("reason"):
             problems.append("a full-text exclusion needs a reason")
         if not values.get("reviewer"):
@@ -122,8 +124,18 @@ def read_rows(review, text, filename):
         if problems:
             errors.append(f"line {line}: " + "; ".join(problems))
             continue
-        rows.append(_Row(line, next(iter(matches)), values["reviewer"], stage, decision,
-                         values.get("reason", ""), values.get("note", ""), at))
+        rows.append(
+            _Row(
+                line,
+                next(iter(matches)),
+                values["reviewer"],
+                stage,
+                decision,
+                values.get("reason", ""),
+                values.get("note", ""),
+                at,
+            )
+        )
     if errors:
         raise DecisionImportError(filename, errors)
     return rows
@@ -149,11 +161,16 @@ def import_decisions(*, review, path=None, text=None, filename="", user=None):
                 continue
             if stage == Stage.FULL_TEXT:
                 eligible = set(
-                    Record.objects.filter(pk__in={r.record_id for r in stage_rows}, ta_outcome=Record.Outcome.INCLUDE)
-                    .values_list("pk", flat=True)
+                    Record.objects.filter(
+                        pk__in={r.record_id for r in stage_rows}, ta_outcome=Record.Outcome.INCLUDE
+                    ).values_list("pk", flat=True)
                 )
-                bad = [f"line {r.line}: record {r.record_id} is not included at title/abstract, so it has no "
-                       "full-text decision" for r in stage_rows if r.record_id not in eligible]
+                bad = [
+                    f"line {r.line}: record {r.record_id} is not included at title/abstract, so it has no "
+                    "full-text decision"
+                    for r in stage_rows
+                    if r.record_id not in eligible
+                ]
                 if bad:
                     raise DecisionImportError(filename, bad)
             _write_stage(review, stage, stage_rows, reviewers, user)
@@ -181,9 +198,16 @@ def _reviewers(review, usernames, result):
 def _write_stage(review, stage, rows, reviewers, actor):
     now = timezone.now()
     decisions = [
-        Decision(record_id=r.record_id, reviewer=reviewers[r.reviewer], decision=r.decision, reason=r.reason,
-                 note=r.note, created_at=r.at or now)
+        Decision(
+            record_id=r.record_id,
+            reviewer=reviewers[r.reviewer],
+            decision=r.decision,
+            reason=r.reason,
+            note=r.note,
+            created_at=r.at or now,
+        )
         for r in rows
     ]
-    record_decisions(review, stage, decisions,
-                     extra_detail={"imported": True, "imported_by": actor.username if actor else None})
+    record_decisions(
+        review, stage, decisions, extra_detail={"imported": True, "imported_by": actor.username if actor else None}
+    )

@@ -32,7 +32,9 @@ def validate(*, record, stage, decision, reason):
     if stage == Stage.FULL_TEXT and decision == Choice.EXCLUDE and not (reason or "").strip():
         raise DecisionError("A full-text exclusion needs a reason.")
     if record.duplicate_of_id:
-        raise DecisionError(f"Record {record.pk} is a duplicate of record {record.duplicate_of_id}; screen the original.")
+        raise DecisionError(
+            f"Record {record.pk} is a duplicate of record {record.duplicate_of_id}; screen the original."
+        )
 
 
 def record_decision(*, record, reviewer, stage, decision, reason="", note="", at=None, check_stage=True):
@@ -92,17 +94,25 @@ def record_decisions(review, stage, decisions, *, extra_detail=None):
         Event.objects.bulk_create(
             [
                 Event(
-                    review=review, record_id=d.record_id, actor_id=d.reviewer_id, kind=Event.Kind.DECISION,
+                    review=review,
+                    record_id=d.record_id,
+                    actor_id=d.reviewer_id,
+                    kind=Event.Kind.DECISION,
                     created_at=d.created_at,
-                    detail={"stage": stage, "decision": d.decision, "reason": d.reason, "note": d.note,
-                            **(extra_detail or {})},
+                    detail={
+                        "stage": stage,
+                        "decision": d.decision,
+                        "reason": d.reason,
+                        "note": d.note,
+                        **(extra_detail or {}),
+                    },
                 )
                 for d in decisions
             ],
             batch_size=500,
         )
         for start in range(0, len(ids), 500):
-            refresh_outcomes(review, ids[start:start + 500], stage)
+            refresh_outcomes(review, ids[start : start + 500], stage)
     return decisions
 
 
@@ -112,11 +122,18 @@ def resolve(*, record, stage, decision, user, reason="", note=""):
     with transaction.atomic():
         Resolution.objects.filter(record=record, stage=stage, is_current=True).update(is_current=False)
         made = Resolution.objects.create(
-            record=record, stage=stage, decision=decision, reason=(reason or "").strip(), note=(note or "").strip(),
+            record=record,
+            stage=stage,
+            decision=decision,
+            reason=(reason or "").strip(),
+            note=(note or "").strip(),
             resolved_by=user,
         )
         Event.objects.create(
-            review_id=record.review_id, record=record, actor=user, kind=Event.Kind.RESOLUTION,
+            review_id=record.review_id,
+            record=record,
+            actor=user,
+            kind=Event.Kind.RESOLUTION,
             detail={"stage": stage, "decision": decision, "reason": made.reason, "note": made.note},
         )
         refresh_outcomes(Review.objects.get(pk=record.review_id), [record.pk], stage)
@@ -162,7 +179,6 @@ def refresh_outcomes(review, record_ids, stage):
             record_id__in=record_ids, stage=stage, is_current=True
         ).values_list("record_id", "decision", "reason")
     }
-    field = OUTCOME_FIELD[stage]
     records = list(Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason"))
     changed = []
     for record in records:
@@ -211,5 +227,6 @@ def reblind(review, stages, *, reason):
         flag = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
         Review.objects.filter(pk=review.pk).update(**{flag: False})
         setattr(review, flag, False)
-        Event.objects.create(review=review, kind=Event.Kind.BLINDING,
-                             detail={"stage": stage, "restored": True, "reason": reason})
+        Event.objects.create(
+            review=review, kind=Event.Kind.BLINDING, detail={"stage": stage, "restored": True, "reason": reason}
+        )

@@ -13,24 +13,30 @@ DUPLICATE_CHOICES = [("unique", "Unique"), ("duplicate", "Duplicate")]
 
 class RecordFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_text", label="Search title/abstract")
-    ta = django_filters.ChoiceFilter(choices=OUTCOME_CHOICES, method="filter_outcome", label="TA outcome",
-                                     empty_label="any")
-    ft = django_filters.ChoiceFilter(choices=OUTCOME_CHOICES, method="filter_outcome", label="FT outcome",
-                                     empty_label="any")
-    decision = django_filters.ChoiceFilter(choices=Choice.choices, method="keep", label="Decision",
-                                           empty_label="any")
-    decision_stage = django_filters.ChoiceFilter(choices=Stage.choices, method="keep", label="at stage",
-                                                 empty_label=None)
-    reviewer = django_filters.ModelChoiceFilter(queryset=get_user_model().objects.none(), method="keep",
-                                                label="by")
+    ta = django_filters.ChoiceFilter(
+        choices=OUTCOME_CHOICES, method="filter_outcome", label="TA outcome", empty_label="any"
+    )
+    ft = django_filters.ChoiceFilter(
+        choices=OUTCOME_CHOICES, method="filter_outcome", label="FT outcome", empty_label="any"
+    )
+    decision = django_filters.ChoiceFilter(choices=Choice.choices, method="keep", label="Decision", empty_label="any")
+    decision_stage = django_filters.ChoiceFilter(
+        choices=Stage.choices, method="keep", label="at stage", empty_label=None
+    )
+    reviewer = django_filters.ModelChoiceFilter(queryset=get_user_model().objects.none(), method="keep", label="by")
     source = django_filters.ChoiceFilter(choices=[], label="Source", empty_label="any")
-    duplicates = django_filters.ChoiceFilter(choices=DUPLICATE_CHOICES, method="filter_duplicates",
-                                             label="Duplicates", empty_label="all")
-    tag = django_filters.ModelMultipleChoiceFilter(queryset=Tag.objects.none(), method="filter_tags",
-                                                   label="Tags (any of)",
-                                                   widget=forms.SelectMultiple(attrs={"size": 3}))
-    year = django_filters.RangeFilter(label="Year", widget=django_filters.widgets.RangeWidget(
-        attrs={"inputmode": "numeric", "size": 4}))
+    duplicates = django_filters.ChoiceFilter(
+        choices=DUPLICATE_CHOICES, method="filter_duplicates", label="Duplicates", empty_label="all"
+    )
+    tag = django_filters.ModelMultipleChoiceFilter(
+        queryset=Tag.objects.none(),
+        method="filter_tags",
+        label="Tags (any of)",
+        widget=forms.SelectMultiple(attrs={"size": 3}),
+    )
+    year = django_filters.RangeFilter(
+        label="Year", widget=django_filters.widgets.RangeWidget(attrs={"inputmode": "numeric", "size": 4})
+    )
 
     class Meta:
         model = Record

@@ -110,8 +110,13 @@ class ExtractionEntryForm(forms.Form):
 
     @staticmethod
     def _form_field(field, initial, read_only):
-        common = {"label": field.name, "help_text": field.help_text, "required": False, "initial": initial,
-                  "disabled": read_only}
+        common = {
+            "label": field.name,
+            "help_text": field.help_text,
+            "required": False,
+            "initial": initial,
+            "disabled": read_only,
+        }
         if field.kind == ExtractionField.Kind.NUMBER:
             return forms.CharField(widget=forms.NumberInput(attrs={"step": "any"}), **common)
         if field.kind == ExtractionField.Kind.CHOICE:

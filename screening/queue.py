@@ -69,7 +69,12 @@ def _active_claims(stage, now):
 
 def _claim_count(stage, now, user):
     counted = (
-        _active_claims(stage, now).exclude(reviewer=user).order_by().values("record").annotate(n=Count("pk")).values("n")
+        _active_claims(stage, now)
+        .exclude(reviewer=user)
+        .order_by()
+        .values("record")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 

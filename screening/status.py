@@ -44,9 +44,7 @@ def stage_status(review, stage):
         conflicts_open=Count("pk", filter=Q(**{field: Outcome.CONFLICT})),
     )
     counts["screened"] = counts["eligible"] - counts["pending"] - counts["conflicts_open"]
-    counts["conflicts_resolved"] = (
-        Resolution.objects.filter(record__in=records, stage=stage, is_current=True).count()
-    )
+    counts["conflicts_resolved"] = Resolution.objects.filter(record__in=records, stage=stage, is_current=True).count()
     counts.update(agreement(stage_votes(review, stage)))
     if stage == Stage.TITLE_ABSTRACT:
         counts.pop("not_retrieved")

@@ -6,8 +6,18 @@ from django.utils.html import format_html, format_html_join
 from review.models import Record, Stage, Tag
 
 # The columns the table shows; views load only these (abstracts stay in the database).
-RECORD_COLUMNS = ("pk", "review_id", "title", "authors", "year", "journal", "source", "ta_outcome", "ft_outcome",
-                  "duplicate_of_id")
+RECORD_COLUMNS = (
+    "pk",
+    "review_id",
+    "title",
+    "authors",
+    "year",
+    "journal",
+    "source",
+    "ta_outcome",
+    "ft_outcome",
+    "duplicate_of_id",
+)
 
 
 def _outcome(value, label):
@@ -29,8 +39,18 @@ class RecordTable(tables.Table):
     class Meta:
         model = Record
         fields = ()
-        sequence = ("id", "title", "first_author", "year", "journal", "source", "ta_outcome", "ft_outcome",
-                    "tags", "duplicate")
+        sequence = (
+            "id",
+            "title",
+            "first_author",
+            "year",
+            "journal",
+            "source",
+            "ta_outcome",
+            "ft_outcome",
+            "tags",
+            "duplicate",
+        )
         template_name = "django_tables2/table.html"
         attrs = {"class": "table records"}
         order_by = "id"

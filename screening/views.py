@@ -176,10 +176,19 @@ def _conflicts_page(request, review, stage, tab, bound=None, status=200):
         (row, bound[1] if bound is not None and bound[0] == row.record else _resolve_form(review, stage, row.record))
         for row in conflicting.rows(page_records, stage)
     ]
-    return render(request, "screening/conflicts.html", {
-        "review": review, "stage": stage, "tab": tab, "page": page, "items": items,
-        "open_counts": conflicting.open_counts(review),
-    }, status=status)
+    return render(
+        request,
+        "screening/conflicts.html",
+        {
+            "review": review,
+            "stage": stage,
+            "tab": tab,
+            "page": page,
+            "items": items,
+            "open_counts": conflicting.open_counts(review),
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -247,8 +256,7 @@ def resolve_conflict(request, slug, stage, pk):
 def records(request, slug):
     review, membership = review_for_member(request, slug)
     base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
-    filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user,
-                           membership=membership)
+    filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user, membership=membership)
     table = RecordTable(filters.qs, review=review, blind=visibility.blind_stages(review, membership))
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     return render(request, "screening/records.html", {"review": review, "filter": filters, "table": table})
@@ -264,8 +272,11 @@ def prisma(request, slug):
     counts = prisma_counts.compute(review)
     svg = prisma_svg.render_svg(counts, title=review.title)
     open_work = [f"{getattr(counts, attr, 0)} {label}" for attr, label in OPEN_WORK if getattr(counts, attr, 0)]
-    return render(request, "screening/prisma.html", {"review": review, "counts": counts, "svg": svg,
-                                                     "formats": list(PRISMA_FORMATS), "open_work": open_work})
+    return render(
+        request,
+        "screening/prisma.html",
+        {"review": review, "counts": counts, "svg": svg, "formats": list(PRISMA_FORMATS), "open_work": open_work},
+    )
 
 
 @login_required
@@ -281,15 +292,16 @@ def prisma_download(request, slug, fmt):
         content = prisma_counts.to_prisma2020_csv(counts)
     else:
         svg = prisma_svg.render_svg(counts, title=review.title)
-        content = {"svg": lambda: svg, "png": lambda: prisma_svg.render_png(svg),
-                   "pdf": lambda: prisma_svg.render_pdf(svg)}[fmt]()
+        content = {
+            "svg": lambda: svg,
+            "png": lambda: prisma_svg.render_png(svg),
+            "pdf": lambda: prisma_svg.render_pdf(svg),
+        }[fmt]()
     name = f"{review.slug}-prisma2020.csv" if fmt == "csv" else f"{review.slug}-prisma.{fmt}"
     return _download(content, PRISMA_FORMATS[fmt], name)
 
 
 # Extraction -------------------------------------------------------------------------------------
-
-
 
 
 def _included_record(review, pk):
@@ -306,10 +318,17 @@ def extraction(request, slug):
     table.columns["study_id"].link = LinkTransform(
         url=lambda record: reverse("screening:extraction_entry", args=[review.slug, record["record_id"]])
     )
-    return render(request, "screening/extraction.html", {
-        "review": review, "table": table, "can_edit": membership.role in SCREENING_ROLES,
-        "is_owner": membership.role == Role.OWNER, "fields": ExtractionField.objects.filter(review=review),
-    })
+    return render(
+        request,
+        "screening/extraction.html",
+        {
+            "review": review,
+            "table": table,
+            "can_edit": membership.role in SCREENING_ROLES,
+            "is_owner": membership.role == Role.OWNER,
+            "fields": ExtractionField.objects.filter(review=review),
+        },
+    )
 
 
 @login_required
@@ -365,10 +384,18 @@ def extraction_fields(request, slug):
     if form is None:
         form = ExtractionFieldForm(instance=editing, review=review)
     is_owner = membership.role == Role.OWNER
-    return render(request, "screening/extraction_fields.html", {
-        "review": review, "fields": fields, "form": form, "editing": form.instance if form.instance.pk else None,
-        "is_owner": is_owner,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "screening/extraction_fields.html",
+        {
+            "review": review,
+            "fields": fields,
+            "form": form,
+            "editing": form.instance if form.instance.pk else None,
+            "is_owner": is_owner,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -388,9 +415,17 @@ def extraction_entry(request, slug, pk):
             _add_errors(form, error)
         else:
             return redirect("screening:extraction", review.slug)
-    return render(request, "screening/extraction_entry.html", {
-        "review": review, "record": record, "form": form, "read_only": read_only,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "screening/extraction_entry.html",
+        {
+            "review": review,
+            "record": record,
+            "form": form,
+            "read_only": read_only,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 def _add_errors(form, error):
@@ -404,4 +439,3 @@ def _add_errors(form, error):
                 form.add_error(name, message)
     else:
         form.add_error(None, error)
-

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -46,8 +48,13 @@ def erin(review):
 
 @pytest.fixture
 def review(alice, bob, carol):
-    r = Review.objects.create(slug="kratom-ptsd", title="Kratom for PTSD symptoms", created_by=alice,
-                              include_keywords="kratom, mitragynine", exclude_keywords="rat, mice")
+    r = Review.objects.create(
+        slug="kratom-ptsd",
+        title="Kratom for PTSD symptoms",
+        created_by=alice,
+        include_keywords="kratom, mitragynine",
+        exclude_keywords="rat, mice",
+    )
     Membership.objects.create(review=r, user=alice, role=Role.OWNER)
     Membership.objects.create(review=r, user=bob, role=Role.REVIEWER)
     Membership.objects.create(review=r, user=carol, role=Role.REVIEWER)
@@ -59,3 +66,26 @@ def other_review(dave):
     r = Review.objects.create(slug="other", title="Somebody else's review", created_by=dave)
     Membership.objects.create(review=r, user=dave, role=Role.OWNER)
     return r
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    from playwright import sync_api
+
+    if not os.path.exists(CHROMIUM):
+        # `make test` installs Debian's Chromium where it can (root with apt-get); CI must run these.
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is not installed: the browser tests cannot run (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous code (the live server answers from its own thread).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(10_000)
+        yield page
+        browser.close()

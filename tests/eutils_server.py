@@ -27,7 +27,9 @@ from tests.shared import shared
 
 ENTREZ = ("fixtures", "entrez")
 ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.DOTALL)
-MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+MONTHS = {
+    m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)
+}
 # NCBI serves at most the first 10,000 records of a result set (retstart 0-9,998 for esearch).
 PAGING_LIMIT = 10000
 

@@ -35,7 +35,12 @@ _XML_PROLOGUE = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s
 _XML_ROOT = re.compile(r"\s*<([A-Za-z_][\w:.-]*)")
 # NCBI's error documents go to the PubMed XML parser too: it quotes NCBI's message.
 _PUBMED_ROOTS = {
-    "PubmedArticleSet", "PubmedArticle", "PubmedBookArticleSet", "PubmedBookArticle", "eFetchResult", "ERROR",
+    "PubmedArticleSet",
+    "PubmedArticle",
+    "PubmedBookArticleSet",
+    "PubmedBookArticle",
+    "eFetchResult",
+    "ERROR",
 }
 _OTHER_XML = {
     "pmc-articleset": "PMC full-text XML (efetch from db=pmc), not PubMed records; export the articles from "
@@ -50,10 +55,26 @@ _MEDLINE_START = re.compile(r"\A\s*PMID- ?\d", re.M)
 _RIS_TY = re.compile(r"^TY  -", re.M)
 _WOS_PLAIN = re.compile(r"\A\s*(?:FN (?:Clarivate|Thomson)|PT [A-Z]\s*\n(?:AU|AF|TI) )")
 _RIS_TAGS = re.compile(r"^(DB|DP|AN|UR|L2)  - ?(.*?)\s*$", re.M)
-_OVID_DATABASES = {"psyc": "PsycINFO", "medl": "MEDLINE", "prem": "MEDLINE", "mesz": "MEDLINE", "emed": "Embase",
-                   "emez": "Embase", "coch": "Cochrane Library", "cctr": "Cochrane Central"}
-_DATABASES = {"nlm": "PubMed", "pubmed": "PubMed", "medline": "MEDLINE", "embase": "Embase", "scopus": "Scopus",
-              "web of science": "Web of Science", "psycinfo": "PsycINFO", "cinahl": "CINAHL"}
+_OVID_DATABASES = {
+    "psyc": "PsycINFO",
+    "medl": "MEDLINE",
+    "prem": "MEDLINE",
+    "mesz": "MEDLINE",
+    "emed": "Embase",
+    "emez": "Embase",
+    "coch": "Cochrane Library",
+    "cctr": "Cochrane Central",
+}
+_DATABASES = {
+    "nlm": "PubMed",
+    "pubmed": "PubMed",
+    "medline": "MEDLINE",
+    "embase": "Embase",
+    "scopus": "Scopus",
+    "web of science": "Web of Science",
+    "psycinfo": "PsycINFO",
+    "cinahl": "CINAHL",
+}
 
 
 @dataclass
@@ -105,7 +126,7 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, us
 def _binary(path, fileobj, name):
     if path is not None:
         try:
-            stream = open(path, "rb")
+            stream = open(path, "rb")  # noqa: SIM115 (closed by the with below, after the error check)
         except OSError as exc:
             raise ImportFileError(f"{name}: cannot be opened ({exc.strerror}).") from exc
         with stream:
@@ -133,8 +154,11 @@ def sniff(stream, name) -> Sniffed:
         raise ImportFileError(f"{name}: the file is empty.")
     if head.startswith(b"PK\x03\x04"):
         return _sniff_zip(stream, name)
-    for magic, what in ((b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook: save it as .xlsx or CSV"),
-                        (b"\x1f\x8b", "a gzip archive: unpack it first"), (b"%PDF", "a PDF document")):
+    for magic, what in (
+        (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook: save it as .xlsx or CSV"),
+        (b"\x1f\x8b", "a gzip archive: unpack it first"),
+        (b"%PDF", "a PDF document"),
+    ):
         if head.startswith(magic):
             raise ImportFileError(f"{name}: this is {what}, not a reference export.")
     encoding = _encoding(head, name)
@@ -309,5 +333,7 @@ def _checked(articles, name, warn):
     except (csv.Error, UnicodeError, SyntaxError) as exc:  # SyntaxError covers XML parse errors
         raise ImportFileError(f"{name}: {exc}") from exc
     if repeats and warn:
-        warn(f"{name}: {repeats} records repeat an id used earlier in the file ({first_repeat}); "
-             "ids are kept as they are.")
+        warn(
+            f"{name}: {repeats} records repeat an id used earlier in the file ({first_repeat}); "
+            "ids are kept as they are."
+        )

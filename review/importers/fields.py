@@ -16,7 +16,22 @@ _DOI_URL_PREFIX = re.compile(r"^(?:https?://)?(?:dx\.)?(?:doi\.org/)?(?:doi:\s*)
 _INITIALS = re.compile(r"^(?:[A-Z]\.?-?){1,4}$")
 # Lower-case words that belong to the surname in "Rens van de Schoot".
 _PARTICLES = {
-    "van", "von", "de", "der", "den", "del", "della", "di", "da", "du", "dos", "das", "la", "le", "ten", "ter",
+    "van",
+    "von",
+    "de",
+    "der",
+    "den",
+    "del",
+    "della",
+    "di",
+    "da",
+    "du",
+    "dos",
+    "das",
+    "la",
+    "le",
+    "ten",
+    "ter",
 }
 # Words that mark a group author, whose name must not be turned around.
 _GROUP_WORDS = re.compile(

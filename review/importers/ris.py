@@ -46,9 +46,7 @@ def _records(lines, parser, name):
             yield number, start, record
             record = None
     if record is not None:
-        raise ImportFileError(
-            f"{name}: record {number} (line {start}) is cut short: the file ends before its ER line."
-        )
+        raise ImportFileError(f"{name}: record {number} (line {start}) is cut short: the file ends before its ER line.")
 
 
 def _first(entry, *keys):

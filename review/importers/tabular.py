@@ -18,8 +18,18 @@ COLUMNS = {
     "authors": ["authors", "author", "authornames", "firstauthors", "au", "authorfullnames", "af", "a1"],
     "year": ["year", "publicationyear", "pubyear", "py", "yr", "publicationdate", "date"],
     "journal": [
-        "journal", "journaltitle", "sourcetitle", "publicationtitle", "journalbook", "journalname",
-        "secondarytitle", "so", "t2", "jf", "jo", "source",
+        "journal",
+        "journaltitle",
+        "sourcetitle",
+        "publicationtitle",
+        "journalbook",
+        "journalname",
+        "secondarytitle",
+        "so",
+        "t2",
+        "jf",
+        "jo",
+        "source",
     ],
     "doi": ["doi", "di"],
     "pmid": ["pmid", "pubmedid", "pm"],
@@ -77,9 +87,9 @@ def looks_tabular(head: str) -> bool:
     for delimiter in DELIMITERS:
         rows = list(csv.reader(lines, delimiter=delimiter))
         named = [h for h in rows[0] if h.strip()] if rows else []
-        if len(named) >= 2 and len(named) >= len(rows[0]) - 1 and all(len(h) <= 100 for h in named):
-            if len(rows) == 1 or len(rows[1]) == len(rows[0]):
-                return True
+        header_like = len(named) >= 2 and len(named) >= len(rows[0]) - 1 and all(len(h) <= 100 for h in named)
+        if header_like and (len(rows) == 1 or len(rows[1]) == len(rows[0])):
+            return True
     return False
 
 
@@ -108,9 +118,7 @@ def parse_xlsx(stream, name: str = "", warn: Callable | None = None) -> Iterator
     try:
         rows = book.worksheets[0].iter_rows(values_only=True)
         header = ["" if v is None else str(v) for v in next(rows, [])]
-        cells = (
-            (n, ["" if v is None else str(v) for v in row]) for n, row in enumerate(rows, 2)
-        )
+        cells = ((n, ["" if v is None else str(v) for v in row]) for n, row in enumerate(rows, 2))
         yield from _rows(cells, header, name, warn, unit="row")
     finally:
         book.close()
@@ -128,8 +136,7 @@ def _rows(rows, header, name, warn, unit="line"):
             continue
         if len(row) > width and any(cell.strip() for cell in row[width:]):
             raise ImportFileError(
-                f"{name}: {unit} {line} has {len(row)} fields but the header has {width} "
-                "(a stray delimiter or quote?)."
+                f"{name}: {unit} {line} has {len(row)} fields but the header has {width} (a stray delimiter or quote?)."
             )
         yield _article(row, where, header, name, f"{unit} {line}", warn)
 

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,144 +15,294 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('title', models.CharField(max_length=300)),
-                ('question', models.TextField(blank=True, verbose_name='research question')),
-                ('inclusion_criteria', models.TextField(blank=True)),
-                ('exclusion_criteria', models.TextField(blank=True)),
-                ('exclusion_reasons', models.TextField(blank=True, default='Wrong population\nWrong intervention\nWrong comparator\nWrong outcome\nWrong study design')),
-                ('include_keywords', models.TextField(blank=True, help_text='Highlighted in green; one per line or comma-separated.')),
-                ('exclude_keywords', models.TextField(blank=True, help_text='Highlighted in red; one per line or comma-separated.')),
-                ('pubmed_query', models.TextField(blank=True)),
-                ('title_abstract_reviewers', models.PositiveSmallIntegerField(default=1, verbose_name='reviewers per record (title/abstract)')),
-                ('full_text_reviewers', models.PositiveSmallIntegerField(default=1, verbose_name='reviewers per record (full text)')),
-                ('maybe_counts_as_include', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("title", models.CharField(max_length=300)),
+                ("question", models.TextField(blank=True, verbose_name="research question")),
+                ("inclusion_criteria", models.TextField(blank=True)),
+                ("exclusion_criteria", models.TextField(blank=True)),
+                (
+                    "exclusion_reasons",
+                    models.TextField(
+                        blank=True,
+                        default="Wrong population\nWrong intervention\nWrong comparator\nWrong outcome\nWrong study design",
+                    ),
+                ),
+                (
+                    "include_keywords",
+                    models.TextField(blank=True, help_text="Highlighted in green; one per line or comma-separated."),
+                ),
+                (
+                    "exclude_keywords",
+                    models.TextField(blank=True, help_text="Highlighted in red; one per line or comma-separated."),
+                ),
+                ("pubmed_query", models.TextField(blank=True)),
+                (
+                    "title_abstract_reviewers",
+                    models.PositiveSmallIntegerField(default=1, verbose_name="reviewers per record (title/abstract)"),
+                ),
+                (
+                    "full_text_reviewers",
+                    models.PositiveSmallIntegerField(default=1, verbose_name="reviewers per record (full text)"),
+                ),
+                ("maybe_counts_as_include", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Search',
+            name="Search",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('pubmed', 'PubMed search'), ('file', 'File import')], max_length=10)),
-                ('source', models.CharField(max_length=200, verbose_name='database / source')),
-                ('query', models.TextField(blank=True)),
-                ('query_translation', models.TextField(blank=True)),
-                ('filename', models.CharField(blank=True, max_length=300)),
-                ('file_format', models.CharField(blank=True, max_length=40)),
-                ('mindate', models.CharField(blank=True, max_length=10)),
-                ('maxdate', models.CharField(blank=True, max_length=10)),
-                ('run_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('hits', models.PositiveIntegerField(blank=True, null=True)),
-                ('fetched', models.PositiveIntegerField(default=0)),
-                ('added', models.PositiveIntegerField(default=0, help_text='New records stored (duplicates included)')),
-                ('duplicates', models.PositiveIntegerField(default=0)),
-                ('skipped', models.PositiveIntegerField(default=0, help_text='Already in the review from an earlier run')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='searches', to='review.review')),
-                ('run_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(choices=[("pubmed", "PubMed search"), ("file", "File import")], max_length=10),
+                ),
+                ("source", models.CharField(max_length=200, verbose_name="database / source")),
+                ("query", models.TextField(blank=True)),
+                ("query_translation", models.TextField(blank=True)),
+                ("filename", models.CharField(blank=True, max_length=300)),
+                ("file_format", models.CharField(blank=True, max_length=40)),
+                ("mindate", models.CharField(blank=True, max_length=10)),
+                ("maxdate", models.CharField(blank=True, max_length=10)),
+                ("run_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("hits", models.PositiveIntegerField(blank=True, null=True)),
+                ("fetched", models.PositiveIntegerField(default=0)),
+                ("added", models.PositiveIntegerField(default=0, help_text="New records stored (duplicates included)")),
+                ("duplicates", models.PositiveIntegerField(default=0)),
+                (
+                    "skipped",
+                    models.PositiveIntegerField(default=0, help_text="Already in the review from an earlier run"),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="searches", to="review.review"
+                    ),
+                ),
+                (
+                    "run_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'searches',
-                'ordering': ['run_at', 'pk'],
+                "verbose_name_plural": "searches",
+                "ordering": ["run_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Record',
+            name="Record",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(db_index=True, max_length=200)),
-                ('source_key', models.CharField(blank=True, help_text="The record's id in its source file", max_length=200)),
-                ('pmid', models.CharField(blank=True, max_length=20, verbose_name='PMID')),
-                ('doi', models.CharField(blank=True, max_length=300, verbose_name='DOI')),
-                ('title', models.TextField(blank=True)),
-                ('abstract', models.TextField(blank=True)),
-                ('authors', models.JSONField(blank=True, default=list)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('journal', models.CharField(blank=True, max_length=500)),
-                ('volume', models.CharField(blank=True, max_length=50)),
-                ('issue', models.CharField(blank=True, max_length=50)),
-                ('pages', models.CharField(blank=True, max_length=50)),
-                ('keywords', models.JSONField(blank=True, default=list)),
-                ('url', models.URLField(blank=True, max_length=1000)),
-                ('publication_type', models.CharField(blank=True, max_length=200)),
-                ('doi_norm', models.CharField(blank=True, max_length=300)),
-                ('title_norm', models.CharField(blank=True, max_length=500)),
-                ('duplicate_reason', models.CharField(blank=True, max_length=40)),
-                ('not_duplicate', models.BooleanField(default=False)),
-                ('ta_outcome', models.CharField(blank=True, choices=[('', 'Pending'), ('include', 'Include'), ('exclude', 'Exclude'), ('maybe', 'Maybe'), ('not_retrieved', 'Not retrieved'), ('conflict', 'Conflict')], default='', max_length=15)),
-                ('ft_outcome', models.CharField(blank=True, choices=[('', 'Pending'), ('include', 'Include'), ('exclude', 'Exclude'), ('maybe', 'Maybe'), ('not_retrieved', 'Not retrieved'), ('conflict', 'Conflict')], default='', max_length=15)),
-                ('ft_reason', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('duplicate_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='duplicates', to='review.record')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='records', to='review.review')),
-                ('search', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='records', to='review.search')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(db_index=True, max_length=200)),
+                (
+                    "source_key",
+                    models.CharField(blank=True, help_text="The record's id in its source file", max_length=200),
+                ),
+                ("pmid", models.CharField(blank=True, max_length=20, verbose_name="PMID")),
+                ("doi", models.CharField(blank=True, max_length=300, verbose_name="DOI")),
+                ("title", models.TextField(blank=True)),
+                ("abstract", models.TextField(blank=True)),
+                ("authors", models.JSONField(blank=True, default=list)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("journal", models.CharField(blank=True, max_length=500)),
+                ("volume", models.CharField(blank=True, max_length=50)),
+                ("issue", models.CharField(blank=True, max_length=50)),
+                ("pages", models.CharField(blank=True, max_length=50)),
+                ("keywords", models.JSONField(blank=True, default=list)),
+                ("url", models.URLField(blank=True, max_length=1000)),
+                ("publication_type", models.CharField(blank=True, max_length=200)),
+                ("doi_norm", models.CharField(blank=True, max_length=300)),
+                ("title_norm", models.CharField(blank=True, max_length=500)),
+                ("duplicate_reason", models.CharField(blank=True, max_length=40)),
+                ("not_duplicate", models.BooleanField(default=False)),
+                (
+                    "ta_outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Pending"),
+                            ("include", "Include"),
+                            ("exclude", "Exclude"),
+                            ("maybe", "Maybe"),
+                            ("not_retrieved", "Not retrieved"),
+                            ("conflict", "Conflict"),
+                        ],
+                        default="",
+                        max_length=15,
+                    ),
+                ),
+                (
+                    "ft_outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Pending"),
+                            ("include", "Include"),
+                            ("exclude", "Exclude"),
+                            ("maybe", "Maybe"),
+                            ("not_retrieved", "Not retrieved"),
+                            ("conflict", "Conflict"),
+                        ],
+                        default="",
+                        max_length=15,
+                    ),
+                ),
+                ("ft_reason", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "duplicate_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="duplicates",
+                        to="review.record",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="records", to="review.review"
+                    ),
+                ),
+                (
+                    "search",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="records", to="review.search"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pk'],
+                "ordering": ["pk"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('reviewer', 'Reviewer'), ('viewer', 'Viewer')], default='reviewer', max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='review.review')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("reviewer", "Reviewer"), ("viewer", "Viewer")],
+                        default="reviewer",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="review.review"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('review', 'user'), name='review_membership_one_per_user')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("review", "user"), name="review_membership_one_per_user")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('search', 'PubMed search'), ('import', 'File import'), ('merge', 'Duplicate merged'), ('unmerge', 'Duplicate merge undone'), ('decision', 'Decision'), ('resolution', 'Conflict resolved'), ('member', 'Membership changed'), ('settings', 'Settings changed')], max_length=20)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('record', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='review.record')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='review.review')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("search", "PubMed search"),
+                            ("import", "File import"),
+                            ("merge", "Duplicate merged"),
+                            ("unmerge", "Duplicate merge undone"),
+                            ("decision", "Decision"),
+                            ("resolution", "Conflict resolved"),
+                            ("member", "Membership changed"),
+                            ("settings", "Settings changed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "record",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="review.record",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="review.review"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
-                'indexes': [models.Index(fields=['review', 'record'], name='event_review_record')],
+                "ordering": ["created_at", "pk"],
+                "indexes": [models.Index(fields=["review", "record"], name="event_review_record")],
             },
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'pmid'], name='record_review_pmid'),
+            model_name="record",
+            index=models.Index(fields=["review", "pmid"], name="record_review_pmid"),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'doi_norm'], name='record_review_doi'),
+            model_name="record",
+            index=models.Index(fields=["review", "doi_norm"], name="record_review_doi"),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'title_norm'], name='record_review_title'),
+            model_name="record",
+            index=models.Index(fields=["review", "title_norm"], name="record_review_title"),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'duplicate_of'], name='record_review_dup'),
+            model_name="record",
+            index=models.Index(fields=["review", "duplicate_of"], name="record_review_dup"),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'ta_outcome'], name='record_review_ta'),
+            model_name="record",
+            index=models.Index(fields=["review", "ta_outcome"], name="record_review_ta"),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'ft_outcome'], name='record_review_ft'),
+            model_name="record",
+            index=models.Index(fields=["review", "ft_outcome"], name="record_review_ft"),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'year'], name='record_review_year'),
+            model_name="record",
+            index=models.Index(fields=["review", "year"], name="record_review_year"),
         ),
     ]

@@ -7,83 +7,132 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('review', '0001_initial'),
+        ("review", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='membership',
-            name='can_resolve',
-            field=models.BooleanField(default=False, verbose_name='resolves conflicts'),
+            model_name="membership",
+            name="can_resolve",
+            field=models.BooleanField(default=False, verbose_name="resolves conflicts"),
         ),
         migrations.AddField(
-            model_name='review',
-            name='ft_blinding_lifted',
-            field=models.BooleanField(default=False, verbose_name='full-text blinding lifted'),
+            model_name="review",
+            name="ft_blinding_lifted",
+            field=models.BooleanField(default=False, verbose_name="full-text blinding lifted"),
         ),
         migrations.AddField(
-            model_name='review',
-            name='ta_blinding_lifted',
-            field=models.BooleanField(default=False, verbose_name='title/abstract blinding lifted'),
+            model_name="review",
+            name="ta_blinding_lifted",
+            field=models.BooleanField(default=False, verbose_name="title/abstract blinding lifted"),
         ),
         migrations.AlterField(
-            model_name='event',
-            name='kind',
-            field=models.CharField(choices=[('search', 'PubMed search'), ('import', 'File import'), ('merge', 'Duplicate merged'), ('unmerge', 'Duplicate merge undone'), ('decision', 'Decision'), ('resolution', 'Conflict resolved'), ('member', 'Membership changed'), ('tag', 'Tag changed'), ('note', 'Note added'), ('blinding', 'Blinding lifted'), ('settings', 'Settings changed')], max_length=20),
+            model_name="event",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("search", "PubMed search"),
+                    ("import", "File import"),
+                    ("merge", "Duplicate merged"),
+                    ("unmerge", "Duplicate merge undone"),
+                    ("decision", "Decision"),
+                    ("resolution", "Conflict resolved"),
+                    ("member", "Membership changed"),
+                    ("tag", "Tag changed"),
+                    ("note", "Note added"),
+                    ("blinding", "Blinding lifted"),
+                    ("settings", "Settings changed"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='RecordNote',
+            name="RecordNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notes', to='review.record')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="notes", to="review.record"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=60)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='review.review')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=60)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tags", to="review.review"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='RecordTag',
+            name="RecordTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('added_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='record_tags', to='review.record')),
-                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='record_tags', to='review.tag')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="record_tags", to="review.record"
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="record_tags", to="review.tag"
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='record',
-            name='tags',
-            field=models.ManyToManyField(blank=True, related_name='records', through='review.RecordTag', to='review.tag'),
+            model_name="record",
+            name="tags",
+            field=models.ManyToManyField(
+                blank=True, related_name="records", through="review.RecordTag", to="review.tag"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tag',
-            constraint=models.UniqueConstraint(fields=('review', 'name'), name='review_tag_unique_name'),
+            model_name="tag",
+            constraint=models.UniqueConstraint(fields=("review", "name"), name="review_tag_unique_name"),
         ),
         migrations.AddIndex(
-            model_name='recordtag',
-            index=models.Index(fields=['tag', 'record'], name='recordtag_tag_record'),
+            model_name="recordtag",
+            index=models.Index(fields=["tag", "record"], name="recordtag_tag_record"),
         ),
         migrations.AddConstraint(
-            model_name='recordtag',
-            constraint=models.UniqueConstraint(fields=('record', 'tag'), name='review_recordtag_unique'),
+            model_name="recordtag",
+            constraint=models.UniqueConstraint(fields=("record", "tag"), name="review_recordtag_unique"),
         ),
     ]

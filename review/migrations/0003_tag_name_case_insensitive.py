@@ -5,18 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('review', '0002_membership_can_resolve_review_ft_blinding_lifted_and_more'),
+        ("review", "0002_membership_can_resolve_review_ft_blinding_lifted_and_more"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='tag',
-            name='review_tag_unique_name',
+            model_name="tag",
+            name="review_tag_unique_name",
         ),
         migrations.AddConstraint(
-            model_name='tag',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), models.F('review'), name='review_tag_unique_name_ci'),
+            model_name="tag",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("name"), models.F("review"), name="review_tag_unique_name_ci"
+            ),
         ),
     ]

@@ -15,8 +15,11 @@ def record_annotations(context, record, next=""):
     if isinstance(membership, Membership) and membership.review_id == record.review_id:
         role = membership.role
     else:
-        role = (Membership.objects.filter(review_id=record.review_id, user_id=request.user.pk)
-                .values_list("role", flat=True).first())
+        role = (
+            Membership.objects.filter(review_id=record.review_id, user_id=request.user.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
     if not next and request.method == "GET":
         next = request.get_full_path()
     review = context.get("review")

@@ -7,87 +7,191 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('review', '0001_initial'),
+        ("review", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExtractionField',
+            name="ExtractionField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('kind', models.CharField(choices=[('text', 'Text'), ('number', 'Number'), ('choice', 'Choice'), ('yesno', 'Yes/no')], default='text', max_length=10)),
-                ('choices', models.TextField(blank=True, help_text='For a choice field: one option per line.')),
-                ('help_text', models.CharField(blank=True, max_length=300)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='extraction_fields', to='review.review')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("text", "Text"), ("number", "Number"), ("choice", "Choice"), ("yesno", "Yes/no")],
+                        default="text",
+                        max_length=10,
+                    ),
+                ),
+                ("choices", models.TextField(blank=True, help_text="For a choice field: one option per line.")),
+                ("help_text", models.CharField(blank=True, max_length=300)),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="extraction_fields",
+                        to="review.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'pk'],
+                "ordering": ["position", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='ExtractionValue',
+            name="ExtractionValue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('field', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='values', to='screening.extractionfield')),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='extraction_values', to='review.record')),
-                ('updated_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("value", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "field",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="values",
+                        to="screening.extractionfield",
+                    ),
+                ),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="extraction_values",
+                        to="review.record",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Resolution',
+            name="Resolution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('title_abstract', 'Title/abstract'), ('full_text', 'Full text')], max_length=20)),
-                ('decision', models.CharField(choices=[('include', 'Include'), ('exclude', 'Exclude'), ('maybe', 'Maybe'), ('not_retrieved', 'Report not retrieved')], max_length=15)),
-                ('reason', models.CharField(blank=True, max_length=300)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('is_current', models.BooleanField(default=True)),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='resolutions', to='review.record')),
-                ('resolved_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("title_abstract", "Title/abstract"), ("full_text", "Full text")], max_length=20
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("include", "Include"),
+                            ("exclude", "Exclude"),
+                            ("maybe", "Maybe"),
+                            ("not_retrieved", "Report not retrieved"),
+                        ],
+                        max_length=15,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=300)),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("is_current", models.BooleanField(default=True)),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="resolutions", to="review.record"
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Decision',
+            name="Decision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('title_abstract', 'Title/abstract'), ('full_text', 'Full text')], max_length=20)),
-                ('decision', models.CharField(choices=[('include', 'Include'), ('exclude', 'Exclude'), ('maybe', 'Maybe'), ('not_retrieved', 'Report not retrieved')], max_length=15)),
-                ('reason', models.CharField(blank=True, max_length=300)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('is_current', models.BooleanField(default=True)),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='review.record')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='decisions', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("title_abstract", "Title/abstract"), ("full_text", "Full text")], max_length=20
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("include", "Include"),
+                            ("exclude", "Exclude"),
+                            ("maybe", "Maybe"),
+                            ("not_retrieved", "Report not retrieved"),
+                        ],
+                        max_length=15,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=300)),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("is_current", models.BooleanField(default=True)),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="decisions", to="review.record"
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="decisions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
-                'indexes': [models.Index(fields=['record', 'stage', 'is_current'], name='decision_record_stage'), models.Index(fields=['reviewer', 'stage', 'is_current'], name='decision_reviewer_stage')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('record', 'reviewer', 'stage'), name='screening_decision_one_current_per_reviewer_stage')],
+                "ordering": ["created_at", "pk"],
+                "indexes": [
+                    models.Index(fields=["record", "stage", "is_current"], name="decision_record_stage"),
+                    models.Index(fields=["reviewer", "stage", "is_current"], name="decision_reviewer_stage"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_current", True)),
+                        fields=("record", "reviewer", "stage"),
+                        name="screening_decision_one_current_per_reviewer_stage",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='extractionfield',
-            constraint=models.UniqueConstraint(fields=('review', 'name'), name='screening_extraction_field_unique_name'),
+            model_name="extractionfield",
+            constraint=models.UniqueConstraint(
+                fields=("review", "name"), name="screening_extraction_field_unique_name"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionvalue',
-            constraint=models.UniqueConstraint(fields=('record', 'field'), name='screening_extraction_value_unique'),
+            model_name="extractionvalue",
+            constraint=models.UniqueConstraint(fields=("record", "field"), name="screening_extraction_value_unique"),
         ),
         migrations.AddConstraint(
-            model_name='resolution',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('record', 'stage'), name='screening_resolution_one_current_per_stage'),
+            model_name="resolution",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("record", "stage"),
+                name="screening_resolution_one_current_per_stage",
+            ),
         ),
     ]

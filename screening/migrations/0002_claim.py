@@ -6,26 +6,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('review', '0002_membership_can_resolve_review_ft_blinding_lifted_and_more'),
-        ('screening', '0001_initial'),
+        ("review", "0002_membership_can_resolve_review_ft_blinding_lifted_and_more"),
+        ("screening", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Claim',
+            name="Claim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('title_abstract', 'Title/abstract'), ('full_text', 'Full text')], max_length=20)),
-                ('expires_at', models.DateTimeField()),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='claims', to='review.record')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("title_abstract", "Title/abstract"), ("full_text", "Full text")], max_length=20
+                    ),
+                ),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="claims", to="review.record"
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['record', 'stage', 'expires_at'], name='claim_record_stage')],
-                'constraints': [models.UniqueConstraint(fields=('record', 'reviewer', 'stage'), name='screening_claim_one_per_reviewer')],
+                "indexes": [models.Index(fields=["record", "stage", "expires_at"], name="claim_record_stage")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("record", "reviewer", "stage"), name="screening_claim_one_per_reviewer"
+                    )
+                ],
             },
         ),
     ]

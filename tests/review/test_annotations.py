@@ -8,8 +8,8 @@ from review import annotations
 from review.annotations import AnnotationError
 from review.models import Event, Membership, Record, RecordNote, RecordTag, Role, Stage, Tag
 from screening.models import Decision
+from tests.browser import log_in
 from tests.screening.test_queue import import_ris, unique_pks
-from tests.screening.test_views import browser_page, log_in  # noqa: F401 (fixture)
 
 TA = Stage.TITLE_ABSTRACT
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -125,9 +125,11 @@ def test_alice_renames_merges_and_deletes_tags(imported, alice, bob):
     assert not RecordTag.objects.exists()
     assert tag_events(third)[-1] == ("alice", {"removed": "Rodents", "tag_deleted": True})
     review_level = [detail for _, detail in tag_events() if "deleted" in detail or "renamed" in detail]
-    assert review_level == [{"renamed": "rats", "to": "Rat studies"},
-                            {"renamed": "Rat studies", "to": "Rodents", "merged": True, "records": 1},
-                            {"deleted": "Rodents", "records": 3}]
+    assert review_level == [
+        {"renamed": "rats", "to": "Rat studies"},
+        {"renamed": "Rat studies", "to": "Rodents", "merged": True, "records": 1},
+        {"deleted": "Rodents", "records": 3},
+    ]
 
 
 # Views --------------------------------------------------------------------------------------------
@@ -211,10 +213,13 @@ def test_dave_the_outsider_gets_404(client, imported, bob, dave):
     (first,) = records(imported, 1)
     tag = annotations.add_tag(first, "Qualitative", user=bob)
     client.force_login(dave)
-    for url, data in [(record_url("tag_add", first), {"name": "x"}), (record_url("tag_remove", first, tag.pk), {}),
-                      (record_url("note_add", first), {"text": "x"}),
-                      (reverse("review:tag_rename", args=[imported.slug, tag.pk]), {"name": "x"}),
-                      (reverse("review:tag_delete", args=[imported.slug, tag.pk]), {})]:
+    for url, data in [
+        (record_url("tag_add", first), {"name": "x"}),
+        (record_url("tag_remove", first, tag.pk), {}),
+        (record_url("note_add", first), {"text": "x"}),
+        (reverse("review:tag_rename", args=[imported.slug, tag.pk]), {"name": "x"}),
+        (reverse("review:tag_delete", args=[imported.slug, tag.pk]), {}),
+    ]:
         assert client.post(url, data).status_code == 404, url
     assert client.get(reverse("review:tags", args=[imported.slug])).status_code == 404
     assert tag_events() == [("bob", {"added": "Qualitative"})]
@@ -261,8 +266,9 @@ def test_the_screening_card_shows_the_records_tags_and_the_next_ones_after_a_dec
     assert ">Veterans</a>" in page and ">Case report</a>" not in page
     # Without JavaScript a tag post returns to this very record.
     assert f'name="next" value="{screen_url(imported)}?record={first.pk}"' in page
-    response = client.post(reverse("screening:decide", args=[imported.slug, TA, first.pk]), {"decision": "include"},
-                           **HTMX)
+    response = client.post(
+        reverse("screening:decide", args=[imported.slug, TA, first.pk]), {"decision": "include"}, **HTMX
+    )
     card = response.content.decode()
     assert ">Case report</a>" in card and "Same patient as #12?" in card and ">Veterans</a>" not in card
     assert record_url("tag_add", second) in card
@@ -307,8 +313,10 @@ def test_the_records_table_filters_by_tags(client, imported, bob):
     pks, response = table_pks(client, imported, tag=child.pk, ta="pending")
     assert pks == [r.pk for r in chosen[2:5]]
     page = response.content.decode()
-    assert f'<a class="chip chip-only" href="{reverse("screening:records", args=[imported.slug])}?tag={child.pk}">' \
-           "children</a>" in page
+    assert (
+        f'<a class="chip chip-only" href="{reverse("screening:records", args=[imported.slug])}?tag={child.pk}">'
+        "children</a>" in page
+    )
 
 
 def test_a_tag_of_another_review_is_not_a_filter_here(client, imported, other_review, bob, dave):
@@ -340,8 +348,7 @@ def test_the_tags_column_costs_one_query_per_page(client, imported, bob, django_
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_bob_tags_and_notes_on_the_card_without_setting_off_shortcuts(imported, bob, carol, live_server,
-                                                                      browser_page):
+def test_bob_tags_and_notes_on_the_card_without_setting_off_shortcuts(imported, bob, carol, live_server, browser_page):
     page = browser_page
     first, second = records(imported, 2)
     annotations.add_tag(second, "Case report", user=carol)

@@ -10,8 +10,9 @@ STRONG = "kratom-ptsd-2026!"
 
 def test_alice_invites_a_new_colleague_by_email_who_sets_a_password_and_logs_in(client, review, alice):
     client.force_login(alice)
-    response = client.post(f"/r/{review.slug}/members/add/", {"identifier": "Erin.Moss@lab.example", "role": "reviewer"},
-                           follow=True)
+    response = client.post(
+        f"/r/{review.slug}/members/add/", {"identifier": "Erin.Moss@lab.example", "role": "reviewer"}, follow=True
+    )
     page = response.content.decode()
     erin = get_user_model().objects.get(email="Erin.Moss@lab.example")
     assert erin.username == "erin.moss" and not erin.has_usable_password()
@@ -31,8 +32,9 @@ def test_alice_invites_a_new_colleague_by_email_who_sets_a_password_and_logs_in(
 
 def test_an_unknown_username_is_not_an_invitation(client, review, alice):
     client.force_login(alice)
-    page = client.post(f"/r/{review.slug}/members/add/", {"identifier": "nobody", "role": "reviewer"},
-                       follow=True).content.decode()
+    page = client.post(
+        f"/r/{review.slug}/members/add/", {"identifier": "nobody", "role": "reviewer"}, follow=True
+    ).content.decode()
     assert "Give an email address to invite someone new" in page
     assert not get_user_model().objects.filter(username="nobody").exists()
 

@@ -7,8 +7,17 @@ from screening.models import Decision, ExtractionField, ExtractionValue, Resolut
 from tests.screening.test_blinding import sweep_urls
 
 WRITE_FORM = {
-    "decision": "include", "reason": "Wrong population", "note": "x", "name": "x", "text": "x",
-    "identifier": "dave", "role": "owner", "into": "1", "query": "kratom", "title": "x", "kind": "text",
+    "decision": "include",
+    "reason": "Wrong population",
+    "note": "x",
+    "name": "x",
+    "text": "x",
+    "identifier": "dave",
+    "role": "owner",
+    "into": "1",
+    "query": "kratom",
+    "title": "x",
+    "kind": "text",
     "can_resolve": "on",
 }
 TABLES = (Decision, Resolution, Event, Membership, Record, RecordTag, RecordNote, Tag, ExtractionField, ExtractionValue)

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from review.models import Membership, Record, Role, Search
+from review.models import Record, Search
 from screening import queue
 from screening.decisions import record_decision
 from screening.models import Claim, Decision
@@ -105,9 +105,13 @@ def test_parallel_reviewers_never_both_get_the_record_that_needs_one_more_vote(l
                 csrf = "ParallelTestToken" + "x" * 15  # 32 alphanumerics: a valid CSRF secret
                 body = urlencode({"decision": "exclude", "csrfmiddlewaretoken": csrf}).encode()
                 post = urllib.request.Request(
-                    f"{base}{pk}/decide/", data=body,
-                    headers={"Cookie": f"sessionid={session}; csrftoken={csrf}", "Referer": base,
-                             "Content-Type": "application/x-www-form-urlencoded"},
+                    f"{base}{pk}/decide/",
+                    data=body,
+                    headers={
+                        "Cookie": f"sessionid={session}; csrftoken={csrf}",
+                        "Referer": base,
+                        "Content-Type": "application/x-www-form-urlencoded",
+                    },
                 )
                 urllib.request.urlopen(post, timeout=20).read()
         except Exception as exc:  # reported below with the thread's name

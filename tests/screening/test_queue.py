@@ -14,8 +14,9 @@ TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
 def import_ris(review, name, source):
     path = shared("fixtures", "exports", name)
     with open(path, encoding="utf-8-sig") as fh:
-        import_articles(search=Search(review=review, kind="file", source=source, filename=name),
-                        articles=ris.parse(fh, name=name))
+        import_articles(
+            search=Search(review=review, kind="file", source=source, filename=name), articles=ris.parse(fh, name=name)
+        )
 
 
 @pytest.fixture

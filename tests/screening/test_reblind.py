@@ -13,8 +13,10 @@ TA, FT = "title_abstract", "full_text"
 def finished(review, bob):
     """A single-screened review whose title/abstract stage bob has finished; blinding lifted."""
     search = Search.objects.create(review=review, kind="file", source="Embase")
-    records = [Record.objects.create(review=review, search=search, source="Embase", title=f"Kratom cohort {i}")
-               for i in range(2)]
+    records = [
+        Record.objects.create(review=review, search=search, source="Embase", title=f"Kratom cohort {i}")
+        for i in range(2)
+    ]
     record_decision(record=records[0], reviewer=bob, stage=TA, decision="exclude")
     record_decision(record=records[1], reviewer=bob, stage=TA, decision="exclude")
     lift_blinding(review, stage=TA, by=review.memberships.get(role="owner").user)

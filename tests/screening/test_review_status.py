@@ -16,7 +16,8 @@ def dual_review(review):
     review.save()
     search = Search.objects.create(review=review, kind="file", source="Embase")
     Record.objects.bulk_create(
-        Record(review=review, search=search, source="Embase", pmid=str(5000 + i), title=f"Study {i}") for i in range(100)
+        Record(review=review, search=search, source="Embase", pmid=str(5000 + i), title=f"Study {i}")
+        for i in range(100)
     )
     return review
 

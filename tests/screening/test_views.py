@@ -1,7 +1,6 @@
 import csv
 import io
 import json
-import os
 
 import pytest
 from django.urls import reverse
@@ -9,6 +8,7 @@ from django.urls import reverse
 from review.models import Record, Stage
 from screening.decisions import record_decision
 from screening.models import Decision, ExtractionField, ExtractionValue
+from tests.browser import log_in
 from tests.screening.test_queue import import_ris, unique_pks
 
 TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
@@ -36,8 +36,14 @@ def url(name, review, *args):
 
 # Access -----------------------------------------------------------------------------------------
 
-READ_PAGES = [("records", ()), ("prisma", ()), ("prisma_download", ("json",)), ("extraction", ()),
-              ("extraction_fields", ()), ("extraction_export", ("csv",))]
+READ_PAGES = [
+    ("records", ()),
+    ("prisma", ()),
+    ("prisma_download", ("json",)),
+    ("extraction", ()),
+    ("extraction_fields", ()),
+    ("extraction_export", ("csv",)),
+]
 
 
 @pytest.mark.parametrize("name,args", READ_PAGES + [("screen", (TA,)), ("screen", (FT,))])
@@ -111,8 +117,10 @@ def test_keywords_are_highlighted_in_title_and_abstract(client, imported, bob):
 def test_a_decision_without_htmx_redirects_to_the_next_record(client, imported, bob):
     record, following = first_unique(imported), first_unique(imported, 1)
     client.force_login(bob)
-    response = client.post(url("decide", imported, TA, record.pk), {"decision": "exclude", "reason": "Wrong population",
-                                                                    "note": "animal study"})
+    response = client.post(
+        url("decide", imported, TA, record.pk),
+        {"decision": "exclude", "reason": "Wrong population", "note": "animal study"},
+    )
     assert response.status_code == 302 and response["Location"] == url("screen", imported, TA)
     made = Decision.objects.get(record=record, reviewer=bob)
     assert (made.decision, made.reason, made.note) == ("exclude", "Wrong population", "animal study")
@@ -141,8 +149,9 @@ def test_a_full_text_exclusion_needs_a_reason(client, imported, bob):
     assert response.status_code == 400
     assert "needs a reason" in response.content.decode()
     assert not Decision.objects.filter(stage=FT).exists()
-    response = client.post(url("decide", imported, FT, record.pk), {"decision": "exclude",
-                                                                    "other_reason": "Conference abstract only"})
+    response = client.post(
+        url("decide", imported, FT, record.pk), {"decision": "exclude", "other_reason": "Conference abstract only"}
+    )
     assert response.status_code == 302
     assert Record.objects.get(pk=record.pk).ft_reason == "Conference abstract only"
 
@@ -248,8 +257,9 @@ def test_records_filter_by_outcome_duplicates_source_year_and_text(client, impor
     in_year = Record.objects.for_review(imported).filter(year=year).count()
     assert records_page(client, imported, year_min=year, year_max=year).context["table"].paginator.count == in_year
     word = "hyperinsulinism"
-    expected = {r.pk for r in Record.objects.for_review(imported)
-                if word in r.title.lower() or word in r.abstract.lower()}
+    expected = {
+        r.pk for r in Record.objects.for_review(imported) if word in r.title.lower() or word in r.abstract.lower()
+    }
     assert expected and set(listed(records_page(client, imported, q=word.upper()))) == expected
 
 
@@ -295,11 +305,14 @@ def test_prisma_page_shows_the_diagram_and_downloads(client, imported, bob):
         assert url("prisma_download", imported, fmt) in page
 
 
-@pytest.mark.parametrize("fmt,content_type,magic", [
-    ("svg", "image/svg+xml", b"<svg"),
-    ("png", "image/png", b"\x89PNG"),
-    ("pdf", "application/pdf", b"%PDF"),
-])
+@pytest.mark.parametrize(
+    "fmt,content_type,magic",
+    [
+        ("svg", "image/svg+xml", b"<svg"),
+        ("png", "image/png", b"\x89PNG"),
+        ("pdf", "application/pdf", b"%PDF"),
+    ],
+)
 def test_prisma_downloads_are_real_files(client, imported, bob, fmt, content_type, magic):
     client.force_login(bob)
     response = client.get(url("prisma_download", imported, fmt))
@@ -350,8 +363,16 @@ def test_alice_defines_reorders_edits_and_deletes_fields(client, imported, alice
     assert design.choices_list() == ["RCT", "Cohort"]
     client.post(url("extraction_fields", imported), {"action": "up", "field": design.pk})
     assert names() == ["Design", "Sample size", "Blinded"]
-    client.post(url("extraction_fields", imported), {"action": "save", "field": design.pk, "name": "Study design",
-                                                     "kind": "choice", "choices": "RCT\nCohort\nCase series"})
+    client.post(
+        url("extraction_fields", imported),
+        {
+            "action": "save",
+            "field": design.pk,
+            "name": "Study design",
+            "kind": "choice",
+            "choices": "RCT\nCohort\nCase series",
+        },
+    )
     assert names() == ["Study design", "Sample size", "Blinded"]
     client.post(url("extraction_fields", imported), {"action": "delete", "field": design.pk})
     assert names() == ["Sample size", "Blinded"]
@@ -398,8 +419,10 @@ def test_a_bad_number_is_refused_and_nothing_is_saved(client, imported, bob, inc
     size = ExtractionField.objects.create(review=imported, name="Sample size", kind="number", position=1)
     country = ExtractionField.objects.create(review=imported, name="Country", kind="text", position=2)
     client.force_login(bob)
-    response = client.post(url("extraction_entry", imported, included.pk),
-                           {f"field_{size.pk}": "about 40", f"field_{country.pk}": "Norway"})
+    response = client.post(
+        url("extraction_entry", imported, included.pk),
+        {f"field_{size.pk}": "about 40", f"field_{country.pk}": "Norway"},
+    )
     assert response.status_code == 400
     assert "is not a number" in response.content.decode()
     assert not ExtractionValue.objects.exists()
@@ -422,36 +445,6 @@ def test_erin_the_viewer_reads_an_entry_but_cannot_save(client, imported, erin, 
 
 
 # In a real browser -------------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser_page(live_server, monkeypatch):
-    from playwright import sync_api
-
-    if not os.path.exists(CHROMIUM):
-        # `make test` installs Debian's Chromium where it can (root with apt-get); CI must run these.
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is not installed: the browser tests cannot run (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
-    # still plain synchronous code (the live server answers from its own thread).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(10_000)
-        yield page
-        browser.close()
-
-
-def log_in(page, live_server, name):
-    page.goto(live_server.url + reverse("login"))
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", f"pw-{name}")
-    page.press("input[name=password]", "Enter")
-    page.wait_for_load_state()
 
 
 @pytest.mark.browser
@@ -523,5 +516,7 @@ def test_highlighting_escapes_html_and_marks_whole_words_and_plurals():
     from screening.templatetags.highlight import highlight_text
 
     marked = highlight_text("Rats & <b>mice</b>: rating randomised", include=["random*"], exclude=["rat", "mice"])
-    assert marked == ('<mark class="kw-exclude">Rats</mark> &amp; &lt;b&gt;<mark class="kw-exclude">mice</mark>'
-                      '&lt;/b&gt;: rating <mark class="kw-include">randomised</mark>')
+    assert marked == (
+        '<mark class="kw-exclude">Rats</mark> &amp; &lt;b&gt;<mark class="kw-exclude">mice</mark>'
+        '&lt;/b&gt;: rating <mark class="kw-include">randomised</mark>'
+    )

@@ -13,7 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--question", default="")
         parser.add_argument("--owner", help="username of the owner (must exist)")
         parser.add_argument(
-            "--reviewers-per-record", type=int, default=1,
+            "--reviewers-per-record",
+            type=int,
+            default=1,
             help="how many reviewers screen each record independently (both stages; 1 = single screening)",
         )
 
@@ -27,8 +29,12 @@ class Command(BaseCommand):
             raise CommandError("--reviewers-per-record must be at least 1.")
         try:
             review = create_review(
-                slug=slug, title=title, owner=user, question=question,
-                title_abstract_reviewers=reviewers_per_record, full_text_reviewers=reviewers_per_record,
+                slug=slug,
+                title=title,
+                owner=user,
+                question=question,
+                title_abstract_reviewers=reviewers_per_record,
+                full_text_reviewers=reviewers_per_record,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

@@ -31,4 +31,3 @@ class Command(BaseCommand):
                 f"{s['excluded']} excluded, conflicts {s['conflicts_open']} open / {s['conflicts_resolved']} resolved, "
                 f"kappa {kappa}, agreement {agree}"
             )
-
