@@ -12,6 +12,7 @@ from datetime import UTC
 from django.db.models import Q
 
 from review.models import Event, Stage
+from review.spreadsheet import safe_row
 from screening.models import Choice
 from screening.visibility import visible_events
 
@@ -94,7 +95,7 @@ def audit_csv_chunks(review, membership, rows_per_chunk=1000):
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for n, row in enumerate(audit_rows(review, membership), start=1):
-        writer.writerow(row)
+        writer.writerow(safe_row(row))
         if n % rows_per_chunk == 0:
             yield out.getvalue()
             out.seek(0)

@@ -5,6 +5,7 @@ import io
 from datetime import UTC
 
 from review.models import Search
+from review.spreadsheet import safe_row
 
 COLUMNS = [
     ("run_at", "Date run (UTC)"),
@@ -58,5 +59,5 @@ def search_log_csv(review) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([header for _, header in COLUMNS])
     for row in search_log_rows(review):
-        writer.writerow([row[key] for key, _ in COLUMNS])
+        writer.writerow(safe_row(row[key] for key, _ in COLUMNS))
     return out.getvalue()

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from review.spreadsheet import safe_row
 from screening.models import ExtractionField, ExtractionValue
 from screening.prisma import included_records as _included
 
@@ -152,8 +153,16 @@ def export(review, fmt) -> bytes:
         raise ValueError(f"Unknown export format {fmt!r}: use csv or xlsx.")
     data = dataset(review)
     if fmt == "csv":
-        return data.export("csv").encode("utf-8")
+        return _csv_without_formulas(data).export("csv").encode("utf-8")
     return _as_text_not_formulas(data.export("xlsx"))
+
+
+def _csv_without_formulas(data):
+    # Numbers are stored as numbers in the dataset, so only typed text gets the apostrophe.
+    safe = tablib.Dataset(headers=data.headers, title=data.title)
+    for row in data:
+        safe.append(safe_row(row))
+    return safe
 
 
 def _as_text_not_formulas(xlsx):

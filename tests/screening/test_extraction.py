@@ -134,6 +134,14 @@ def test_csv_export_round_trips(review, studies, fields, bob):
     assert row["Year"] == str(studies[4].year) and row["DOI"] == studies[4].doi
 
 
+def test_csv_export_keeps_formula_like_text_from_running_but_leaves_negative_numbers(review, studies, fields, bob):
+    save_values(studies[4], {fields[0]: "-3", fields[3]: '=HYPERLINK("http://x.example","click")'}, bob)
+    rows = list(csv.DictReader(io.StringIO(export(review, "csv").decode("utf-8"))))
+    row = next(r for r in rows if r["Title"] == studies[4].title)
+    assert row["Outcome measure"] == '\'=HYPERLINK("http://x.example","click")'
+    assert row["Sample size"] == "-3"
+
+
 def test_xlsx_export_round_trips_with_numbers_as_numbers_and_formulas_as_text(review, studies, fields, bob, tmp_path):
     save_values(studies[1], {fields[0]: "2.5", fields[3]: "=SUM(A1)"}, bob)
     path = tmp_path / "x.xlsx"
