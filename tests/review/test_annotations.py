@@ -8,7 +8,7 @@ from review import annotations
 from review.annotations import AnnotationError
 from review.models import Event, Membership, Record, RecordNote, RecordTag, Role, Stage, Tag
 from screening.models import Decision
-from tests.browser import log_in
+from tests.browser import log_in, wait_until_wired
 from tests.screening.test_queue import import_ris, unique_pks
 
 TA = Stage.TITLE_ABSTRACT
@@ -358,15 +358,18 @@ def test_bob_tags_and_notes_on_the_card_without_setting_off_shortcuts(imported, 
     page.wait_for_selector(f"#card[data-ready] form[action='{decide[0]}']")
     page.evaluate("window.stillTheSamePage = true")
     # m, i and e are all shortcuts: typed into the tag box they are just letters.
+    wait_until_wired(page, f"#annotations-{first.pk} .tag-form")
     page.click(f"#tag-name-{first.pk}")
     page.keyboard.type("mice")
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#annotations-{first.pk} .chip a:text-is('mice')")
+    wait_until_wired(page, f"#annotations-{first.pk} .tag-form")
     # The box keeps the focus for the next tag, so its letters still do not decide anything.
     assert page.evaluate("document.activeElement.id") == f"tag-name-{first.pk}"
     page.keyboard.type("ever")
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#annotations-{first.pk} .chip a:text-is('ever')")
+    wait_until_wired(page, f"#annotations-{first.pk} .note-form")
     page.click(f"#note-text-{first.pk}")
     page.keyboard.type("exclude if animal-only")
     page.click(f"#annotations-{first.pk} .note-form button")
