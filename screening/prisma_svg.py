@@ -7,6 +7,7 @@ content, so a review with many sources or exclusion reasons still draws without 
 PNG and PDF are rendered from the same SVG by CairoSVG.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -300,3 +301,23 @@ def render_pdf(svg) -> bytes:
     import cairosvg
 
     return cairosvg.svg2pdf(bytestring=svg.encode("utf-8"))
+
+
+FORMATS = ("svg", "png", "pdf", "json", "prisma2020-csv")
+
+
+def render(counts, fmt, *, title=None):
+    """``counts`` in one of FORMATS: text (str) for svg, json and prisma2020-csv, bytes for png and pdf.
+
+    The one place the command and the download view both turn counts into a file.
+    """
+    from screening import prisma  # the counts module; it never imports this one
+
+    if fmt == "json":
+        return json.dumps(prisma.to_json(counts), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "prisma2020-csv":
+        return prisma.to_prisma2020_csv(counts)
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown PRISMA format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    svg = render_svg(counts, title=title)
+    return {"svg": lambda: svg, "png": lambda: render_png(svg), "pdf": lambda: render_pdf(svg)}[fmt]()

@@ -1,5 +1,3 @@
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -286,17 +284,7 @@ def prisma_download(request, slug, fmt):
     if fmt not in PRISMA_FORMATS:
         raise Http404("Unknown format")
     counts = prisma_counts.compute(review)
-    if fmt == "json":
-        content = json.dumps(prisma_counts.to_json(counts), indent=2)
-    elif fmt == "csv":
-        content = prisma_counts.to_prisma2020_csv(counts)
-    else:
-        svg = prisma_svg.render_svg(counts, title=review.title)
-        content = {
-            "svg": lambda: svg,
-            "png": lambda: prisma_svg.render_png(svg),
-            "pdf": lambda: prisma_svg.render_pdf(svg),
-        }[fmt]()
+    content = prisma_svg.render(counts, "prisma2020-csv" if fmt == "csv" else fmt, title=review.title)
     name = f"{review.slug}-prisma2020.csv" if fmt == "csv" else f"{review.slug}-prisma.{fmt}"
     return _download(content, PRISMA_FORMATS[fmt], name)
 

@@ -1,11 +1,10 @@
-import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from review.models import Review
 from screening import prisma
-from screening.prisma_svg import render_pdf, render_png, render_svg
+from screening.prisma_svg import render
 
 TEXT_FORMATS = ("svg", "json", "prisma2020-csv")
 BINARY_FORMATS = ("png", "pdf")
@@ -28,16 +27,7 @@ class Command(BaseCommand):
         if review is None:
             raise CommandError(f"No review with slug {slug!r}.")
         counts = prisma.compute(review)
-        if format == "json":
-            content = json.dumps(prisma.to_json(counts), indent=2, ensure_ascii=False) + "\n"
-        elif format == "prisma2020-csv":
-            content = prisma.to_prisma2020_csv(counts)
-        else:
-            content = render_svg(counts, title=review.title if title is None else title)
-            if format == "png":
-                content = render_png(content)
-            elif format == "pdf":
-                content = render_pdf(content)
+        content = render(counts, format, title=review.title if title is None else title)
         if output == "-":
             if isinstance(content, bytes):
                 if sys.stdout.isatty():
