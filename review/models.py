@@ -305,6 +305,8 @@ class Event(models.Model):
         NOTE = "note", "Note added"
         BLINDING = "blinding", "Blinding lifted"
         SETTINGS = "settings", "Settings changed"
+        EXTRACTION = "extraction", "Extraction changed"
+        INVITATION = "invitation", "Invitation"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")
     record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
