@@ -39,7 +39,7 @@ from review.article import ImportFileError
 from review.dedup import normalise_title
 from review.importers import import_file
 from review.models import Membership, Review, Role, Search, Stage
-from review.reviews import add_member, create_review
+from review.reviews import add_member_directly, create_review
 from screening.decisions import record_decisions, resolve, validate
 from screening.extraction import save_values
 from screening.models import Choice, Decision, ExtractionField
@@ -316,7 +316,7 @@ def ensure_review(spec, users):
     members = set(Membership.objects.filter(review=review).values_list("user__username", flat=True))
     for username, (role, _) in PEOPLE.items():
         if username not in members:
-            add_member(review, identifier=username, role=role, by=users["alice"])
+            add_member_directly(review, user=users[username], role=role, by=users["alice"])
     return review
 
 

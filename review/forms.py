@@ -1,7 +1,9 @@
 import re
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 
+from review.invitations import normalise_email
 from review.models import Review, Role
 from review.reviews import SETTINGS_FIELDS, check_slug
 
@@ -104,9 +106,28 @@ class ImportForm(forms.Form):
     )
 
 
-class MemberAddForm(forms.Form):
-    identifier = forms.CharField(label="Username or email", max_length=254)
+class InviteForm(forms.Form):
+    email = forms.CharField(
+        label="Email address",
+        max_length=254,
+        help_text="They get a link to accept; they become a member only when they do.",
+    )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.REVIEWER)
+
+    def clean_email(self):
+        try:
+            return normalise_email(self.cleaned_data["email"])
+        except ValueError as e:
+            raise forms.ValidationError(str(e)) from None
+
+
+class InvitationSignupForm(UserCreationForm):
+    """A new account for the holder of an invitation link; its email is the invitation's."""
+
+    def __init__(self, *args, email, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Set before validation: the password validators compare the password with it.
+        self.instance.email = email
 
 
 class RoleForm(forms.Form):

@@ -114,6 +114,93 @@ class Membership(models.Model):
         return self.role == Role.OWNER or (self.can_resolve and self.role == Role.REVIEWER)
 
 
+class InvitationQuerySet(models.QuerySet):
+    def open(self):
+        """Neither accepted, declined nor revoked (possibly expired)."""
+        return self.filter(accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True)
+
+    def pending(self):
+        """Open and not expired: these can still be accepted."""
+        return self.open().filter(expires_at__gt=timezone.now())
+
+    def for_invitee(self, user):
+        """The pending invitations ``user`` may answer from their review list: those sent to their
+        account's email address (any case).
+
+        An account made through an invitation link has an email address that only that link's
+        holder vouched for (the inviter holds the link too), so it is not trusted to claim other
+        invitations sent to the same address: those are accepted through their own links.
+        """
+        email = (getattr(user, "email", "") or "").strip()
+        if not user.is_authenticated or not email:
+            return self.none()
+        if Invitation.objects.filter(accepted_by=user, created_account=True).exists():
+            return self.none()
+        return self.pending().filter(email__iexact=email)
+
+
+class Invitation(models.Model):
+    """An owner's offer of a role in a review to an email address; a membership once accepted.
+
+    The link's token is shown once, to the owner who invites, and stored only as its SHA-256.
+    """
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.REVIEWER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="invitations_sent"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The invitee made their account through this invitation's link (see for_invitee()).
+    created_account = models.BooleanField(default=False)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "review",
+                condition=models.Q(accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True),
+                name="review_invitation_one_open_per_email",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(accepted_at__isnull=True, declined_at__isnull=True)
+                    | models.Q(accepted_at__isnull=True, revoked_at__isnull=True)
+                    | models.Q(declined_at__isnull=True, revoked_at__isnull=True)
+                ),
+                name="review_invitation_closed_once",
+            ),
+        ]
+        indexes = [models.Index(Lower("email"), name="invitation_email_ci")]
+
+    def __str__(self):
+        return f"{self.email} ({self.role}) to {self.review}"
+
+    @property
+    def is_open(self):
+        return self.accepted_at is None and self.declined_at is None and self.revoked_at is None
+
+    @property
+    def is_expired(self):
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_pending(self):
+        return self.is_open and not self.is_expired
+
+
 class Search(models.Model):
     """One search or file import: the search log that PRISMA-S reporting asks for."""
 

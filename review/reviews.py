@@ -4,17 +4,10 @@ Views and management commands call these; each raises ValueError with a message 
 to the person who asked.
 """
 
-import re
-
-from django.contrib.auth import get_user_model
-from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email, validate_slug
+from django.core.validators import validate_slug
 from django.db import transaction
 from django.db.models import Count, Q
-from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
 from review.models import Event, Membership, Record, Review, Role, Stage
@@ -124,19 +117,6 @@ def update_review(review, *, user, **fields) -> Review:
     return review
 
 
-def find_user(identifier):
-    """The user whose username or email is ``identifier`` (case-insensitive); ValueError if none or several."""
-    identifier = (identifier or "").strip()
-    if not identifier:
-        raise ValueError("Give a username or an email address.")
-    users = list(get_user_model().objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier))[:2])
-    if not users:
-        raise ValueError(f"No user has the username or email {identifier!r}.")
-    if len(users) > 1:
-        raise ValueError(f"Several users match {identifier!r}; give the username instead.")
-    return users[0]
-
-
 def _log_member(review, by, action, member, role):
     Event.objects.create(
         review=review,
@@ -146,55 +126,19 @@ def _log_member(review, by, action, member, role):
     )
 
 
-def _invite(email):
-    """A new account for ``email`` with no password yet; the invitee sets one through invite_path()."""
-    User = get_user_model()
-    # Django usernames take letters, digits and . + - _ : the address's local part, lower-cased.
-    base = re.sub(r"[^\w.+-]", "", email.split("@")[0]).lower()[:140] or "reviewer"
-    username, n = base, 1
-    while User.objects.filter(username__iexact=username).exists():
-        n += 1
-        username = f"{base}{n}"
-    user = User(username=username, email=email)
-    user.set_unusable_password()
-    user.save()
-    return user
+def add_member_directly(review, *, user, role, by) -> Membership:
+    """Make ``user`` a member of ``review`` without asking them.
 
-
-def invite_path(user):
-    """The path where ``user`` sets their password (Django's password-reset confirmation; the link
-    lapses after PASSWORD_RESET_TIMEOUT, or once used)."""
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
-
-
-def add_member(review, *, identifier, role, by) -> Membership:
-    """Give the user named by ``identifier`` (username or email) ``role`` in ``review``.
-
-    An email address that belongs to nobody yet is an invitation: an account is made for it and
-    the membership's ``invite_path`` is the link the invitee uses to choose a password.
+    For trusted internal use only (the demo loader, management commands, tests): people reached
+    through the web are invited (review.invitations) and become members when they accept.
     """
     if role not in Role.values:
         raise ValueError(f"Unknown role {role!r}.")
-    invited = None
-    try:
-        user = find_user(identifier)
-    except ValueError:
-        try:
-            validate_email((identifier or "").strip())
-        except ValidationError:
-            raise ValueError(
-                f"No user has the username or email {identifier!r}. Give an email address to invite someone new."
-            ) from None
-        invited = identifier.strip()
     with transaction.atomic():
-        if invited:
-            user = _invite(invited)
         if Membership.objects.filter(review=review, user=user).exists():
             raise ValueError(f"{user.get_username()} is already a member of this review.")
         membership = Membership.objects.create(review=review, user=user, role=role)
-        _log_member(review, by, "invited" if invited else "added", user, role)
-    membership.invite_path = invite_path(user) if invited else None
+        _log_member(review, by, "added", user, role)
     return membership
 
 

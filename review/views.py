@@ -9,13 +9,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from review import audit, importers, importing, pubmed, searchlog
+from review import audit, importers, importing, invitations, pubmed, searchlog
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
-from review.forms import ImportForm, MemberAddForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
-from review.models import Membership, Record, Review, Role, Stage
+from review.forms import ImportForm, InviteForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
+from review.models import Invitation, Membership, Record, Review, Role, Stage
 from review.reviews import (
-    add_member,
     change_role,
     create_review,
     lift_blinding,
@@ -44,7 +43,8 @@ def review_list(request):
         n_records=_count(Record.objects.filter(review=OuterRef("pk"))),
         n_members=_count(Membership.objects.filter(review=OuterRef("pk"))),
     )
-    return render(request, "review/review_list.html", {"reviews": reviews})
+    pending = Invitation.objects.for_invitee(request.user).select_related("review", "invited_by")
+    return render(request, "review/review_list.html", {"reviews": reviews, "invitations": pending})
 
 
 def _count(queryset):
@@ -287,6 +287,10 @@ def duplicates(request, slug):
 @require_GET
 def members(request, slug):
     review, membership = review_for_member(request, slug, OWNER)
+    return _members_page(request, review, membership, InviteForm())
+
+
+def _members_page(request, review, membership, form):
     votes = dict(
         Decision.objects.for_review(review).current().values_list("reviewer").annotate(n=Count("pk")).order_by()
     )
@@ -294,34 +298,47 @@ def members(request, slug):
         (m, RoleForm(initial={"role": m.role}, prefix=f"m{m.pk}"), votes.get(m.user_id, 0))
         for m in review.memberships.select_related("user").order_by("user__username")
     ]
-    form = MemberAddForm()
-    context = {"review": review, "membership": membership, "rows": rows, "form": form}
+    pending = review.invitations.open().select_related("invited_by").order_by("email")
+    context = {"review": review, "membership": membership, "rows": rows, "form": form, "invitations": pending}
     return render(request, "review/members.html", context)
 
 
 @login_required
 @require_POST
-def member_add(request, slug):
-    review, _ = review_for_member(request, slug, OWNER)
-    form = MemberAddForm(request.POST)
+def member_invite(request, slug):
+    review, membership = review_for_member(request, slug, OWNER)
+    form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            added = add_member(
-                review, identifier=form.cleaned_data["identifier"], role=form.cleaned_data["role"], by=request.user
+            new = invitations.invite(
+                review, email=form.cleaned_data["email"], role=form.cleaned_data["role"], by=request.user
             )
         except ValueError as e:
-            messages.error(request, str(e))
+            form.add_error("email", str(e))
         else:
-            messages.success(request, f"{added.user.get_username()} added as {added.get_role_display().lower()}.")
-            if added.invite_path:
-                link = request.build_absolute_uri(added.invite_path)
-                messages.info(
-                    request,
-                    f"{added.user.email} has no account yet: one was made ({added.user.get_username()}). "
-                    f"Send them this link to choose a password (valid for 3 days): {link}",
-                )
+            # The same words whether or not the address has an account: the owner learns nothing.
+            invitation = new.invitation
+            messages.success(
+                request,
+                f"Invitation to {invitation.email} as {invitation.get_role_display().lower()} created. "
+                f"Send them this link (it works once, for {invitations.INVITATION_DAYS} days): "
+                f"{request.build_absolute_uri(new.path)}",
+            )
+            return redirect("review:members", review.slug)
+    return _members_page(request, review, membership, form)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request, slug, pk):
+    review, _ = review_for_member(request, slug, OWNER)
+    invitation = get_object_or_404(Invitation, review=review, pk=pk)
+    try:
+        invitations.revoke(invitation, by=request.user)
+    except ValueError as e:
+        messages.error(request, str(e))
     else:
-        messages.error(request, "Give a username or email and a role.")
+        messages.success(request, f"Invitation to {invitation.email} withdrawn; its link no longer works.")
     return redirect("review:members", review.slug)
 
 

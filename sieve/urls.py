@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("invitations/", include("review.invitation_urls")),
     path("", include("review.urls")),
     path("", include("screening.urls")),
 ]

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from review import importers
-from review.models import Event, Membership, Record, Review, Role, Search, Stage
+from review.models import Event, Invitation, Membership, Record, Review, Role, Search, Stage
 from screening.decisions import record_decision, resolve
 from screening.models import Decision
 from tests.eutils_server import Fault, eutils_server, fixture_records  # noqa: F401 (fixture)
@@ -65,7 +65,7 @@ def urls(review, record):
         ("post", reverse("review:unmerge", args=[s, pk])),
         ("post", reverse("review:merge", args=[s, pk])),
         ("get", reverse("review:members", args=[s])),
-        ("post", reverse("review:member_add", args=[s])),
+        ("post", reverse("review:member_invite", args=[s])),
         ("post", reverse("review:member_role", args=[s, review.memberships.first().pk])),
         ("post", reverse("review:member_remove", args=[s, review.memberships.first().pk])),
     ]
@@ -103,7 +103,7 @@ def test_a_viewer_reads_but_cannot_write(client, review, records, dave):
         "review:unmerge",
         "review:merge",
         "review:members",
-        "review:member_add",
+        "review:member_invite",
         "review:member_role",
         "review:member_remove",
     }
@@ -118,7 +118,7 @@ def test_bob_the_reviewer_may_not_change_settings_or_members(client, review, bob
     assert client.get(reverse("review:members", args=[review.slug])).status_code == 403
     assert (
         client.post(
-            reverse("review:member_add", args=[review.slug]), {"identifier": "bob", "role": "owner"}
+            reverse("review:member_invite", args=[review.slug]), {"email": "bob@example.org", "role": "owner"}
         ).status_code
         == 403
     )
@@ -477,11 +477,16 @@ def test_the_duplicates_page_groups_copies_and_undoes_with_htmx(client, review, 
 # --- Members ---------------------------------------------------------------------------------------
 
 
-def test_alice_adds_dave_by_email_and_changes_his_role(client, review, alice, dave):
+def test_alice_invites_dave_who_accepts_and_she_changes_his_role(client, review, alice, dave):
     login(client, alice)
-    client.post(reverse("review:member_add", args=[review.slug]), {"identifier": "DAVE@example.org", "role": "viewer"})
+    client.post(reverse("review:member_invite", args=[review.slug]), {"email": "DAVE@example.org", "role": "viewer"})
+    assert not Membership.objects.filter(review=review, user=dave).exists()
+    login(client, dave)
+    [invitation] = Invitation.objects.for_invitee(dave)
+    client.post(reverse("invitations:accept_listed", args=[invitation.pk]))
     member = Membership.objects.get(review=review, user=dave)
     assert member.role == Role.VIEWER
+    login(client, alice)
     client.post(reverse("review:member_role", args=[review.slug, member.pk]), {f"m{member.pk}-role": "reviewer"})
     member.refresh_from_db()
     assert member.role == Role.REVIEWER
@@ -489,12 +494,10 @@ def test_alice_adds_dave_by_email_and_changes_his_role(client, review, alice, da
     assert "dave@example.org" in html
 
 
-def test_adding_an_unknown_user_says_so(client, review, alice):
+def test_inviting_a_username_says_to_give_an_address(client, review, alice):
     login(client, alice)
-    response = client.post(
-        reverse("review:member_add", args=[review.slug]), {"identifier": "zed", "role": "reviewer"}, follow=True
-    )
-    assert "No user has the username or email &#x27;zed&#x27;" in page(response)
+    response = client.post(reverse("review:member_invite", args=[review.slug]), {"email": "zed", "role": "reviewer"})
+    assert "&#x27;zed&#x27; is not an email address: invite people by their email address." in page(response)
 
 
 def test_removing_bob_keeps_his_decisions(client, review, records, alice, bob):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from review.models import Event, Membership, Record, RecordNote, RecordTag, Review, Tag
+from review.models import Event, Invitation, Membership, Record, RecordNote, RecordTag, Review, Tag
 from screening.models import Decision, ExtractionField, ExtractionValue, Resolution
 from tests.screening.test_blinding import sweep_urls
 
@@ -12,7 +12,7 @@ WRITE_FORM = {
     "note": "x",
     "name": "x",
     "text": "x",
-    "identifier": "dave",
+    "email": "dave@example.org",
     "role": "owner",
     "into": "1",
     "query": "kratom",
@@ -20,12 +20,25 @@ WRITE_FORM = {
     "kind": "text",
     "can_resolve": "on",
 }
-TABLES = (Decision, Resolution, Event, Membership, Record, RecordTag, RecordNote, Tag, ExtractionField, ExtractionValue)
+TABLES = (
+    Decision,
+    Resolution,
+    Event,
+    Membership,
+    Invitation,
+    Record,
+    RecordTag,
+    RecordNote,
+    Tag,
+    ExtractionField,
+    ExtractionValue,
+)
 
 
 def snapshot():
     counts = {model.__name__: model.objects.count() for model in TABLES}
     counts["owners"] = Membership.objects.filter(role="owner").count()
+    counts["pending invitations"] = Invitation.objects.pending().count()
     counts["review"] = list(Review.objects.values_list("title", "ta_blinding_lifted", "ft_blinding_lifted"))
     return counts
 

@@ -4,7 +4,8 @@ import itertools
 import openpyxl
 from django.urls import get_resolver, reverse
 
-from review.models import Event, Membership, Record, RecordTag, Tag
+from review import invitations
+from review.models import Event, Membership, Record, RecordTag, Role, Tag
 from screening.decisions import record_decisions, resolve
 from screening.models import Decision
 from screening.visibility import sees_all_votes
@@ -213,9 +214,10 @@ def sweep_urls(review, team):
     tag = Tag.objects.create(review=review, name="check full text")
     for record in records:
         RecordTag.objects.create(record=record, tag=tag)
+    invitation = invitations.invite(review, email="newcomer@lab.example", role=Role.REVIEWER, by=None).invitation
     values = {
         "slug": [review.slug],
-        "pk": [r.pk for r in records] + list(review.memberships.values_list("pk", flat=True)),
+        "pk": [r.pk for r in records] + list(review.memberships.values_list("pk", flat=True)) + [invitation.pk],
         "stage": [TA, FT],
         "fmt": ["csv", "xlsx", "json", "svg", "png", "pdf"],
         "tag_pk": [tag.pk],
