@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from review.models import Event, Membership, Record, Review, Search
+from review.models import Event, Invitation, Membership, Record, Review, Search
 
 
 class MembershipInline(admin.TabularInline):
@@ -47,4 +47,20 @@ class EventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are made, answered and revoked in the app (review.invitations); the admin shows them."""
+
+    list_display = ["email", "review", "role", "invited_by", "created_at", "expires_at", "accepted_by", "revoked_at"]
+    list_filter = ["role", "review"]
+    search_fields = ["email"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -1,11 +1,13 @@
 """Membership needs consent: owners invite by email; only the invitee's answer makes a member."""
 
 import re
+import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -341,3 +343,41 @@ def test_only_the_tokens_hash_is_stored(erins_invitation):
     assert erins_invitation.token not in stored.token_hash
     assert stored.token_hash == invitations.hash_token(erins_invitation.token)
     assert Membership.objects.filter(user__email="erin@lab.example").count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_accepting_one_link_at_the_same_instant_make_one_member(review, alice):
+    """Ten links, each held by two people who press Accept at the same instant: every link makes
+    exactly one membership (the row lock queues the second accept, which then finds it used)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the concurrency proof runs in the PostgreSQL pass of `make test` (DATABASE_URL=postgres://...)")
+    User = get_user_model()
+    links = [invitations.invite(review, email=f"team{i}@lab.example", role="viewer", by=alice) for i in range(10)]
+    people = {side: [User.objects.create_user(f"{side}{i}") for i in range(len(links))] for side in "ab"}
+    barrier = threading.Barrier(2)
+    joined, errors = [], []
+
+    def press_accept(side):
+        try:
+            for new, user in zip(links, people[side]):
+                barrier.wait(timeout=20)
+                try:
+                    invitations.accept(invitations.by_token(new.token), user=user)
+                    joined.append(new.token)
+                except invitations.InvitationClosed:
+                    pass
+        except Exception as exc:  # reported below
+            errors.append(f"{side}: {exc!r}")
+            barrier.abort()
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=press_accept, args=(side,)) for side in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert sorted(joined) == sorted(new.token for new in links)
+    assert review.memberships.filter(role="viewer").count() == len(links)
