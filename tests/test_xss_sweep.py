@@ -295,7 +295,36 @@ class Sweep:
 
 
 def hostile_form():
-    keys = ["decision", "reason", "other_reason", "note", "name", "text", "identifier", "role", "into", "query", "title", "question", "inclusion_criteria", "exclusion_criteria", "exclusion_reasons", "include_keywords", "exclude_keywords", "pubmed_query", "kind", "choices", "help_text", "source", "mindate", "maxdate", "max", "next", "username", "email"]
+    keys = [
+        "decision",
+        "reason",
+        "other_reason",
+        "note",
+        "name",
+        "text",
+        "identifier",
+        "role",
+        "into",
+        "query",
+        "title",
+        "question",
+        "inclusion_criteria",
+        "exclusion_criteria",
+        "exclusion_reasons",
+        "include_keywords",
+        "exclude_keywords",
+        "pubmed_query",
+        "kind",
+        "choices",
+        "help_text",
+        "source",
+        "mindate",
+        "maxdate",
+        "max",
+        "next",
+        "username",
+        "email",
+    ]
     data = {key: evil(f"posted {key}") for key in keys}
     data["file"] = io.BytesIO(f"TY  - JOUR\nTI  - {evil('uploaded')}\nER  - \n".encode())
     data["file"].name = '<img src=x onerror=alert("uploaded name")>.ris'
