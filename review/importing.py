@@ -8,6 +8,7 @@ from django.db import transaction
 from rapidfuzz import fuzz, process
 
 from review import dedup
+from review.links import web_url
 from review.models import Event, Record, Search, Stage
 from screening.decisions import reblind
 
@@ -154,7 +155,7 @@ def _record_from(article, search):
         issue=(article.issue or "")[:50],
         pages=(article.pages or "")[:50],
         keywords=list(article.keywords or []),
-        url=(article.url or "")[:1000],
+        url=web_url(article.url)[:1000],
         publication_type=(article.publication_type or "")[:200],
         doi_norm=dedup.normalise_doi(article.doi),
         title_norm=dedup.normalise_title(article.title),

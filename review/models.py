@@ -4,6 +4,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from review.links import web_url
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
@@ -326,6 +328,10 @@ class Record(models.Model):
 
     def doi_url(self):
         return f"https://doi.org/{self.doi}" if self.doi else ""
+
+    def safe_url(self):
+        """The record's own link, only when it is an http(s) address: never ``javascript:`` or ``data:``."""
+        return web_url(self.url)
 
 
 class Tag(models.Model):

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.html import escape
 
 from review.models import Stage
 from screening.models import Choice, ExtractionField
@@ -112,7 +113,9 @@ class ExtractionEntryForm(forms.Form):
     def _form_field(field, initial, read_only):
         common = {
             "label": field.name,
-            "help_text": field.help_text,
+            # Django's form templates print help_text unescaped (it may hold markup); this one is
+            # typed by a review owner and shown to every member, so it goes in as plain text.
+            "help_text": escape(field.help_text),
             "required": False,
             "initial": initial,
             "disabled": read_only,

@@ -279,7 +279,7 @@ def render_svg(counts, *, title=None) -> str:
         [
             '<?xml version="1.0" encoding="UTF-8"?>',
             svg_open,
-            f"<title>{escape(doc_title)}</title>",
+            f"<title>{escape(_XML_ILLEGAL.sub('', doc_title))}</title>",
             arrow_head,
             f'<rect width="{WIDTH}" height="{height:g}" fill="#FFFFFF"/>',
             *canvas.parts,

@@ -1,0 +1,27 @@
+"""Links taken from imported files: only plain web addresses are ever stored or rendered."""
+
+from urllib.parse import urlsplit
+
+WEB_SCHEMES = ("http", "https")
+
+
+def web_url(value) -> str:
+    """``value`` when it is an http(s) address, else "" (``javascript:``, ``data:``, relative paths...).
+
+    Browsers ignore leading and trailing whitespace and control characters and any tab or newline
+    inside a URL ("java\\tscript:" runs as script), so the check reads the address as a browser would;
+    the address returned is the cleaned one.
+    """
+    if not value:
+        return ""
+    text = str(value).strip("".join(chr(c) for c in range(0x21)))
+    text = "".join(c for c in text if c not in "\t\n\r")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
+        return ""
+    return text
