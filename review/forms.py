@@ -2,6 +2,7 @@ import re
 
 from django import forms
 
+from review import limits
 from review.models import Review, Role
 from review.reviews import SETTINGS_FIELDS, check_slug
 
@@ -102,6 +103,23 @@ class ImportForm(forms.Form):
         max_length=200,
         help_text="Where the file came from, e.g. Embase via Ovid. Left blank, it is guessed from the file.",
     )
+
+    def __init__(self, *args, refusal="", **kwargs):
+        # ``refusal``: why the upload was stopped while it streamed in (review.uploads), if it was.
+        super().__init__(*args, **kwargs)
+        self.refusal = refusal
+        limit = limits.megabytes(limits.max_upload_size())
+        self.fields["file"].help_text += f" At most {limit} MB."
+        if refusal:
+            self.fields["file"].required = False
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if self.refusal:
+            raise forms.ValidationError(self.refusal)
+        if upload.size > limits.max_upload_size():
+            raise forms.ValidationError(limits.too_large_message(upload.size, name=upload.name))
+        return upload
 
 
 class MemberAddForm(forms.Form):

@@ -119,3 +119,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+
+# --- Upload size limit (input) ------------------------------------------------------------
+# The largest file an import accepts; review.uploads stops a larger upload while it streams in.
+try:
+    MAX_UPLOAD_SIZE = int(os.environ.get("SIEVE_MAX_UPLOAD_MB", "200")) * 1024 * 1024
+except ValueError:
+    raise RuntimeError(
+        f"SIEVE_MAX_UPLOAD_MB must be a whole number of megabytes, not {os.environ['SIEVE_MAX_UPLOAD_MB']!r}"
+    ) from None
+if MAX_UPLOAD_SIZE <= 0:
+    raise RuntimeError("SIEVE_MAX_UPLOAD_MB must be at least 1")
+FILE_UPLOAD_HANDLERS = [
+    "review.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# --- end of upload size limit --------------------------------------------------------------
