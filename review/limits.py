@@ -91,6 +91,9 @@ def too_large_message(size, limit=None, name=""):
     """'report.ris: the file is 250 MB; the limit is 200 MB (SIEVE_MAX_UPLOAD_MB).'"""
     limit = max_upload_size() if limit is None else limit
     prefix = f"{name}: the file" if name else "The file"
-    more = "more than " if size is None else ""
-    shown = megabytes(limit) if size is None else megabytes(size)
-    return f"{prefix} is {more}{shown} MB; the limit is {megabytes(limit)} MB (SIEVE_MAX_UPLOAD_MB)."
+    if size is None:
+        return f"{prefix} is more than {megabytes(limit)} MB, the limit (SIEVE_MAX_UPLOAD_MB)."
+    shown, most = f"{megabytes(size)} MB", f"{megabytes(limit)} MB"
+    if shown == most:  # just over: rounding would make both read the same
+        shown, most = f"{size:,} bytes", f"{most} ({limit:,} bytes)"
+    return f"{prefix} is {shown}; the limit is {most} (SIEVE_MAX_UPLOAD_MB)."

@@ -18,17 +18,17 @@ _ATTRIBUTE = "sieve_upload_refused"
 
 class SizeLimitUploadHandler(FileUploadHandler):
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.content_length = content_length
+        self.body_length = content_length
         self.limit = limits.max_upload_size()
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
-        if self.content_length and self.content_length > self.limit + FORM_OVERHEAD:
-            self._stop(self.content_length)
+        if self.body_length and self.body_length > self.limit + FORM_OVERHEAD:
+            self._stop(self.body_length)
 
     def receive_data_chunk(self, raw_data, start):
         if start + len(raw_data) > self.limit:
-            self._stop(max(self.content_length or 0, start + len(raw_data)))
+            self._stop(max(self.body_length or 0, start + len(raw_data)))
         return raw_data
 
     def file_complete(self, file_size):

@@ -158,8 +158,12 @@ def pubmed_search(request, slug):
 @login_required
 def import_file(request, slug):
     review, membership = review_for_member(request, slug, SCREENING_ROLES)
-    form = ImportForm(request.POST or None, request.FILES or None, refusal=uploads.refusal(request))
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
+        # An upload stopped for its size leaves no file (and no fields after it) in the POST.
+        form = ImportForm(request.POST, request.FILES, refusal=uploads.refusal(request))
+    else:
+        form = ImportForm()
+    if form.is_bound and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             result = importers.import_file(
