@@ -4,31 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("review", "0003_tag_name_case_insensitive"),
+        ('review', '0003_tag_name_case_insensitive'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="event",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("search", "PubMed search"),
-                    ("import", "File import"),
-                    ("merge", "Duplicate merged"),
-                    ("unmerge", "Duplicate merge undone"),
-                    ("decision", "Decision"),
-                    ("resolution", "Conflict resolved"),
-                    ("member", "Membership changed"),
-                    ("tag", "Tag changed"),
-                    ("note", "Note added"),
-                    ("blinding", "Blinding lifted"),
-                    ("settings", "Settings changed"),
-                    ("extraction", "Extraction changed"),
-                    ("invitation", "Invitation"),
-                ],
-                max_length=20,
-            ),
+            model_name='event',
+            name='kind',
+            field=models.CharField(choices=[('search', 'PubMed search'), ('import', 'File import'), ('merge', 'Duplicate merged'), ('unmerge', 'Duplicate merge undone'), ('decision', 'Decision'), ('resolution', 'Conflict resolved'), ('member', 'Membership changed'), ('tag', 'Tag changed'), ('note', 'Note added'), ('blinding', 'Blinding lifted'), ('settings', 'Settings changed'), ('extraction', 'Extraction changed'), ('invitation', 'Invitation')], max_length=20),
         ),
     ]
