@@ -9,6 +9,16 @@ from review.reviews import SETTINGS_FIELDS, check_slug
 # PubMed's date filters accept YYYY, YYYY/MM or YYYY/MM/DD.
 PUBMED_DATE = re.compile(r"^\d{4}(/(0[1-9]|1[0-2])(/(0[1-9]|[12]\d|3[01]))?)?$")
 MAX_RECORDS_LIMIT = 10000
+# The review's long text settings are TextFields; the form bounds what may be typed.
+REVIEW_TEXT_CAPS = {
+    "question": limits.REVIEW_TEXT,
+    "inclusion_criteria": limits.REVIEW_TEXT,
+    "exclusion_criteria": limits.REVIEW_TEXT,
+    "exclusion_reasons": limits.REVIEW_TEXT,
+    "include_keywords": limits.REVIEW_TEXT,
+    "exclude_keywords": limits.REVIEW_TEXT,
+    "pubmed_query": limits.PUBMED_QUERY,
+}
 
 
 class ReviewForm(forms.ModelForm):
@@ -34,6 +44,7 @@ class ReviewForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        limits.cap_text_fields(self, REVIEW_TEXT_CAPS)
         self.fields["slug"].required = False
         if self.instance.pk:
             # The slug is in every link people have saved: it is fixed once the review exists.
@@ -58,7 +69,7 @@ class ReviewForm(forms.ModelForm):
 
 
 class PubMedSearchForm(forms.Form):
-    query = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}))
+    query = forms.CharField(max_length=limits.PUBMED_QUERY, widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}))
     mindate = forms.CharField(
         label="From", required=False, max_length=10, help_text="YYYY, YYYY/MM or YYYY/MM/DD (publication date)"
     )

@@ -9,6 +9,7 @@ refuse what is no metadata at all (a whole abstract pasted into the journal colu
 """
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 
 from review.article import ImportFileError
 
@@ -40,8 +41,17 @@ REVIEW_TEXT = 20_000  # question, criteria, exclusion reasons, highlight keyword
 PUBMED_QUERY = 20_000
 DECISION_NOTE = 5_000
 EXTRACTION_VALUE = 20_000
-EXTRACTION_HELP_TEXT = 2_000
 EXTRACTION_CHOICES = 10_000
+
+
+def cap_text_fields(form, caps):
+    """Give the fields of ``form`` named in ``caps`` (name -> most characters) a length check and
+    a maxlength attribute, as a CharField(max_length=...) has (for ModelForms over TextFields)."""
+    for name, most in caps.items():
+        field = form.fields.get(name)
+        if field is not None:
+            field.validators.append(MaxLengthValidator(most))
+            field.widget.attrs["maxlength"] = str(most)
 
 
 def check_article(article, name):
