@@ -3,6 +3,7 @@ import re
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
+from review import limits
 from review.invitations import normalise_email
 from review.models import Review, Role
 from review.reviews import SETTINGS_FIELDS, check_slug
@@ -10,6 +11,16 @@ from review.reviews import SETTINGS_FIELDS, check_slug
 # PubMed's date filters accept YYYY, YYYY/MM or YYYY/MM/DD.
 PUBMED_DATE = re.compile(r"^\d{4}(/(0[1-9]|1[0-2])(/(0[1-9]|[12]\d|3[01]))?)?$")
 MAX_RECORDS_LIMIT = 10000
+# The review's long text settings are TextFields; the form bounds what may be typed.
+REVIEW_TEXT_CAPS = {
+    "question": limits.REVIEW_TEXT,
+    "inclusion_criteria": limits.REVIEW_TEXT,
+    "exclusion_criteria": limits.REVIEW_TEXT,
+    "exclusion_reasons": limits.REVIEW_TEXT,
+    "include_keywords": limits.REVIEW_TEXT,
+    "exclude_keywords": limits.REVIEW_TEXT,
+    "pubmed_query": limits.PUBMED_QUERY,
+}
 
 
 class ReviewForm(forms.ModelForm):
@@ -35,6 +46,7 @@ class ReviewForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        limits.cap_text_fields(self, REVIEW_TEXT_CAPS)
         self.fields["slug"].required = False
         if self.instance.pk:
             # The slug is in every link people have saved: it is fixed once the review exists.
@@ -59,7 +71,7 @@ class ReviewForm(forms.ModelForm):
 
 
 class PubMedSearchForm(forms.Form):
-    query = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}))
+    query = forms.CharField(max_length=limits.PUBMED_QUERY, widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}))
     mindate = forms.CharField(
         label="From", required=False, max_length=10, help_text="YYYY, YYYY/MM or YYYY/MM/DD (publication date)"
     )
@@ -104,6 +116,23 @@ class ImportForm(forms.Form):
         max_length=200,
         help_text="Where the file came from, e.g. Embase via Ovid. Left blank, it is guessed from the file.",
     )
+
+    def __init__(self, *args, refusal="", **kwargs):
+        # ``refusal``: why the upload was stopped while it streamed in (review.uploads), if it was.
+        super().__init__(*args, **kwargs)
+        self.refusal = refusal
+        limit = limits.megabytes(limits.max_upload_size())
+        self.fields["file"].help_text += f" At most {limit} MB."
+        if refusal:
+            self.fields["file"].required = False
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if self.refusal:
+            raise forms.ValidationError(self.refusal)
+        if upload.size > limits.max_upload_size():
+            raise forms.ValidationError(limits.too_large_message(upload.size, name=upload.name))
+        return upload
 
 
 class InviteForm(forms.Form):

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from Bio import Entrez
 from django.conf import settings
 
+from review import limits
 from review.article import ImportFileError
 from review.importers import pubmed_xml
 
@@ -182,6 +183,11 @@ def run_search(*, review, query, mindate=None, maxdate=None, max_records=None, u
     from review.models import Search
 
     result = search(query, mindate=mindate, maxdate=maxdate, max_records=max_records)
+    for article in result.articles:
+        try:
+            limits.check_article(article, "PubMed")
+        except ImportFileError as exc:
+            raise PubMedError(str(exc)) from None
     log = Search(
         review=review,
         kind=Search.Kind.PUBMED,

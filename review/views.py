@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from review import audit, importers, importing, invitations, pubmed, searchlog
+from review import audit, importers, importing, invitations, pubmed, searchlog, uploads
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
 from review.forms import ImportForm, InviteForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
@@ -158,8 +158,12 @@ def pubmed_search(request, slug):
 @login_required
 def import_file(request, slug):
     review, membership = review_for_member(request, slug, SCREENING_ROLES)
-    form = ImportForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
+        # An upload stopped for its size leaves no file (and no fields after it) in the POST.
+        form = ImportForm(request.POST, request.FILES, refusal=uploads.refusal(request))
+    else:
+        form = ImportForm()
+    if form.is_bound and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             result = importers.import_file(

@@ -13,12 +13,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from review import dedup
+from review import dedup, limits
 from review.models import Membership, Record, Role, Stage
 from screening.decisions import STAGE_CHOICES, record_decisions
 from screening.models import Choice, Decision
 
 KEY_COLUMNS = ("pmid", "doi", "title")
+REASON_MAX_LENGTH = Decision._meta.get_field("reason").max_length
 MAX_ERRORS_SHOWN = 20
 
 
@@ -116,6 +117,9 @@ def read_rows(review, text, filename):
             problems.append("a full-text exclusion needs a reason")
         if not values.get("reviewer"):
             problems.append("no reviewer")
+        for column, most in (("reason", REASON_MAX_LENGTH), ("note", limits.DECISION_NOTE)):
+            if len(values.get(column, "")) > most:
+                problems.append(f"the {column} has {len(values[column]):,} characters; the limit is {most:,}")
         try:
             at = _parse_time(values.get("date") or values.get("time") or "")
         except ValueError:

@@ -159,7 +159,8 @@ def export(review, fmt) -> bytes:
 
 def _csv_without_formulas(data):
     # Numbers are stored as numbers in the dataset, so only typed text gets the apostrophe.
-    safe = tablib.Dataset(headers=data.headers, title=data.title)
+    # The header row too: field names are typed by people ("=SUM(...)" as a field name).
+    safe = tablib.Dataset(headers=safe_row(data.headers), title=data.title)
     for row in data:
         safe.append(safe_row(row))
     return safe

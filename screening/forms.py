@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.html import escape
 
+from review import limits
 from review.models import Stage
 from screening.models import Choice, ExtractionField
 
@@ -14,7 +15,11 @@ class DecisionForm(forms.Form):
     decision = forms.ChoiceField()
     reason = forms.ChoiceField(required=False, label="Exclusion reason")
     other_reason = forms.CharField(required=False, max_length=300, label="Other reason")
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 1, "placeholder": "optional"}))
+    note = forms.CharField(
+        required=False,
+        max_length=limits.DECISION_NOTE,
+        widget=forms.Textarea(attrs={"rows": 1, "placeholder": "optional"}),
+    )
 
     def __init__(self, *args, review, stage, **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,6 +67,7 @@ class ExtractionFieldForm(forms.ModelForm):
 
     def __init__(self, *args, review, **kwargs):
         super().__init__(*args, **kwargs)
+        limits.cap_text_fields(self, {"choices": limits.EXTRACTION_CHOICES})
         self.review = review
 
     def clean_name(self):
@@ -121,7 +127,7 @@ class ExtractionEntryForm(forms.Form):
             "disabled": read_only,
         }
         if field.kind == ExtractionField.Kind.NUMBER:
-            return forms.CharField(widget=forms.NumberInput(attrs={"step": "any"}), **common)
+            return forms.CharField(max_length=100, widget=forms.NumberInput(attrs={"step": "any"}), **common)
         if field.kind == ExtractionField.Kind.CHOICE:
             options = field.choices_list()
             if initial and initial not in options:
@@ -130,7 +136,7 @@ class ExtractionEntryForm(forms.Form):
             return forms.ChoiceField(choices=[("", "—")] + [(c, c) for c in options], **common)
         if field.kind == ExtractionField.Kind.YESNO:
             return forms.ChoiceField(choices=YES_NO, **common)
-        return forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), **common)
+        return forms.CharField(max_length=limits.EXTRACTION_VALUE, widget=forms.Textarea(attrs={"rows": 2}), **common)
 
     def values(self):
         """The cleaned values keyed by ExtractionField."""

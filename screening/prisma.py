@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Min, Q
 
 from review.models import Record
+from review.spreadsheet import safe_row
 
 OUTCOME = Record.Outcome
 
@@ -256,5 +257,6 @@ def to_prisma2020_csv(counts: PrismaCounts) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(PRISMA2020_COLUMNS)
-    writer.writerows(prisma2020_rows(counts))
+    # Source names and exclusion reasons are typed by people; counts stay numbers.
+    writer.writerows(safe_row(row) for row in prisma2020_rows(counts))
     return out.getvalue()

@@ -140,3 +140,19 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # --- end Content-Security-Policy -------------------------------------------------------------
+# --- Upload size limit (input) ------------------------------------------------------------
+# The largest file an import accepts; review.uploads stops a larger upload while it streams in.
+try:
+    MAX_UPLOAD_SIZE = int(os.environ.get("SIEVE_MAX_UPLOAD_MB", "200")) * 1024 * 1024
+except ValueError:
+    raise RuntimeError(
+        f"SIEVE_MAX_UPLOAD_MB must be a whole number of megabytes, not {os.environ['SIEVE_MAX_UPLOAD_MB']!r}"
+    ) from None
+if MAX_UPLOAD_SIZE <= 0:
+    raise RuntimeError("SIEVE_MAX_UPLOAD_MB must be at least 1")
+FILE_UPLOAD_HANDLERS = [
+    "review.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# --- end of upload size limit --------------------------------------------------------------

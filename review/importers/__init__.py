@@ -9,13 +9,14 @@ import codecs
 import contextlib
 import csv
 import io
+import os
 import re
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from review import limits
 from review.article import ImportFileError
 from review.importers import medline, pubmed_xml, ris, tabular
 from review.importing import import_articles
@@ -124,26 +125,40 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, us
 
 @contextlib.contextmanager
 def _binary(path, fileobj, name):
+    limit = limits.max_upload_size()
     if path is not None:
         try:
             stream = open(path, "rb")  # noqa: SIM115 (closed by the with below, after the error check)
         except OSError as exc:
             raise ImportFileError(f"{name}: cannot be opened ({exc.strerror}).") from exc
         with stream:
+            _check_size(os.fstat(stream.fileno()).st_size, limit, name)
             yield stream
         return
     stream = getattr(fileobj, "file", fileobj)  # Django's UploadedFile wraps the real file
     if isinstance(stream.read(0), str):
         raise ValueError("import_file needs a file opened in binary mode")
     if stream.seekable():
+        _check_size(stream.seek(0, os.SEEK_END), limit, name)
         stream.seek(0)
         yield stream
         return
-    # Sniffing reads the start twice, so a pipe is spooled first (to disk once it is large).
+    # Sniffing reads the start twice, so a pipe is spooled first (to disk once it is large),
+    # and no further than the size limit.
     with tempfile.SpooledTemporaryFile(max_size=HEAD * 16) as spool:
-        shutil.copyfileobj(stream, spool)
+        copied = 0
+        while chunk := stream.read(min(1024 * 1024, limit + 1 - copied)):
+            spool.write(chunk)
+            copied += len(chunk)
+            if copied > limit:
+                raise ImportFileError(limits.too_large_message(None, limit, name))
         spool.seek(0)
         yield spool
+
+
+def _check_size(size, limit, name):
+    if size > limit:
+        raise ImportFileError(limits.too_large_message(size, limit, name))
 
 
 def sniff(stream, name) -> Sniffed:
@@ -228,7 +243,7 @@ def _sniff_zip(stream, name):
         from openpyxl import load_workbook
 
         book = load_workbook(stream, read_only=True, data_only=True)
-        header = ["" if v is None else str(v) for v in next(book.worksheets[0].iter_rows(values_only=True), [])]
+        header = ["" if v is None else str(v) for v in next(tabular.first_sheet(book).iter_rows(values_only=True), [])]
         book.close()
     except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors alike
         raise ImportFileError(f"{name}: not a readable .xlsx workbook ({exc}).") from exc
@@ -320,10 +335,12 @@ def _lines(stream, encoding, name):
 
 
 def _checked(articles, name, warn):
-    """Pass the articles on, turning library errors into ImportFileError and noting repeated ids."""
+    """Pass the articles on, refusing fields over their caps, turning library errors into
+    ImportFileError and noting repeated ids."""
     seen, repeats, first_repeat = set(), 0, ""
     try:
         for article in articles:
+            limits.check_article(article, name)
             if article.source_key:
                 if article.source_key in seen:
                     repeats += 1

@@ -8,6 +8,9 @@ however large the file: Bio.Entrez.read builds the whole document (about 1 GB an
 import re
 import xml.etree.ElementTree as ET
 
+from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.ElementTree import iterparse
+
 from review.article import Article, ImportFileError
 
 ARTICLE_TAGS = {"PubmedArticle", "PubmedBookArticle"}
@@ -15,6 +18,9 @@ ROOT_TAGS = {"PubmedArticleSet", "PubmedBookArticleSet"} | ARTICLE_TAGS
 NCBI_ERROR_TAGS = {"eFetchResult", "ERROR"}
 MATHML = "{http://www.w3.org/1998/Math/MathML}"
 YEAR = re.compile(r"\b(\d{4})\b")
+# How deep elements may nest. A PubMed record is about 10 levels deep, MathML in a title or
+# abstract adds a few more; a thousand nested <i> is no record (and would exhaust the stack).
+MAX_DEPTH = 100
 
 
 def parse(stream, name=""):
@@ -25,20 +31,41 @@ def parse(stream, name=""):
     """
     name = name or str(getattr(stream, "name", "") or "PubMed XML")
     number = 0
-    root = None
+    root = current = None
+    depth = 0
     try:
-        for event, elem in ET.iterparse(stream, events=("start", "end")):
+        # defusedxml refuses entity declarations and external references (billion laughs, XXE);
+        # PubMed XML declares none.
+        for event, elem in iterparse(stream, events=("start", "end"), forbid_entities=True, forbid_external=True):
+            if event == "end":
+                depth -= 1
+            else:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ImportFileError(_too_deep(name, number + 1, current))
             if root is None:
                 root = elem
                 if root.tag not in ROOT_TAGS | NCBI_ERROR_TAGS:
                     raise ImportFileError(_not_pubmed(name, root))
                 continue
-            if event == "end" and elem.tag in ARTICLE_TAGS:
+            if elem.tag in ARTICLE_TAGS:
+                if event == "start":
+                    current = elem
+                    continue
                 number += 1
                 yield _article(elem, number)
                 # Drop what has been read: the record and its place in the root.
                 elem.clear()
                 root.clear()
+                current = None
+    except (EntitiesForbidden, ExternalReferenceForbidden) as exc:
+        kind = "an external reference" if isinstance(exc, ExternalReferenceForbidden) else "an entity"
+        raise ImportFileError(
+            f"{name}: the XML declares {kind} ({exc.name!r}), which PubMed XML never does; "
+            "the file is refused (entities can expand into gigabytes or read files on the server)."
+        ) from None
+    except DefusedXmlException as exc:
+        raise ImportFileError(f"{name}: the XML is refused: {exc}.") from None
     except ET.ParseError as exc:
         line, column = exc.position
         reason = str(exc).split(":")[0]
@@ -50,6 +77,17 @@ def parse(stream, name=""):
         ) from None
     if root.tag in NCBI_ERROR_TAGS:
         raise ImportFileError(_not_pubmed(name, root))
+
+
+def _too_deep(name, number, article):
+    pmid = ""
+    if article is not None:
+        pmid = (article.findtext("MedlineCitation/PMID") or article.findtext("BookDocument/PMID") or "").strip()
+    where = f"record {number}" + (f" (PMID {pmid})" if pmid else "")
+    return (
+        f"{name}: {where}: the XML nests elements more than {MAX_DEPTH} deep (markup such as <i> inside <i> "
+        "inside <i>...), which no PubMed record does; nothing was imported."
+    )
 
 
 def _not_pubmed(name, root):

@@ -116,12 +116,24 @@ def parse_xlsx(stream, name: str = "", warn: Callable | None = None) -> Iterator
     except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors alike
         raise ImportFileError(f"{name}: not a readable .xlsx workbook ({exc}).") from exc
     try:
-        rows = book.worksheets[0].iter_rows(values_only=True)
+        rows = first_sheet(book).iter_rows(values_only=True)
         header = ["" if v is None else str(v) for v in next(rows, [])]
         cells = ((n, ["" if v is None else str(v) for v in row]) for n, row in enumerate(rows, 2))
         yield from _rows(cells, header, name, warn, unit="row")
     finally:
         book.close()
+
+
+def first_sheet(book):
+    """The first worksheet of a read-only workbook, its size read from the rows themselves.
+
+    In read-only mode openpyxl trusts the sheet's <dimension> element, which the program that
+    wrote the file may have left stale ("A1:J10" over 1,000 rows): iterating would stop at row
+    10 without a word. reset_dimensions() makes it read every row there is.
+    """
+    sheet = book.worksheets[0]
+    sheet.reset_dimensions()
+    return sheet
 
 
 def _rows(rows, header, name, warn, unit="line"):
