@@ -180,5 +180,7 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": os.environ.get("SIEVE_LOG_LEVEL", "WARNING")},
     "loggers": {
         "django": {"handlers": ["stderr"], "level": os.environ.get("SIEVE_LOG_LEVEL", "WARNING"), "propagate": False},
+        # 5xx with their tracebacks; not every 404 or 403 a crawler provokes.
+        "django.request": {"level": "ERROR"},
     },
 }
