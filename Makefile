@@ -33,14 +33,23 @@ test: install browser lint
 	elif [ -n "$$CI" ]; then echo "PostgreSQL is not reachable at $(PG_TEST_URL)"; exit 1; \
 	else echo "PostgreSQL not reachable at $(PG_TEST_URL): the PostgreSQL run was skipped"; fi
 
-demo: install
+# The web server refuses to start without SECRET_KEY (unless DEBUG): the local demo makes a random
+# key once, keeps it in data/ (readable by you only) and uses it unless SECRET_KEY is already set.
+KEY_FILE := data/secret_key
+RUN_WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(KEY_FILE))}"
+
+$(KEY_FILE):
+	mkdir -p $(dir $@)
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+demo: install $(KEY_FILE)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	@echo "Sieve is running at http://$(HOST)/  (stop with Ctrl-C)"
-	$(PY) manage.py runserver $(HOST)
+	$(RUN_WITH_KEY) $(PY) manage.py runserver $(HOST)
 
-serve: install
-	$(PY) manage.py runserver $(HOST)
+serve: install $(KEY_FILE)
+	$(RUN_WITH_KEY) $(PY) manage.py runserver $(HOST)
 
 clean:
 	rm -rf $(VENV)

@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -17,14 +18,33 @@ def _bool(name, default=False):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _list(name, default=""):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
 DEBUG = _bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and os.environ.get("SIEVE_REQUIRE_SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set in production")
-    # A development key: fine for the embedded SQLite set-up, never for a public server.
-    SECRET_KEY = "sieve-insecure-development-key-change-me"
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+# Without SECRET_KEY the command-line tools still work (they sign nothing a browser sees), but the
+# web server refuses to start unless DEBUG is on: see sieve/serving.py, called by wsgi.py and runserver.
+SECRET_KEY_IS_SET = bool(os.environ.get("SECRET_KEY"))
+SECRET_KEY = os.environ.get("SECRET_KEY") or "sieve-insecure-development-key-change-me"
+ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
+
+# HTTPS: one switch for a production deployment behind TLS.
+SIEVE_HTTPS = _bool("SIEVE_HTTPS", False)
+SESSION_COOKIE_SECURE = SIEVE_HTTPS
+CSRF_COOKIE_SECURE = SIEVE_HTTPS
+SECURE_SSL_REDIRECT = SIEVE_HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("SIEVE_HSTS_SECONDS", 31536000)) if SIEVE_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SIEVE_HTTPS
+SECURE_HSTS_PRELOAD = SIEVE_HTTPS and _bool("SIEVE_HSTS_PRELOAD", False)
+if _bool("SIEVE_BEHIND_PROXY", False):
+    # Only behind a proxy that sets X-Forwarded-Proto itself (and strips the client's copy).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # NCBI asks every E-utilities client to identify itself; an API key raises the limit to 10 req/s.
 NCBI_EMAIL = os.environ.get("NCBI_EMAIL", "")
@@ -35,6 +55,8 @@ NCBI_EUTILS_URL = os.environ.get("NCBI_EUTILS_URL", "https://eutils.ncbi.nlm.nih
 DATA_DIR = Path(os.environ.get("SIEVE_DATA_DIR", BASE_DIR / "data"))
 
 INSTALLED_APPS = [
+    # First, so that its `runserver` (which refuses an unset SECRET_KEY) wins over staticfiles'.
+    "sieve",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,6 +67,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "js_lib_htmx",
+    "axes",
     "review",
     "screening",
 ]
@@ -59,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sieve.urls"
@@ -96,8 +121,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttling (django-axes): the axes backend comes first and refuses a locked-out username or
+# address before any password hash is computed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+# Lock a username (from any address) and an address (for any username), each on its own.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts while locked out neither extend the lock nor get checked: it lifts 15 minutes after the
+# last counted failure.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "sieve.throttling.lockout_response"
+# The client address is REMOTE_ADDR. Behind a reverse proxy, name the header the proxy overwrites
+# with the client's address (e.g. HTTP_X_REAL_IP); never a header a client can set through the proxy.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    (os.environ["SIEVE_CLIENT_IP_HEADER"], "REMOTE_ADDR")
+    if os.environ.get("SIEVE_CLIENT_IP_HEADER")
+    else ("REMOTE_ADDR",)
+)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -126,7 +176,8 @@ DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 # user typed or imported can never run even if a template forgot to escape it. Keep it that way
 # rather than adding 'unsafe-inline' (style="..." attributes count as inline style too).
 INSTALLED_APPS += ["csp"]
-MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+# Before AxesMiddleware, which must stay last.
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "csp.middleware.CSPMiddleware")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -156,3 +207,17 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 # --- end of upload size limit --------------------------------------------------------------
+# Errors (a 500's traceback from django.request) and warnings (e.g. axes lockouts) go to stderr,
+# where gunicorn, systemd or docker keep them; runserver's request lines keep Django's own handler.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": os.environ.get("SIEVE_LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "django": {"handlers": ["stderr"], "level": os.environ.get("SIEVE_LOG_LEVEL", "WARNING"), "propagate": False},
+        # 5xx with their tracebacks; not every 404 or 403 a crawler provokes.
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -12,6 +12,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_login_throttling(settings):
+    # django-axes needs the request in authenticate(), which `client.login()` does not pass; the
+    # throttling tests (tests/test_deploy.py) switch it back on.
+    settings.AXES_ENABLED = False
+
+
 def _user(name):
     return get_user_model().objects.create_user(name, f"{name}@example.org", "pw-" + name)
 

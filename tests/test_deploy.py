@@ -1,0 +1,270 @@
+"""Deployment safety: login throttling, password rules, SECRET_KEY refusal, HTTPS settings, error logs."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.hashers import MD5PasswordHasher
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from review.demo import PASSWORD as DEMO_PASSWORD
+from review.demo import PEOPLE as DEMO_PEOPLE
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCKED = 429
+
+
+# --- login throttling (django-axes) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def throttled(settings):
+    settings.AXES_ENABLED = True
+
+
+def _log_in(client, username, password, ip, url=None):
+    return client.post(url or reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def _logged_in(client):
+    return "_auth_user_id" in client.session
+
+
+def _fail_ten_times(client, username="alice", ips=None, usernames=None):
+    for i in range(10):
+        response = _log_in(
+            client, usernames[i] if usernames else username, "wrong password", ips[i] if ips else "10.0.0.1"
+        )
+        assert response.status_code in (200, LOCKED)
+
+
+def test_nine_failures_do_not_lock_alice_out(client, alice, throttled):
+    for _ in range(9):
+        assert _log_in(client, "alice", "wrong password", "10.0.0.1").status_code == 200
+    response = _log_in(client, "alice", "pw-alice", "10.0.0.1")
+    assert response.status_code == 302
+    assert _logged_in(client)
+
+
+def test_ten_failures_lock_alices_username_from_every_address(client, alice, bob, throttled):
+    _fail_ten_times(client, "alice", ips=[f"10.0.0.{i}" for i in range(1, 11)])
+
+    response = _log_in(client, "alice", "pw-alice", "192.0.2.77")
+
+    assert response.status_code == LOCKED
+    assert not _logged_in(client)
+    assert b"Try again after" in response.content
+    # Bob, from a fresh address, is not affected.
+    assert _log_in(client, "bob", "pw-bob", "192.0.2.78").status_code == 302
+
+
+def test_ten_failures_from_one_address_lock_that_address_for_every_username(client, alice, throttled):
+    _fail_ten_times(client, ips=["203.0.113.9"] * 10, usernames=[f"guess{i}" for i in range(10)])
+
+    assert _log_in(client, "alice", "pw-alice", "203.0.113.9").status_code == LOCKED
+    assert not _logged_in(client)
+    assert _log_in(client, "alice", "pw-alice", "203.0.113.10").status_code == 302
+
+
+def test_the_admin_login_is_throttled_too(client, alice, throttled):
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    url = reverse("admin:login")
+    for i in range(10):
+        _log_in(client, "alice", "wrong password", f"10.1.0.{i}", url=url)
+
+    response = _log_in(client, "alice", "pw-alice", "10.1.0.99", url=url)
+
+    assert response.status_code == LOCKED
+    assert not _logged_in(client)
+
+
+def test_a_locked_out_attempt_computes_no_password_hash(client, alice, throttled):
+    with (
+        mock.patch.object(MD5PasswordHasher, "verify", autospec=True, side_effect=MD5PasswordHasher.verify) as verify,
+        mock.patch.object(MD5PasswordHasher, "encode", autospec=True, side_effect=MD5PasswordHasher.encode) as encode,
+    ):
+        _fail_ten_times(client, "alice", ips=[f"10.2.0.{i}" for i in range(10)])
+        assert verify.call_count == 10  # the patch sees the checks that do happen
+        verify.reset_mock()
+        encode.reset_mock()
+
+        response = _log_in(client, "alice", "pw-alice", "10.2.0.99")
+
+    assert response.status_code == LOCKED
+    verify.assert_not_called()
+    encode.assert_not_called()
+
+
+def test_the_lock_lifts_fifteen_minutes_after_the_tenth_failure(client, alice, throttled):
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        _fail_ten_times(client, "alice", ips=[f"10.3.0.{i}" for i in range(10)])
+        clock.move_to(start + timedelta(minutes=14, seconds=59))
+        response = _log_in(client, "alice", "pw-alice", "10.3.0.99")
+        assert response.status_code == LOCKED
+        # Attempts while locked out do not extend the lock, and the page says when it ends.
+        assert b"Try again after 12:15 UTC" in response.content
+        assert response["Retry-After"] == "1"
+
+        clock.move_to(start + timedelta(minutes=15, seconds=1))
+        assert _log_in(client, "alice", "pw-alice", "10.3.0.99").status_code == 302
+        assert _logged_in(client)
+
+
+# --- password validators --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password, problem",
+    [
+        ("password1", "too common"),
+        ("48151623429", "entirely numeric"),
+        ("Ab3$xyz", "too short"),
+        ("alice.liddell", "too similar"),
+    ],
+)
+def test_a_weak_new_password_is_refused_with_the_reason(alice, password, problem):
+    alice.first_name, alice.last_name = "Alice", "Liddell"
+    form = SetPasswordForm(alice, {"new_password1": password, "new_password2": password})
+
+    assert not form.is_valid()
+    assert problem in " ".join(form.errors["new_password2"])
+
+
+def test_the_demo_password_passes_every_validator_for_every_persona(db):
+    for username, (_, full_name) in DEMO_PEOPLE.items():
+        first, last = full_name.split(" ", 1)
+        user = get_user_model()(username=username, email=f"{username}@example.org", first_name=first, last_name=last)
+        try:
+            validate_password(DEMO_PASSWORD, user)
+        except ValidationError as error:  # pragma: no cover - a failure message, not a branch
+            pytest.fail(f"the demo password is refused for {username}: {error.messages}")
+
+
+# --- the web server and SECRET_KEY ----------------------------------------------------------------
+
+
+def _env(tmp_path, **extra):
+    """The environment of a fresh deployment: none of our settings variables, a throw-away database."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DJANGO_SETTINGS_MODULE"}
+        and not k.startswith("SIEVE_")
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env.update(extra)
+    return env
+
+
+def _run(args, env, timeout=120):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_wsgi_application_refuses_to_start_without_secret_key(tmp_path):
+    result = _run(["-c", "import sieve.wsgi"], _env(tmp_path))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
+def test_the_wsgi_application_starts_with_a_secret_key_or_under_debug(tmp_path):
+    assert _run(["-c", "import sieve.wsgi"], _env(tmp_path, SECRET_KEY="k" * 60)).returncode == 0
+    assert _run(["-c", "import sieve.wsgi"], _env(tmp_path, DEBUG="true")).returncode == 0
+
+
+def test_runserver_refuses_to_start_without_secret_key(tmp_path):
+    # On the old code the server started and this timed out.
+    result = _run(["manage.py", "runserver", "--noreload", "127.0.0.1:0"], _env(tmp_path), timeout=60)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
+def test_command_line_tools_run_without_secret_key(tmp_path):
+    result = _run(["manage.py", "check"], _env(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+
+
+# --- HTTPS settings and check --deploy ------------------------------------------------------------
+
+PRODUCTION = {
+    "SECRET_KEY": "q3V9m0cWJ7xT2rL8nB5kP1sH6dF4gY0zA7eU3iO9wR2tQ5vX8bN1mC6jK4lZ",
+    "ALLOWED_HOSTS": "sieve.example.org",
+    "CSRF_TRUSTED_ORIGINS": "https://sieve.example.org",
+    "SIEVE_HTTPS": "true",
+    "SIEVE_HSTS_PRELOAD": "true",
+}
+
+
+def test_check_deploy_is_clean_with_the_production_variables(tmp_path):
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], _env(tmp_path, **PRODUCTION))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_without_sieve_https_check_deploy_names_what_is_missing(tmp_path):
+    production = {k: v for k, v in PRODUCTION.items() if k != "SIEVE_HTTPS"}
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], _env(tmp_path, **production))
+
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stderr
+
+
+def test_proxy_variables_set_the_forwarded_scheme_and_client_address_header(tmp_path):
+    show = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_PROXY_SSL_HEADER, s.AXES_IPWARE_META_PRECEDENCE_ORDER)"
+    )
+    env = _env(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="sieve.settings",
+        SIEVE_BEHIND_PROXY="true",
+        SIEVE_CLIENT_IP_HEADER="HTTP_X_REAL_IP",
+    )
+    result = _run(["-c", show], env)
+
+    assert result.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https') ('HTTP_X_REAL_IP', 'REMOTE_ADDR')"
+
+
+# --- logging --------------------------------------------------------------------------------------
+
+RAISING_VIEW = """
+import django
+from django.test import Client, override_settings
+from django.urls import path
+
+django.setup()
+
+
+def boom(request):
+    raise RuntimeError("the view broke on purpose")
+
+
+urlpatterns = [path("boom/", boom)]
+
+with override_settings(ROOT_URLCONF="__main__", ALLOWED_HOSTS=["testserver"]):
+    print(Client(raise_request_exception=False).get("/boom/").status_code)
+"""
+
+
+def test_a_server_error_leaves_its_traceback_on_stderr(tmp_path):
+    result = _run(["-c", RAISING_VIEW], _env(tmp_path, DJANGO_SETTINGS_MODULE="sieve.settings", SECRET_KEY="k" * 60))
+
+    assert result.stdout.strip() == "500"
+    assert "Internal Server Error: /boom/" in result.stderr
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: the view broke on purpose" in result.stderr
