@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
+from review import reviews
 from review.models import Event, Membership, Record, Role, Search
 from screening.decisions import NotInConflict, RecordFull, record_decision, resolve
 from screening.models import Decision, Resolution
@@ -230,3 +231,60 @@ def test_racing_votes_are_neither_lost_doubled_nor_stranded(live_server, review,
     doubled = records[2::3]
     assert Decision.objects.filter(record__in=doubled, reviewer=bob).count() == len(doubled)
     assert Event.objects.filter(record__in=doubled, actor=bob, kind=Event.Kind.DECISION).count() == len(doubled)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_vote_reopening_the_stage_while_alice_lifts_blinding_blinds_it_again(review, alice, bob, carol, monkeypatch):
+    """alice's lift has checked that title/abstract is done and not yet committed when carol's
+    changed vote turns a record into a conflict: whichever commits last, blinding must not stay
+    lifted over an open conflict."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the concurrency proof runs in the PostgreSQL pass of `make test` (DATABASE_URL=postgres://...)")
+    review.title_abstract_reviewers = 2
+    review.save()
+    search = Search.objects.create(review=review, kind="file", source="Embase")
+    record = Record.objects.create(review=review, search=search, source="Embase", title="Kratom and trauma")
+    record_decision(record=record, reviewer=bob, stage=TA, decision="include")
+    record_decision(record=record, reviewer=carol, stage=TA, decision="include")
+
+    checked, voted = threading.Event(), threading.Event()
+    real_blockers = reviews.stage_blockers
+
+    def blockers_then_wait(*args, **kwargs):
+        found = real_blockers(*args, **kwargs)
+        checked.set()
+        voted.wait(timeout=2)  # carol's vote is in flight (it waits on alice's lock once it is fixed)
+        return found
+
+    monkeypatch.setattr(reviews, "stage_blockers", blockers_then_wait)
+    errors = []
+
+    def lift():
+        try:
+            reviews.lift_blinding(review, stage=TA, by=alice)
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    def vote():
+        try:
+            checked.wait(timeout=10)
+            record_decision(record=record, reviewer=carol, stage=TA, decision="exclude")
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            voted.set()
+            connection.close()
+
+    threads = [threading.Thread(target=lift), threading.Thread(target=vote)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors, errors
+    record.refresh_from_db()
+    review.refresh_from_db()
+    assert record.ta_outcome == Record.Outcome.CONFLICT
+    assert not review.ta_blinding_lifted, "blinding stayed lifted over an open conflict"
