@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from review.models import Event, Membership, Record, Review, Role, Stage
 from screening import queue
-from screening.decisions import OUTCOME_FIELD, refresh_outcomes
+from screening.decisions import OUTCOME_FIELD, lock_records, refresh_outcomes
 
 SLUG_MAX = Review._meta.get_field("slug").max_length
 # Settings a review's owner may change; create_review accepts the same.
@@ -106,6 +106,9 @@ def update_review(review, *, user, **fields) -> Review:
     if not changed:
         return review
     with transaction.atomic():
+        if OUTCOME_SETTINGS.intersection(changed):
+            # The records before the review row: the order a vote takes them in (no deadlock).
+            lock_records(Record.objects.for_review(review).values("pk"))
         for name in changed:
             setattr(review, name, fields[name])
         review.save(update_fields=changed)

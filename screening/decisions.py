@@ -37,24 +37,57 @@ def validate(*, record, stage, decision, reason):
         )
 
 
+class RecordFull(DecisionError):
+    """The record already has every vote its stage needs, and none of them is this reviewer's."""
+
+
+class NotInConflict(DecisionError):
+    """A resolution meant for an open conflict, on a record that is no longer one."""
+
+
+def lock_records(record_ids):
+    """Lock the records' rows, in pk order so that two transactions never wait on each other.
+
+    Everything that reads a record's votes and then writes them, or its outcome, holds this
+    lock: under READ COMMITTED two such transactions would otherwise each miss the other's
+    write. (SQLite has no row locks: there BEGIN IMMEDIATE takes the database's write lock.)
+    """
+    return list(
+        Record.objects.filter(pk__in=record_ids).order_by("pk").select_for_update().values_list("pk", flat=True)
+    )
+
+
 def record_decision(*, record, reviewer, stage, decision, reason="", note="", at=None, check_stage=True):
-    """Store ``reviewer``'s vote, superseding their previous one, and refresh the outcome."""
+    """Store ``reviewer``'s vote, superseding their previous one, and refresh the outcome.
+
+    Raises RecordFull when others have already cast every vote the record needs. The same vote
+    sent twice (a double click, two tabs) is stored once: the second call returns the first.
+    """
     validate(record=record, stage=stage, decision=decision, reason=reason)
-    if check_stage and stage == Stage.FULL_TEXT:
-        ta = Record.objects.filter(pk=record.pk).values_list("ta_outcome", flat=True).first()
-        if ta != Record.Outcome.INCLUDE:
-            raise DecisionError("Only records included at title/abstract go to full-text screening.")
+    reason, note = (reason or "").strip(), (note or "").strip()
     with transaction.atomic():
-        Decision.objects.filter(record=record, reviewer=reviewer, stage=stage, is_current=True).update(is_current=False)
+        # Read the votes only under the record's lock: the check below and the insert are one step.
+        locked = Record.objects.select_for_update().only("pk", "review_id", "ta_outcome").get(pk=record.pk)
+        if check_stage and stage == Stage.FULL_TEXT and locked.ta_outcome != Record.Outcome.INCLUDE:
+            raise DecisionError("Only records included at title/abstract go to full-text screening.")
+        review = Review.objects.get(pk=locked.review_id)
+        votes = list(Decision.objects.filter(record=record, stage=stage, is_current=True))
+        mine = next((vote for vote in votes if vote.reviewer_id == reviewer.pk), None)
+        if mine is None and len(votes) >= review.reviewers_needed(stage):
+            raise RecordFull(f"Record #{record.pk} already has all the votes it needs at this stage.")
         # The vote is in: the record no longer needs to be held for this reviewer.
         Claim.objects.filter(record=record, reviewer=reviewer, stage=stage).delete()
+        if mine is not None and (mine.decision, mine.reason, mine.note) == (decision, reason, note):
+            return mine
+        if mine is not None:
+            Decision.objects.filter(pk=mine.pk).update(is_current=False)
         made = Decision.objects.create(
             record=record,
             reviewer=reviewer,
             stage=stage,
             decision=decision,
-            reason=(reason or "").strip(),
-            note=(note or "").strip(),
+            reason=reason,
+            note=note,
             created_at=at or timezone.now(),
         )
         Event.objects.create(
@@ -64,7 +97,7 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
             kind=Event.Kind.DECISION,
             detail={"stage": stage, "decision": decision, "reason": made.reason, "note": made.note},
         )
-        refresh_outcomes(Review.objects.get(pk=record.review_id), [record.pk], stage)
+        refresh_outcomes(review, [record.pk], stage)
     return made
 
 
@@ -78,15 +111,16 @@ def record_decisions(review, stage, decisions, *, extra_detail=None):
     if not decisions:
         return decisions
     ids = sorted({d.record_id for d in decisions})
-    if stage == Stage.FULL_TEXT:
-        passed = set(Record.objects.filter(pk__in=ids, ta_outcome=Record.Outcome.INCLUDE).values_list("pk", flat=True))
-        if set(ids) - passed:
-            raise DecisionError("Only records included at title/abstract go to full-text screening.")
     last = {(d.record_id, d.reviewer_id): i for i, d in enumerate(decisions)}
     for i, d in enumerate(decisions):
         d.stage = stage
         d.is_current = last[(d.record_id, d.reviewer_id)] == i
     with transaction.atomic():
+        lock_records(ids)
+        if stage == Stage.FULL_TEXT:
+            passed = Record.objects.filter(pk__in=ids, ta_outcome=Record.Outcome.INCLUDE).values_list("pk", flat=True)
+            if set(ids) - set(passed):
+                raise DecisionError("Only records included at title/abstract go to full-text screening.")
         Decision.objects.filter(
             record_id__in=ids, reviewer_id__in={d.reviewer_id for d in decisions}, stage=stage, is_current=True
         ).update(is_current=False)
@@ -116,10 +150,17 @@ def record_decisions(review, stage, decisions, *, extra_detail=None):
     return decisions
 
 
-def resolve(*, record, stage, decision, user, reason="", note=""):
-    """The owner's (or third reviewer's) final decision on a record at a stage."""
+def resolve(*, record, stage, decision, user, reason="", note="", only_if_conflict=False):
+    """The owner's (or third reviewer's) final decision on a record at a stage.
+
+    With ``only_if_conflict`` (resolving from the open conflicts), raises NotInConflict when the
+    record is no longer an open conflict: another resolver got there first, or the votes changed.
+    """
     validate(record=record, stage=stage, decision=decision, reason=reason)
     with transaction.atomic():
+        locked = Record.objects.select_for_update().only("pk", OUTCOME_FIELD[stage]).get(pk=record.pk)
+        if only_if_conflict and getattr(locked, OUTCOME_FIELD[stage]) != Record.Outcome.CONFLICT:
+            raise NotInConflict(f"Record #{record.pk} is no longer an open conflict; see the resolved tab.")
         Resolution.objects.filter(record=record, stage=stage, is_current=True).update(is_current=False)
         made = Resolution.objects.create(
             record=record,
@@ -165,7 +206,16 @@ def outcome_of(votes, *, needed, maybe_counts_as_include=True, resolution=None):
 
 
 def refresh_outcomes(review, record_ids, stage):
-    """Recompute the stored outcome of ``record_ids`` at ``stage`` from current votes (two queries)."""
+    """Recompute the stored outcome of ``record_ids`` at ``stage`` from current votes.
+
+    The records are locked first (in pk order), so the votes read are the latest committed ones
+    and no vote can slip in between the read and the write of the outcome.
+    """
+    with transaction.atomic():
+        return _refresh_outcomes(review, lock_records(record_ids), stage)
+
+
+def _refresh_outcomes(review, record_ids, stage):
     votes = defaultdict(list)
     for rid, decision, reason in (
         Decision.objects.filter(record_id__in=record_ids, stage=stage, is_current=True)
@@ -219,14 +269,25 @@ def _reblind_if_reopened(review, stage, changed):
 
 
 def reblind(review, stages, *, reason):
-    """Restore blinding at ``stages`` where the owner had lifted it (logged)."""
-    review.refresh_from_db(fields=["ta_blinding_lifted", "ft_blinding_lifted"])
-    for stage in stages:
-        if not review.blinding_lifted(stage):
-            continue
-        flag = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
-        Review.objects.filter(pk=review.pk).update(**{flag: False})
-        setattr(review, flag, False)
-        Event.objects.create(
-            review=review, kind=Event.Kind.BLINDING, detail={"stage": stage, "restored": True, "reason": reason}
-        )
+    """Restore blinding at ``stages`` where the owner had lifted it (logged).
+
+    Reads the flags under the review's row lock, which lift_blinding holds while it checks that
+    the stage is done: either the lift sees this transaction's reopened record, or this
+    transaction sees the lift and undoes it. (Lock order everywhere: records, then the review.)
+    """
+    if not stages:
+        return
+    flags = ["ta_blinding_lifted", "ft_blinding_lifted"]
+    with transaction.atomic():
+        current = Review.objects.select_for_update(no_key=True).filter(pk=review.pk).values(*flags).get()
+        for flag in flags:
+            setattr(review, flag, current[flag])
+        for stage in stages:
+            if not review.blinding_lifted(stage):
+                continue
+            flag = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+            Review.objects.filter(pk=review.pk).update(**{flag: False})
+            setattr(review, flag, False)
+            Event.objects.create(
+                review=review, kind=Event.Kind.BLINDING, detail={"stage": stage, "restored": True, "reason": reason}
+            )

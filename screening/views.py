@@ -17,7 +17,7 @@ from screening import conflicts as conflicting
 from screening import extraction as extracting
 from screening import prisma as prisma_counts
 from screening import prisma_svg, queue, visibility
-from screening.decisions import OUTCOME_FIELD, DecisionError, record_decision, resolve
+from screening.decisions import OUTCOME_FIELD, DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
 from screening.models import Decision, ExtractionField, ExtractionValue
@@ -65,18 +65,9 @@ def _my_vote(record, user, stage):
     return Decision.objects.filter(record=record, reviewer=user, stage=stage, is_current=True).first()
 
 
-def _has_all_votes(review, record, user, stage):
-    """True for a record at this stage that others have fully voted on: no unasked-for extra vote."""
-    if _my_vote(record, user, stage):
-        return False
-    return (
-        queue.eligible(review, stage).filter(pk=record.pk).exists()
-        and not queue.pending(review, user, stage).filter(pk=record.pk).exists()
-    )
-
-
-def _card(request, review, stage, record=None, form=None):
-    """Context for the screening card: ``record`` (default: the next one), its form and progress.
+def _card(request, review, stage, record=None, form=None, notice=""):
+    """Context for the screening card: ``record`` (default: the next one), its form and progress;
+    ``notice`` says why the card is not the one the reviewer expected.
 
     Blinding: only the user's own vote is ever read here.
     """
@@ -93,6 +84,7 @@ def _card(request, review, stage, record=None, form=None):
         "progress": queue.progress(review, request.user, stage),
         "keywords": (review.include_keywords_list(), review.exclude_keywords_list()),
         "other_stage": Stage.FULL_TEXT if stage == Stage.TITLE_ABSTRACT else Stage.TITLE_ABSTRACT,
+        "notice": notice,
     }
 
 
@@ -125,11 +117,13 @@ def decide(request, slug, stage, pk):
     stage = _stage(stage)
     record = get_object_or_404(Record, review=review, pk=pk)
     form = DecisionForm(request.POST, review=review, stage=stage)
-    if form.is_valid() and _has_all_votes(review, record, request.user, stage):
-        form.add_error(None, "This record already has all the votes it needs at this stage.")
     if form.is_valid():
         try:
             record_decision(record=record, reviewer=request.user, stage=stage, **form.decision_kwargs())
+        except RecordFull as error:
+            # Others cast the last vote first: nothing to correct on this card, so on to the next one.
+            template = "screening/_card.html" if request.htmx else "screening/screen.html"
+            return render(request, template, _card(request, review, stage, notice=str(error)), status=400)
         except DecisionError as error:
             form.add_error(None, str(error))
     if form.errors:
@@ -234,7 +228,11 @@ def resolve_conflict(request, slug, stage, pk):
         return _no_longer_open(request, review, stage, record, form)
     if form.is_valid():
         try:
-            resolve(record=record, stage=stage, user=request.user, **form.decision_kwargs())
+            resolve(
+                record=record, stage=stage, user=request.user, only_if_conflict=tab == "open", **form.decision_kwargs()
+            )
+        except NotInConflict:
+            return _no_longer_open(request, review, stage, record, form)
         except DecisionError as error:
             form.add_error(None, str(error))
     if form.errors:
