@@ -102,3 +102,25 @@ def test_enter_in_an_empty_reason_box_at_full_text_records_nothing(imported, bob
     # The reviewer is sent to the reason list instead; nothing is recorded.
     page.wait_for_function("document.activeElement && document.activeElement.name === 'reason'")
     assert _bobs_votes(FT) == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_enter_in_alices_typed_reason_resolves_a_conflict_as_an_exclusion(
+    imported, alice, bob, carol, live_server, browser_page
+):
+    page = browser_page
+    imported.title_abstract_reviewers = 2
+    imported.save()
+    (first,) = _first_records(imported, 1)
+    record_decision(record=first, reviewer=bob, stage=TA, decision="include")
+    record_decision(record=first, reviewer=carol, stage=TA, decision="exclude")
+    log_in(page, live_server, "alice")
+    page.goto(live_server.url + reverse("screening:conflicts", args=[imported.slug, TA]))
+    form = f"form[action='{reverse('screening:resolve', args=[imported.slug, TA, first.pk])}']"
+    wait_until_wired(page, form)
+    page.fill(f"{form} input[name=other_reason]", "Animal study")
+    page.press(f"{form} input[name=other_reason]", "Enter")
+    page.wait_for_selector(f"{form}", state="detached")
+    assert Record.objects.get(pk=first.pk).ta_outcome == "exclude"
+    assert list(first.resolutions.values_list("decision", "reason")) == [("exclude", "Animal study")]
