@@ -137,6 +137,10 @@ def _clean_update(review, fields):
         if not fields["title"]:
             raise ValueError("A review needs a title.")
     _check_settings({k: v for k, v in fields.items() if k != "title"})
+    for name, value in fields.items():
+        if isinstance(value, str):
+            # Browsers send a textarea's line breaks as CRLF: an unedited text is not a change.
+            fields[name] = value.replace("\r\n", "\n")
     return {
         name: (getattr(review, name), value) for name, value in sorted(fields.items()) if getattr(review, name) != value
     }

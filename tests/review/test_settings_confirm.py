@@ -151,3 +151,31 @@ def test_a_review_without_votes_changes_its_reviewers_without_asking(client, rev
     review.refresh_from_db()
     assert review.title_abstract_reviewers == 2
     assert Event.objects.get(kind=Event.Kind.SETTINGS).detail["outcomes"] == {}
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_alice_confirms_in_a_browser_and_only_the_reviewer_count_changes(
+    review, screened, alice, live_server, browser_page
+):
+    from tests.browser import log_in
+
+    review.exclusion_reasons = "Wrong population\nWrong outcome\nAnimal study"
+    review.inclusion_criteria = "Adults\nwith PTSD"
+    review.save()
+    page = browser_page
+    log_in(page, live_server, "alice")
+    page.goto(live_server.url + reverse("review:settings", args=[review.slug]))
+    page.fill("input[name=title_abstract_reviewers]", "2")
+    page.click("button:has-text('Save settings')")
+    page.wait_for_selector("text=Confirm the new settings")
+    review.refresh_from_db()
+    assert review.title_abstract_reviewers == 1
+    page.click("button:has-text('Confirm and save')")
+    page.wait_for_selector("text=Settings saved.")
+    review.refresh_from_db()
+    assert review.title_abstract_reviewers == 2
+    # The confirmation re-sent every other value as it was, line breaks included.
+    assert review.exclusion_reasons.splitlines() == ["Wrong population", "Wrong outcome", "Animal study"]
+    assert review.inclusion_criteria.splitlines() == ["Adults", "with PTSD"]
+    assert Event.objects.get(kind=Event.Kind.SETTINGS).detail["changed"] == ["title_abstract_reviewers"]
