@@ -144,6 +144,17 @@ def test_settings_that_do_not_touch_outcomes_save_at_once_with_old_and_new_value
     }
 
 
+def test_line_breaks_sent_as_crlf_by_the_browser_are_not_a_change(client, review, alice):
+    review.exclusion_reasons = "Wrong population\nAnimal study"
+    review.save()
+    client.force_login(alice)
+    form = _form(review, title="Kratom and PTSD", exclusion_reasons="Wrong population\r\nAnimal study")
+    client.post(reverse("review:settings", args=[review.slug]), form)
+    assert Event.objects.get(kind=Event.Kind.SETTINGS).detail["changed"] == ["title"]
+    review.refresh_from_db()
+    assert review.exclusion_reasons == "Wrong population\nAnimal study"
+
+
 def test_a_review_without_votes_changes_its_reviewers_without_asking(client, review, alice):
     client.force_login(alice)
     done = client.post(reverse("review:settings", args=[review.slug]), _form(review, title_abstract_reviewers=2))
