@@ -64,8 +64,28 @@ def describe_event(event, record=None):
                 return f"“{d[action]}” {action}"
     if kind == Event.Kind.NOTE:
         return d.get("text", "")
+    if kind == Event.Kind.EXTRACTION:
+        return describe_extraction(d)
     if kind == Event.Kind.BLINDING:
         return STAGES.get(d.get("stage"), d.get("stage", ""))
+    return ""
+
+
+def describe_extraction(d):
+    """One line for an extraction event: a value changed, or a field created, changed or deleted."""
+    field = f"“{d.get('field', '')}”"
+    action = d.get("action")
+    if action == "value":
+        because = f" ({d['because']})" if d.get("because") else ""
+        return f"{field}: {d.get('old') or '(empty)'} → {d.get('new') or '(empty)'}{because}"
+    if action == "field created":
+        return f"field {field} created ({d.get('kind', '')})"
+    if action == "field changed":
+        changes = "; ".join(f"{name} {old!r} → {new!r}" for name, (old, new) in sorted(d.get("changes", {}).items()))
+        return f"field {field} changed: {changes}"
+    if action == "field deleted":
+        n = len(d.get("values", []))
+        return f"field {field} deleted with its {n} value{'s' if n != 1 else ''}"
     return ""
 
 

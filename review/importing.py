@@ -268,6 +268,8 @@ def _store_chunk(chunk, search, index, known, result, user):
 @transaction.atomic
 def unmerge(record, *, user):
     """Undo a duplicate link: the record becomes a unique record and is never re-linked."""
+    # Read the link under a row lock: a merge running at the same time may have just changed it.
+    _lock(record)
     previous = record.duplicate_of_id
     if previous is None:
         return record
@@ -281,12 +283,40 @@ def unmerge(record, *, user):
     return record
 
 
+def _lock(*records):
+    """Lock ``records``' rows in pk order (so two merges never wait on each other in a circle) and
+    read them again: the caller's copies may be stale."""
+    list(Record.objects.select_for_update().filter(pk__in=[r.pk for r in records]).order_by("pk").values("pk"))
+    for r in records:
+        r.refresh_from_db()
+
+
 @transaction.atomic
 def merge(record, *, into, user):
-    """Mark ``record`` as a duplicate of ``into`` by hand (the reviewer saw what dedup missed)."""
+    """Mark ``record`` as a duplicate of ``into`` by hand (the reviewer saw what dedup missed).
+
+    The link goes to ``into``'s original when ``into`` is itself a duplicate. Raises ValueError
+    when that original is ``record`` itself (``into`` is already a duplicate of ``record``): the
+    link would make a record a duplicate of itself.
+    """
     if into.review_id != record.review_id or into.pk == record.pk:
         raise ValueError("A record can only be merged into another record of the same review.")
-    target = into.duplicate_of or into
+    # Both rows (and the original they lead to) are read again under a lock: a merge the other way
+    # round (B into A while A goes into B) waits, then sees this one's link and is refused.
+    _lock(record, into)
+    target, seen = into, {into.pk}
+    while target.duplicate_of_id is not None:
+        if target.duplicate_of_id == record.pk:
+            raise ValueError(
+                f"Record #{record.pk} cannot be merged into #{into.pk}: #{into.pk} is already marked as a "
+                f"duplicate of #{record.pk}, so #{record.pk} would become a duplicate of itself. "
+                f"To keep #{into.pk} instead, undo that link first (on record #{into.pk}), then merge again."
+            )
+        if target.duplicate_of_id in seen:
+            raise ValueError(f"Record #{into.pk} is in a circle of duplicate links; undo one of them first.")
+        seen.add(target.duplicate_of_id)
+        target = Record(pk=target.duplicate_of_id)
+        _lock(target)
     record.duplicate_of = target
     record.duplicate_reason = "manual"
     record.not_duplicate = False

@@ -4,6 +4,10 @@ Views and management commands call these; each raises ValueError with a message 
 to the person who asked.
 """
 
+import copy
+import dataclasses
+from collections import defaultdict
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -12,7 +16,8 @@ from django.utils.text import slugify
 
 from review.models import Event, Membership, Record, Review, Role, Stage
 from screening import queue
-from screening.decisions import OUTCOME_FIELD, lock_records, refresh_outcomes
+from screening.decisions import OUTCOME_FIELD, lock_records, outcome_of, refresh_outcomes
+from screening.models import Decision, Resolution
 
 SLUG_MAX = Review._meta.get_field("slug").max_length
 # Settings a review's owner may change; create_review accepts the same.
@@ -91,32 +96,147 @@ def create_review(*, slug, title, owner=None, **fields) -> Review:
 OUTCOME_SETTINGS = {"title_abstract_reviewers", "full_text_reviewers", "maybe_counts_as_include"}
 
 
-def update_review(review, *, user, **fields) -> Review:
-    """Change a review's title and settings, logging which fields changed.
+@dataclasses.dataclass
+class SettingsPreview:
+    """What saving new settings would do: the changed fields ({name: (old, new)}) and, per stage,
+    the records whose outcome would move from one value to another ({stage: {(old, new): [ids]}})."""
 
-    Changing how many reviewers screen each record (or whether maybe counts as include)
-    recomputes every record's outcome from the votes already cast.
-    """
+    changed: dict = dataclasses.field(default_factory=dict)
+    outcomes: dict = dataclasses.field(default_factory=dict)
+    recomputes: bool = False
+    has_votes: bool = False
+
+    @property
+    def needs_confirmation(self):
+        """Outcome rules change on a review that has votes: the owner should see what moves first."""
+        return self.recomputes and self.has_votes
+
+    def transitions(self):
+        """(stage label, old label, new label, how many) per outcome transition, for a page."""
+        return [
+            (Stage(stage).label, _outcome_label(old), _outcome_label(new), len(pks))
+            for stage, moves in self.outcomes.items()
+            for (old, new), pks in sorted(moves.items())
+        ]
+
+
+def _outcome_label(value):
+    return Record.Outcome(value).label
+
+
+def _clean_update(review, fields):
+    """Check ``fields`` (title and settings) and return {name: (old, new)} for those that change."""
     if "title" in fields:
         fields["title"] = (fields["title"] or "").strip()
         if not fields["title"]:
             raise ValueError("A review needs a title.")
     _check_settings({k: v for k, v in fields.items() if k != "title"})
-    changed = sorted(name for name, value in fields.items() if getattr(review, name) != value)
-    if not changed:
-        return review
+    for name, value in fields.items():
+        if isinstance(value, str):
+            # Browsers send a textarea's line breaks as CRLF: an unedited text is not a change.
+            fields[name] = value.replace("\r\n", "\n")
+    return {
+        name: (getattr(review, name), value) for name, value in sorted(fields.items()) if getattr(review, name) != value
+    }
+
+
+def _stored_outcomes(review, stage):
+    field_name = OUTCOME_FIELD[stage]
+    return dict(Record.objects.for_review(review).values_list("pk", field_name))
+
+
+def _moves(before, after):
+    """{(old, new): [record ids]} for the records whose outcome differs between two snapshots."""
+    moves = {}
+    for pk, old in before.items():
+        new = after.get(pk, old)
+        if new != old:
+            moves.setdefault((old, new), []).append(pk)
+    return moves
+
+
+def preview_update(review, **fields) -> SettingsPreview:
+    """What ``update_review(review, **fields)`` would change, without writing anything: the
+    changed fields, and per stage how many records' outcomes would move from which to which."""
+    changed = _clean_update(review, dict(fields))
+    preview = SettingsPreview(changed=changed, recomputes=bool(OUTCOME_SETTINGS.intersection(changed)))
+    if not preview.recomputes:
+        return preview
+    preview.has_votes = Decision.objects.filter(record__review=review).exists()
+    proposed = copy.copy(review)
+    for name, (_, new) in changed.items():
+        setattr(proposed, name, new)
+    for stage in Stage:
+        votes = defaultdict(list)
+        for rid, decision, reason in (
+            Decision.objects.filter(record__review=review, stage=stage, is_current=True)
+            .order_by("created_at", "pk")
+            .values_list("record_id", "decision", "reason")
+        ):
+            votes[rid].append((decision, reason))
+        resolutions = {
+            rid: (decision, reason)
+            for rid, decision, reason in Resolution.objects.filter(
+                record__review=review, stage=stage, is_current=True
+            ).values_list("record_id", "decision", "reason")
+        }
+        before = _stored_outcomes(review, stage)
+        after = {
+            pk: outcome_of(
+                votes.get(pk, []),
+                needed=proposed.reviewers_needed(stage),
+                maybe_counts_as_include=proposed.maybe_counts_as_include,
+                resolution=resolutions.get(pk),
+            )[0]
+            for pk in before
+        }
+        moves = _moves(before, after)
+        if moves:
+            preview.outcomes[stage.value] = moves
+    return preview
+
+
+def update_review(review, *, user, **fields) -> Review:
+    """Change a review's title and settings, logging the old and new value of each changed field.
+
+    Changing how many reviewers screen each record (or whether maybe counts as include)
+    recomputes every record's outcome from the votes already cast; the event then also lists,
+    per stage, which records' outcomes moved from which to which. ``preview_update`` says the
+    same beforehand without writing.
+    """
     with transaction.atomic():
-        if OUTCOME_SETTINGS.intersection(changed):
+        if OUTCOME_SETTINGS.intersection(_clean_update(review, dict(fields))):
             # The records before the review row: the order a vote takes them in (no deadlock).
             lock_records(Record.objects.for_review(review).values("pk"))
-        for name in changed:
-            setattr(review, name, fields[name])
-        review.save(update_fields=changed)
-        Event.objects.create(review=review, actor=user, kind=Event.Kind.SETTINGS, detail={"changed": changed})
-        if OUTCOME_SETTINGS.intersection(changed):
+        # One settings change at a time: the outcomes logged are the ones this change moved.
+        Review.objects.select_for_update().filter(pk=review.pk).values("pk").get()
+        review.refresh_from_db()
+        changed = _clean_update(review, fields)
+        if not changed:
+            return review
+        recomputes = OUTCOME_SETTINGS.intersection(changed)
+        before = {stage: _stored_outcomes(review, stage) for stage in Stage} if recomputes else {}
+        for name, (_, new) in changed.items():
+            setattr(review, name, new)
+        review.save(update_fields=list(changed))
+        detail = {
+            "changed": list(changed),
+            "old": {name: old for name, (old, _) in changed.items()},
+            "new": {name: new for name, (_, new) in changed.items()},
+        }
+        if recomputes:
             records = Record.objects.for_review(review).values("pk")
+            outcomes = {}
             for stage in Stage:
                 refresh_outcomes(review, records, stage)
+                moves = _moves(before[stage], _stored_outcomes(review, stage))
+                if moves:
+                    outcomes[stage.value] = [
+                        {"from": old, "to": new, "count": len(pks), "records": sorted(pks)}
+                        for (old, new), pks in sorted(moves.items())
+                    ]
+            detail["outcomes"] = outcomes
+        Event.objects.create(review=review, actor=user, kind=Event.Kind.SETTINGS, detail=detail)
     return review
 
 
@@ -215,7 +335,8 @@ def lift_blinding(review, *, stage, by) -> Review:
     stage = Stage(stage)
     field = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
     with transaction.atomic():
-        review = Review.objects.select_for_update().get(pk=review.pk)
+        Review.objects.select_for_update().filter(pk=review.pk).values("pk").get()
+        review.refresh_from_db()
         if getattr(review, field):
             return review
         blockers = stage_blockers(review, stage)

@@ -18,6 +18,7 @@ from review.reviews import (
     change_role,
     create_review,
     lift_blinding,
+    preview_update,
     remove_member,
     set_resolver,
     update_review,
@@ -71,6 +72,11 @@ def review_settings(request, slug):
     review, membership = review_for_member(request, slug, OWNER)
     form = ReviewForm(request.POST or None, instance=Review.objects.get(pk=review.pk))
     if request.method == "POST" and form.is_valid():
+        preview = preview_update(review, **form.cleaned_data)
+        if preview.needs_confirmation and not request.POST.get("confirm"):
+            # Outcomes would be recomputed from the votes cast: say how, and save only on Confirm.
+            context = {"form": form, "review": review, "membership": membership, "preview": preview}
+            return render(request, "review/review_settings_confirm.html", context)
         update_review(review, user=request.user, **form.cleaned_data)
         messages.success(request, "Settings saved.")
         return redirect(review)

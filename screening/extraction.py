@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from review.models import Event
 from review.spreadsheet import safe_row
 from screening.models import ExtractionField, ExtractionValue
 from screening.prisma import included_records as _included
@@ -238,21 +239,109 @@ def save_values(record, field_values: dict, user):
     if errors:
         raise ValidationError(errors)
 
-    existing = {v.field_id: v for v in ExtractionValue.objects.filter(record=record, field__in=list(cleaned))}
-    changed = []
+    changed, events = [], []
     now = timezone.now()
     with transaction.atomic():
+        # Under a lock: the old value each event records is the one this write replaces.
+        existing = {
+            v.field_id: v
+            for v in ExtractionValue.objects.select_for_update().filter(record=record, field__in=list(cleaned))
+        }
         for field, value in cleaned.items():
             current = existing.get(field.pk)
+            old = current.value if current is not None else ""
+            if value == old:
+                continue
             if value == "":
-                if current is not None:
-                    current.delete()
-                    changed.append(field)
+                current.delete()
             elif current is None:
                 ExtractionValue.objects.create(record=record, field=field, value=value, updated_by=user, updated_at=now)
-                changed.append(field)
-            elif current.value != value:
+            else:
                 current.value, current.updated_by, current.updated_at = value, user, now
                 current.save(update_fields=["value", "updated_by", "updated_at"])
-                changed.append(field)
+            changed.append(field)
+            events.append(_value_event(record.review_id, record.pk, field, old, value, user, now))
+        Event.objects.bulk_create(events)
     return changed
+
+
+def _value_event(review_id, record_id, field, old, new, user, at, **extra):
+    return Event(
+        review_id=review_id,
+        record_id=record_id,
+        actor=user,
+        kind=Event.Kind.EXTRACTION,
+        created_at=at,
+        detail={"action": "value", "field": field.name, "field_id": field.pk, "old": old, "new": new, **extra},
+    )
+
+
+def value_history(record):
+    """Every logged change of ``record``'s extracted values, newest first (events with ``actor``)."""
+    return (
+        Event.objects.filter(record=record, kind=Event.Kind.EXTRACTION, detail__action="value")
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+    )
+
+
+# What the audit trail says about a field, besides its values.
+FIELD_SETTINGS = ("name", "kind", "choices", "help_text")
+
+
+def save_field(form, *, user):
+    """Save a valid ExtractionFieldForm (a new field or a changed one) and log what changed:
+    every changed setting with its old and new value."""
+    with transaction.atomic():
+        before = None
+        if form.instance.pk:
+            before = ExtractionField.objects.select_for_update().filter(pk=form.instance.pk).values(*FIELD_SETTINGS)
+            before = before.first()
+        field = form.save()
+        after = {name: getattr(field, name) for name in FIELD_SETTINGS}
+        if before is None:
+            detail = {"action": "field created", "field": field.name, "field_id": field.pk, **after}
+        else:
+            changes = {name: [before[name], after[name]] for name in FIELD_SETTINGS if before[name] != after[name]}
+            if not changes:
+                return field
+            detail = {"action": "field changed", "field": field.name, "field_id": field.pk, "changes": changes}
+        Event.objects.create(review_id=field.review_id, actor=user, kind=Event.Kind.EXTRACTION, detail=detail)
+    return field
+
+
+def delete_field(field, *, user):
+    """Delete ``field`` and every value entered for it. The audit trail keeps them: one event for
+    the field (its settings and every deleted value) and one per value on the record's history."""
+    now = timezone.now()
+    with transaction.atomic():
+        field = ExtractionField.objects.select_for_update().get(pk=field.pk)
+        values = list(
+            ExtractionValue.objects.select_for_update()
+            .filter(field=field)
+            .order_by("record_id")
+            .values_list("record_id", "value")
+        )
+        settings = {name: getattr(field, name) for name in FIELD_SETTINGS}
+        events = [
+            Event(
+                review_id=field.review_id,
+                actor=user,
+                kind=Event.Kind.EXTRACTION,
+                created_at=now,
+                detail={
+                    "action": "field deleted",
+                    "field": field.name,
+                    "field_id": field.pk,
+                    **settings,
+                    "values": [{"record": record_id, "value": value} for record_id, value in values],
+                },
+            )
+        ]
+        events += [
+            _value_event(field.review_id, record_id, field, value, "", user, now, because="field deleted")
+            for record_id, value in values
+        ]
+        Event.objects.bulk_create(events)
+        field.delete()
+    return len(values)

@@ -333,15 +333,23 @@ def _field_action(request, review):
     if request.POST.get("field"):
         field = get_object_or_404(ExtractionField, review=review, pk=request.POST["field"])
     if action == "delete" and field:
-        field.delete()
+        extracting.delete_field(field, user=request.user)
     elif action in ("up", "down") and field:
         _move(review, field, -1 if action == "up" else 1)
     else:
         form = ExtractionFieldForm(request.POST, instance=field, review=review)
         if not form.is_valid():
             return form
-        form.save()
+        extracting.save_field(form, user=request.user)
     return None
+
+
+def _delete_needs_confirming(request, review):
+    """The field a POST asks to delete, when it has values and the POST is not yet the confirmation."""
+    if request.POST.get("action") != "delete" or request.POST.get("confirm") or not request.POST.get("field"):
+        return None
+    field = get_object_or_404(ExtractionField, review=review, pk=request.POST["field"])
+    return field if field.values.exists() else None
 
 
 def _move(review, field, step):
@@ -362,6 +370,10 @@ def extraction_fields(request, slug):
     review, membership = review_for_member(request, slug, roles=None if request.method == "GET" else (Role.OWNER,))
     form = None
     if request.method == "POST":
+        doomed = _delete_needs_confirming(request, review)
+        if doomed is not None:
+            context = {"review": review, "field": doomed, "count": doomed.values.count()}
+            return render(request, "screening/extraction_field_delete.html", context)
         form = _field_action(request, review)
         if form is None:
             return redirect("screening:extraction_fields", review.slug)
@@ -409,6 +421,7 @@ def extraction_entry(request, slug, pk):
             "record": record,
             "form": form,
             "read_only": read_only,
+            "history": extracting.value_history(record),
         },
         status=400 if form.errors else 200,
     )

@@ -234,6 +234,8 @@ def test_asking_for_a_second_reviewer_reopens_records_one_reviewer_decided(clien
         "title_abstract_reviewers": 2,
         "full_text_reviewers": 1,
         "maybe_counts_as_include": "on",
+        # Outcomes move: the settings page asks first, and this is the confirmation.
+        "confirm": "1",
     }
     client.post(reverse("review:settings", args=[review.slug]), form)
     records[0].refresh_from_db()

@@ -6,8 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
+from django.urls import reverse
 
-from review.models import Record, Search, Stage
+from review.models import Event, Record, Search, Stage
 from screening.decisions import record_decision
 from screening.extraction import build_table, export, extraction_rows, included_records, save_values
 from screening.models import ExtractionField, ExtractionValue
@@ -177,3 +178,130 @@ def test_the_command_writes_csv_and_xlsx(review, studies, fields, tmp_path):
     assert path.read_bytes()[:2] == b"PK"
     with pytest.raises(CommandError, match="nope"):
         call_command("export_extraction", "nope")
+
+
+# The audit trail of extraction (issue #6) -------------------------------------------------------
+
+
+def _extraction_events(**lookups):
+    return list(Event.objects.filter(kind=Event.Kind.EXTRACTION, **lookups).order_by("pk"))
+
+
+def test_each_changed_value_is_logged_with_its_old_and_new_value(studies, fields, bob, carol):
+    study = studies[0]
+    save_values(study, {"Sample size": "40", "Design": "rct"}, bob)
+    save_values(study, {"Sample size": "42", "Design": "RCT", "Blinded": ""}, carol)
+    save_values(study, {"Sample size": ""}, bob)
+    details = [(e.actor.username, e.record_id, e.detail) for e in _extraction_events()]
+    size, design = fields[0], fields[1]
+    assert details == [
+        ("bob", study.pk, {"action": "value", "field": "Sample size", "field_id": size.pk, "old": "", "new": "40"}),
+        ("bob", study.pk, {"action": "value", "field": "Design", "field_id": design.pk, "old": "", "new": "RCT"}),
+        ("carol", study.pk, {"action": "value", "field": "Sample size", "field_id": size.pk, "old": "40", "new": "42"}),
+        ("bob", study.pk, {"action": "value", "field": "Sample size", "field_id": size.pk, "old": "42", "new": ""}),
+    ]
+
+
+def test_bob_sees_who_changed_a_value_from_what_on_the_entry_page(client, review, studies, fields, bob, carol):
+    study = studies[0]
+    save_values(study, {"Outcome measure": "CAPS-5"}, bob)
+    client.force_login(carol)
+    url = reverse("screening:extraction_entry", args=[review.slug, study.pk])
+    response = client.post(url, {f"field_{fields[3].pk}": "PCL-5"})
+    assert response.status_code == 302
+    client.force_login(bob)
+    page = client.get(url).content.decode()
+    history = page[page.index("<h2>History</h2>") :]
+    assert history.index("carol") < history.index("bob")  # newest first
+    assert "CAPS-5 → PCL-5" in history and "(empty) → CAPS-5" in history
+
+
+def test_field_creation_rename_and_kind_change_are_logged(client, review, alice):
+    client.force_login(alice)
+    url = reverse("screening:extraction_fields", args=[review.slug])
+    client.post(url, {"action": "save", "name": "Dose", "kind": "text", "choices": "", "help_text": ""})
+    field = ExtractionField.objects.get(review=review, name="Dose")
+    client.post(url, {"action": "save", "field": field.pk, "name": "Dose (mg)", "kind": "number", "choices": ""})
+    created, changed = (e.detail for e in _extraction_events(review=review))
+    assert created == {
+        "action": "field created",
+        "field": "Dose",
+        "field_id": field.pk,
+        "name": "Dose",
+        "kind": "text",
+        "choices": "",
+        "help_text": "",
+    }
+    assert changed == {
+        "action": "field changed",
+        "field": "Dose (mg)",
+        "field_id": field.pk,
+        "changes": {"name": ["Dose", "Dose (mg)"], "kind": ["text", "number"]},
+    }
+
+
+def test_deleting_a_field_with_values_asks_first_and_deletes_only_when_confirmed(
+    client, review, studies, fields, alice, bob
+):
+    save_values(studies[0], {"Sample size": "40"}, bob)
+    save_values(studies[1], {"Sample size": "12"}, bob)
+    size = fields[0]
+    client.force_login(alice)
+    url = reverse("screening:extraction_fields", args=[review.slug])
+    asked = client.post(url, {"action": "delete", "field": size.pk})
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "2 values entered for this field will be deleted" in page and 'name="confirm"' in page
+    assert (
+        ExtractionField.objects.filter(pk=size.pk).exists() and ExtractionValue.objects.filter(field=size).count() == 2
+    )
+    assert not _extraction_events(detail__action="field deleted")
+
+    done = client.post(url, {"action": "delete", "field": size.pk, "confirm": "1"})
+    assert done.status_code == 302
+    assert not ExtractionField.objects.filter(pk=size.pk).exists() and not ExtractionValue.objects.exists()
+    (deleted,) = _extraction_events(detail__action="field deleted")
+    assert deleted.actor == alice and deleted.record_id is None
+    assert deleted.detail["field"] == "Sample size" and deleted.detail["kind"] == "number"
+    assert deleted.detail["values"] == [
+        {"record": studies[0].pk, "value": "40"},
+        {"record": studies[1].pk, "value": "12"},
+    ]
+    # Each study's own history says its value went with the field.
+    last = _extraction_events(record=studies[1])[-1]
+    assert (last.actor, last.detail["old"], last.detail["new"], last.detail["because"]) == (
+        alice,
+        "12",
+        "",
+        "field deleted",
+    )
+
+
+def test_a_field_without_values_is_deleted_at_once_and_logged(client, review, fields, alice):
+    client.force_login(alice)
+    client.post(reverse("screening:extraction_fields", args=[review.slug]), {"action": "delete", "field": fields[2].pk})
+    assert not ExtractionField.objects.filter(pk=fields[2].pk).exists()
+    (deleted,) = _extraction_events(detail__action="field deleted")
+    assert deleted.detail["values"] == [] and deleted.detail["field"] == "Blinded"
+
+
+def test_erin_the_viewer_cannot_delete_a_field(client, review, fields, erin):
+    client.force_login(erin)
+    url = reverse("screening:extraction_fields", args=[review.slug])
+    assert client.post(url, {"action": "delete", "field": fields[0].pk, "confirm": "1"}).status_code == 403
+    assert ExtractionField.objects.filter(pk=fields[0].pk).exists()
+
+
+def test_the_audit_trail_describes_extraction_events(review, studies, fields, alice, bob):
+    from review.audit import audit_rows, describe_event
+    from review.models import Membership
+    from screening.extraction import delete_field
+
+    save_values(studies[0], {"Design": "Cohort"}, bob)
+    delete_field(fields[1], user=alice)
+    value, deleted, gone = _extraction_events()
+    assert describe_event(value, studies[0]) == "“Design”: (empty) → Cohort"
+    assert describe_event(deleted) == "field “Design” deleted with its 1 value"
+    assert describe_event(gone, studies[0]) == "“Design”: Cohort → (empty) (field deleted)"
+    rows = [row for row in audit_rows(review, Membership.objects.get(user=alice)) if row[2] == "extraction"]
+    assert len(rows) == 3 and '"new": "Cohort"' in rows[0][-1]
