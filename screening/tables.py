@@ -27,17 +27,18 @@ def _outcome(value, label):
 
 class RecordTable(tables.Table):
     id = tables.Column("#", accessor="pk", order_by="pk")
-    title = tables.Column(attrs={"td": {"class": "title"}})
+    # Every sort ends on the record number: equal values keep one order on every database, whatever
+    # rows an update moved (PostgreSQL returns ties in storage order, which a vote changes).
+    title = tables.Column(attrs={"td": {"class": "title"}}, order_by=("title", "pk"))
     first_author = tables.Column("First author", accessor="authors", orderable=False)
-    year = tables.Column()
-    journal = tables.Column()
-    source = tables.Column()
-    # Sorted by the outcome as the reader may see it (a conflict sorts as pending to a blinded
-    # reviewer), then by number so that equal outcomes keep one order.
+    year = tables.Column(order_by=("year", "pk"))
+    journal = tables.Column(order_by=("journal", "pk"))
+    source = tables.Column(order_by=("source", "pk"))
+    # Sorted by the outcome as the reader may see it (a conflict sorts as pending to a blinded reviewer).
     ta_outcome = tables.Column("TA", empty_values=(), order_by=("ta_shown", "pk"))
     ft_outcome = tables.Column("FT", empty_values=(), order_by=("ft_shown", "pk"))
     tags = tables.Column("Tags", accessor="pk", orderable=False, attrs={"td": {"class": "tags"}})
-    duplicate = tables.Column("Duplicate", accessor="duplicate_of_id", order_by="duplicate_of")
+    duplicate = tables.Column("Duplicate", accessor="duplicate_of_id", order_by=("duplicate_of", "pk"))
 
     class Meta:
         model = Record
