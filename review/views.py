@@ -25,6 +25,7 @@ from review.reviews import (
 )
 from screening import conflicts, queue, status, visibility
 from screening.models import Decision
+from screening.stages import passes_title_abstract
 
 OWNER = (Role.OWNER,)
 DUPLICATE_REASONS = {
@@ -88,6 +89,9 @@ def review_settings(request, slug):
 def review_detail(request, slug):
     review, membership = review_for_member(request, slug)
     counts = status.review_status(review)
+    for stage in Stage:
+        # Conflict counts and agreement tell a disagreement from a missing vote: blinded like the votes.
+        counts[stage.value] = visibility.shown_stage_status(counts[stage.value], membership, stage)
     stages = [
         (
             stage.value,
@@ -98,10 +102,6 @@ def review_detail(request, slug):
         )
         for stage in Stage
     ]
-    for stage in Stage:
-        # Agreement per reviewer pair says how each one voted: blinded like the votes.
-        if not visibility.sees_all_votes(review, membership, stage):
-            counts[stage.value].pop("pairs", None)
     context = {
         "review": review,
         "membership": membership,
@@ -220,6 +220,7 @@ def record_detail(request, slug, pk):
         "duplicates": duplicates,
         "ta_shown": visibility.shown_outcome(record, Stage.TITLE_ABSTRACT, membership),
         "ft_shown": visibility.shown_outcome(record, Stage.FULL_TEXT, membership),
+        "at_full_text": passes_title_abstract(record, review),
         "blind": bool(visibility.blind_stages(review, membership)),
         "decisions": visibility.visible_decisions(record, membership),
         "events": [(e, audit.describe_event(e, record)) for e in audit.record_history(record, membership)],

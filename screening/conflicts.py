@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 
 from review.models import Record, Stage
-from screening.decisions import OUTCOME_FIELD
+from screening import stages
 from screening.models import Decision, Resolution
 from screening.queue import eligible
+from screening.stages import OUTCOME_FIELD
 
 Outcome = Record.Outcome
 
@@ -45,11 +46,12 @@ def resolved_conflicts(review, stage):
 
 def open_counts(review):
     """{stage: number of open conflicts} for both stages, in one query."""
-    records = Record.objects.for_review(review).unique()
-    counts = records.aggregate(
+    counts = Record.objects.for_review(review).aggregate(
         **{
-            Stage.TITLE_ABSTRACT.value: Count("pk", filter=Q(ta_outcome=Outcome.CONFLICT)),
-            Stage.FULL_TEXT.value: Count("pk", filter=Q(ta_outcome=Outcome.INCLUDE, ft_outcome=Outcome.CONFLICT)),
+            stage.value: Count(
+                "pk", filter=stages.in_stage_q(review, stage) & Q(**{OUTCOME_FIELD[stage]: Outcome.CONFLICT})
+            )
+            for stage in Stage
         }
     )
     return {Stage(stage): n for stage, n in counts.items()}

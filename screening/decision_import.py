@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from review import dedup, limits
 from review.models import Membership, Record, Role, Stage
+from screening import stages
 from screening.decisions import STAGE_CHOICES, record_decisions
 from screening.models import Choice, Decision
 
@@ -164,16 +165,12 @@ def import_decisions(*, review, path=None, text=None, filename="", user=None):
             if not stage_rows:
                 continue
             if stage == Stage.FULL_TEXT:
-                eligible = set(
-                    Record.objects.filter(
-                        pk__in={r.record_id for r in stage_rows}, ta_outcome=Record.Outcome.INCLUDE
-                    ).values_list("pk", flat=True)
-                )
+                outside = stages.check_in_stage(review, stage, {r.record_id for r in stage_rows})
                 bad = [
                     f"line {r.line}: record {r.record_id} is not included at title/abstract, so it has no "
                     "full-text decision"
                     for r in stage_rows
-                    if r.record_id not in eligible
+                    if r.record_id in outside
                 ]
                 if bad:
                     raise DecisionImportError(filename, bad)

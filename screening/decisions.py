@@ -10,9 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from review.models import Event, Record, Review, Stage
+from screening import stages
 from screening.models import Choice, Claim, Decision, Resolution
+from screening.stages import OUTCOME_FIELD
 
-OUTCOME_FIELD = {Stage.TITLE_ABSTRACT: "ta_outcome", Stage.FULL_TEXT: "ft_outcome"}
 STAGE_CHOICES = {
     Stage.TITLE_ABSTRACT: {Choice.INCLUDE, Choice.EXCLUDE, Choice.MAYBE},
     Stage.FULL_TEXT: {Choice.INCLUDE, Choice.EXCLUDE, Choice.NOT_RETRIEVED},
@@ -29,7 +30,7 @@ def validate(*, record, stage, decision, reason):
     if decision not in STAGE_CHOICES[stage]:
         allowed = ", ".join(sorted(STAGE_CHOICES[stage]))
         raise DecisionError(f"{decision!r} is not a {Stage(stage).label} decision (use {allowed}).")
-    if stage == Stage.FULL_TEXT and decision == Choice.EXCLUDE and not (reason or "").strip():
+    if stages.needs_reason(stage, decision) and not (reason or "").strip():
         raise DecisionError("A full-text exclusion needs a reason.")
     if record.duplicate_of_id:
         raise DecisionError(
@@ -68,9 +69,9 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
     with transaction.atomic():
         # Read the votes only under the record's lock: the check below and the insert are one step.
         locked = Record.objects.select_for_update().only("pk", "review_id", "ta_outcome").get(pk=record.pk)
-        if check_stage and stage == Stage.FULL_TEXT and locked.ta_outcome != Record.Outcome.INCLUDE:
-            raise DecisionError("Only records included at title/abstract go to full-text screening.")
         review = Review.objects.get(pk=locked.review_id)
+        if check_stage and (outside := stages.check_in_stage(review, stage, [record.pk])):
+            raise DecisionError(stages.not_in_stage_message(review, stage, outside))
         votes = list(Decision.objects.filter(record=record, stage=stage, is_current=True))
         mine = next((vote for vote in votes if vote.reviewer_id == reviewer.pk), None)
         if mine is None and len(votes) >= review.reviewers_needed(stage):
@@ -117,10 +118,8 @@ def record_decisions(review, stage, decisions, *, extra_detail=None):
         d.is_current = last[(d.record_id, d.reviewer_id)] == i
     with transaction.atomic():
         lock_records(ids)
-        if stage == Stage.FULL_TEXT:
-            passed = Record.objects.filter(pk__in=ids, ta_outcome=Record.Outcome.INCLUDE).values_list("pk", flat=True)
-            if set(ids) - set(passed):
-                raise DecisionError("Only records included at title/abstract go to full-text screening.")
+        if outside := stages.check_in_stage(review, stage, ids):
+            raise DecisionError(stages.not_in_stage_message(review, stage, outside))
         Decision.objects.filter(
             record_id__in=ids, reviewer_id__in={d.reviewer_id for d in decisions}, stage=stage, is_current=True
         ).update(is_current=False)
@@ -192,12 +191,7 @@ def outcome_of(votes, *, needed, maybe_counts_as_include=True, resolution=None):
     if not votes or len(votes) < needed:
         return "", ""
 
-    def side(decision):
-        if decision == Choice.MAYBE and maybe_counts_as_include:
-            return Choice.INCLUDE
-        return decision
-
-    sides = {side(d) for d, _ in votes}
+    sides = {stages.counts_as(d, maybe_counts_as_include=maybe_counts_as_include) for d, _ in votes}
     if len(sides) > 1:
         return Record.Outcome.CONFLICT, ""
     (outcome,) = sides
@@ -252,7 +246,7 @@ def _refresh_outcomes(review, record_ids, stage):
     return len(changed)
 
 
-UNSETTLED = (Record.Outcome.PENDING, Record.Outcome.CONFLICT)
+UNSETTLED = stages.UNRECONCILED
 
 
 def _reblind_if_reopened(review, stage, changed):
@@ -262,7 +256,7 @@ def _reblind_if_reopened(review, stage, changed):
     if any(getattr(r, OUTCOME_FIELD[stage]) in UNSETTLED for r in changed):
         reopened.add(stage)
     if stage == Stage.TITLE_ABSTRACT and any(
-        r.ta_outcome == Record.Outcome.INCLUDE and r.ft_outcome in UNSETTLED for r in changed
+        stages.passes_title_abstract(r, review) and r.ft_outcome in UNSETTLED for r in changed
     ):
         reopened.add(Stage.FULL_TEXT)
     reblind(review, reopened, reason="a record at this stage is open again")

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Min, Q
 
-from review.models import Record
+from review.models import Record, Stage
 from review.spreadsheet import safe_row
+from screening import stages
 
 OUTCOME = Record.Outcome
 
@@ -70,16 +71,10 @@ class PrismaCounts:
         )
 
 
-def screened_include_outcomes(review):
-    """The title/abstract outcomes that send a record on to full text."""
-    if review.maybe_counts_as_include:
-        return [OUTCOME.INCLUDE, OUTCOME.MAYBE]
-    return [OUTCOME.INCLUDE]
-
-
 def sought_records(review):
-    """Unique records sent on to full-text retrieval (the 'Reports sought' box)."""
-    return Record.objects.for_review(review).unique().filter(ta_outcome__in=screened_include_outcomes(review))
+    """Unique records sent on to full-text retrieval (the 'Reports sought' box): those taking part
+    in full-text screening, by the one rule in screening.stages."""
+    return stages.in_stage(review, Stage.FULL_TEXT)
 
 
 def included_records(review):
@@ -94,18 +89,17 @@ def compute(review) -> PrismaCounts:
         row["source"] or "Unnamed source": row["n"]
         for row in records.values("source").annotate(n=Count("pk"), first=Min("pk")).order_by("first")
     }
-    sought_in = screened_include_outcomes(review)
-    sought = Q(ta_outcome__in=sought_in)
+    sought = stages.passes_title_abstract_q(review)
     # With maybe_counts_as_include off, a final 'maybe' is neither excluded nor sent on: it waits
     # for someone to decide, so it is not counted as screened either (the boxes must add up).
-    decided = [OUTCOME.EXCLUDE, *sought_in]
+    decided = Q(ta_outcome=OUTCOME.EXCLUDE) | sought
     totals = records.aggregate(
         duplicates=Count("pk", filter=Q(duplicate_of__isnull=False)),
-        screened=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome__in=decided)),
+        screened=Count("pk", filter=Q(duplicate_of__isnull=True) & decided),
         excluded=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.EXCLUDE)),
         awaiting=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.PENDING)),
         ta_conflicts=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.CONFLICT)),
-        maybe=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.MAYBE) & ~Q(ta_outcome__in=sought_in)),
+        maybe=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.MAYBE) & ~sought),
         sought=Count("pk", filter=Q(duplicate_of__isnull=True) & sought),
         not_retrieved=Count("pk", filter=Q(duplicate_of__isnull=True, ft_outcome=OUTCOME.NOT_RETRIEVED) & sought),
         assessed=Count(

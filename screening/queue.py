@@ -16,7 +16,8 @@ from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from review.models import Record, Stage
+from review.models import Record
+from screening import stages
 from screening.models import Claim, Decision
 
 CLAIM_TTL = timedelta(minutes=20)
@@ -25,11 +26,8 @@ CANDIDATES = 20
 
 
 def eligible(review, stage):
-    """Records that take part in ``stage``: unique records, and at full text only TA includes."""
-    records = Record.objects.for_review(review).unique()
-    if stage == Stage.FULL_TEXT:
-        records = records.filter(ta_outcome=Record.Outcome.INCLUDE)
-    return records
+    """Records that take part in ``stage`` (the rule is screening.stages.in_stage)."""
+    return stages.in_stage(review, stage)
 
 
 def _current_votes(stage):
@@ -134,27 +132,31 @@ def progress(review, user, stage):
     """Counts for the progress bar, in two aggregate queries.
 
     mine_done: records at this stage with a current vote by ``user``; mine_total: that plus the
-    records still waiting for their vote; team_done: records with all the votes they need;
+    records still waiting for their vote; team_done: records decided (reconciled: neither pending
+    nor an open conflict, so that a conflict reads like a record still waiting for a vote);
     total: records taking part in the stage.
     """
     needed = max(review.reviewers_needed(stage), 1)
-    total = eligible(review, stage).count()
+    totals = eligible(review, stage).aggregate(
+        total=Count("pk"),
+        team_done=Count("pk", filter=stages.decided_q(stage)),
+    )
+    total = totals["total"]
     # Driven from the votes (far fewer rows than records early on), grouped per record.
-    record_filter = {"record__review": review, "record__duplicate_of__isnull": True}
-    if stage == Stage.FULL_TEXT:
-        record_filter["record__ta_outcome"] = Record.Outcome.INCLUDE
     per_record = (
-        Decision.objects.filter(stage=stage, is_current=True, **record_filter)
+        Decision.objects.filter(
+            stages.in_stage_q(review, stage, prefix="record__"), record__review=review, stage=stage, is_current=True
+        )
         .values("record")
         .annotate(votes=Count("pk"), mine=Max(Case(When(reviewer=user, then=1), default=0)))
     )
     counts = per_record.aggregate(
         mine_done=Count("record", filter=Q(mine=1)),
-        team_done=Count("record", filter=Q(votes__gte=needed)),
         full_without_me=Count("record", filter=Q(votes__gte=needed, mine=0)),
     )
     counts = {key: value or 0 for key, value in counts.items()}
     counts["total"] = total
+    counts["team_done"] = totals["team_done"]
     counts["mine_left"] = total - counts["mine_done"] - counts["full_without_me"]
     mine_total = counts["mine_done"] + counts["mine_left"]
     return {

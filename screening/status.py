@@ -5,41 +5,40 @@ from collections import defaultdict
 from django.db.models import Count, Q
 
 from review.models import Record, Stage
+from screening import stages
 from screening.agreement import agreement
-from screening.decisions import OUTCOME_FIELD
-from screening.models import Choice, Decision, Resolution
+from screening.models import Decision, Resolution
+from screening.stages import OUTCOME_FIELD
 
 Outcome = Record.Outcome
 
 
-def _category(decision, review):
-    if decision == Choice.MAYBE and review.maybe_counts_as_include:
-        return Choice.INCLUDE
-    return decision
-
-
 def stage_votes(review, stage):
     """{record_id: {reviewer username: category}} from current votes on the stage's records."""
-    qs = Decision.objects.filter(record__review=review, record__duplicate_of__isnull=True, stage=stage, is_current=True)
-    if stage == Stage.FULL_TEXT:
-        qs = qs.filter(record__ta_outcome=Outcome.INCLUDE)
+    qs = Decision.objects.filter(
+        stages.in_stage_q(review, stage, prefix="record__"), record__review=review, stage=stage, is_current=True
+    )
     votes = defaultdict(dict)
     for record_id, username, decision in qs.values_list("record_id", "reviewer__username", "decision").iterator():
-        votes[record_id][username] = _category(decision, review)
+        votes[record_id][username] = stages.counts_as(decision, maybe_counts_as_include=review.maybe_counts_as_include)
     return votes
 
 
 def stage_status(review, stage):
     field = OUTCOME_FIELD[stage]
-    records = Record.objects.for_review(review).unique()
-    if stage == Stage.FULL_TEXT:
-        records = records.filter(ta_outcome=Outcome.INCLUDE)
+    records = stages.in_stage(review, stage)
+    # At title/abstract "included" means sent on to full text (a maybe too, where maybe counts as
+    # include); "maybe" counts only the maybes that wait for a decision.
+    if stage == Stage.TITLE_ABSTRACT:
+        included = stages.passes_title_abstract_q(review)
+    else:
+        included = Q(**{field: Outcome.INCLUDE})
     counts = records.aggregate(
         eligible=Count("pk"),
         pending=Count("pk", filter=Q(**{field: Outcome.PENDING})),
-        included=Count("pk", filter=Q(**{field: Outcome.INCLUDE})),
+        included=Count("pk", filter=included),
         excluded=Count("pk", filter=Q(**{field: Outcome.EXCLUDE})),
-        maybe=Count("pk", filter=Q(**{field: Outcome.MAYBE})),
+        maybe=Count("pk", filter=Q(**{field: Outcome.MAYBE}) & ~included),
         not_retrieved=Count("pk", filter=Q(**{field: Outcome.NOT_RETRIEVED})),
         conflicts_open=Count("pk", filter=Q(**{field: Outcome.CONFLICT})),
     )

@@ -1,9 +1,10 @@
 import django_tables2 as tables
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from review.models import Record, Stage, Tag
+from screening import stages, visibility
 
 # The columns the table shows; views load only these (abstracts stay in the database).
 RECORD_COLUMNS = (
@@ -26,15 +27,18 @@ def _outcome(value, label):
 
 class RecordTable(tables.Table):
     id = tables.Column("#", accessor="pk", order_by="pk")
-    title = tables.Column(attrs={"td": {"class": "title"}})
+    # Every sort ends on the record number: equal values keep one order on every database, whatever
+    # rows an update moved (PostgreSQL returns ties in storage order, which a vote changes).
+    title = tables.Column(attrs={"td": {"class": "title"}}, order_by=("title", "pk"))
     first_author = tables.Column("First author", accessor="authors", orderable=False)
-    year = tables.Column()
-    journal = tables.Column()
-    source = tables.Column()
-    ta_outcome = tables.Column("TA", empty_values=())
-    ft_outcome = tables.Column("FT", empty_values=())
+    year = tables.Column(order_by=("year", "pk"))
+    journal = tables.Column(order_by=("journal", "pk"))
+    source = tables.Column(order_by=("source", "pk"))
+    # Sorted by the outcome as the reader may see it (a conflict sorts as pending to a blinded reviewer).
+    ta_outcome = tables.Column("TA", empty_values=(), order_by=("ta_shown", "pk"))
+    ft_outcome = tables.Column("FT", empty_values=(), order_by=("ft_shown", "pk"))
     tags = tables.Column("Tags", accessor="pk", orderable=False, attrs={"td": {"class": "tags"}})
-    duplicate = tables.Column("Duplicate", accessor="duplicate_of_id", order_by="duplicate_of")
+    duplicate = tables.Column("Duplicate", accessor="duplicate_of_id", order_by=("duplicate_of", "pk"))
 
     class Meta:
         model = Record
@@ -56,14 +60,16 @@ class RecordTable(tables.Table):
         order_by = "id"
         empty_text = "No records match these filters."
 
-    def __init__(self, data=None, *args, review, blind=(), **kwargs):
-        if isinstance(data, QuerySet):
-            # The Tags column: one query per page rather than one per row.
-            data = data.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("pk", "name")))
+    def __init__(self, data, *args, review, membership, **kwargs):
+        # The outcomes as ``membership`` may see them (screening/visibility.py), shown and sorted on.
+        data = data.annotate(
+            ta_shown=visibility.shown_outcome_expression(Stage.TITLE_ABSTRACT, membership),
+            ft_shown=visibility.shown_outcome_expression(Stage.FULL_TEXT, membership),
+        )
+        # The Tags column: one query per page rather than one per row.
+        data = data.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("pk", "name")))
         super().__init__(data, *args, **kwargs)
         self.review = review
-        # Stages at which a conflict must read as pending (screening/visibility.py).
-        self.blind = blind
 
     def render_title(self, record, value):
         return format_html('<a href="{}">{}</a>', reverse("review:record", args=[self.review.slug, record.pk]), value)
@@ -71,18 +77,13 @@ class RecordTable(tables.Table):
     def render_first_author(self, record):
         return record.first_author
 
-    def _shown(self, value, stage):
-        if value == Record.Outcome.CONFLICT and stage in self.blind:
-            value = Record.Outcome.PENDING
-        return _outcome(value, Record.Outcome(value).label)
-
     def render_ta_outcome(self, record):
-        return self._shown(record.ta_outcome, Stage.TITLE_ABSTRACT)
+        return _outcome(record.ta_shown, Record.Outcome(record.ta_shown).label)
 
     def render_ft_outcome(self, record):
-        if record.ta_outcome != Record.Outcome.INCLUDE and not record.ft_outcome:
+        if not (stages.passes_title_abstract(record, self.review) or record.ft_outcome):
             return ""
-        return self._shown(record.ft_outcome, Stage.FULL_TEXT)
+        return _outcome(record.ft_shown, Record.Outcome(record.ft_shown).label)
 
     def render_tags(self, record):
         url = reverse("screening:records", args=[self.review.slug])

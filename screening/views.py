@@ -253,7 +253,7 @@ def records(request, slug):
     review, membership = review_for_member(request, slug)
     base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
     filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user, membership=membership)
-    table = RecordTable(filters.qs, review=review, blind=visibility.blind_stages(review, membership))
+    table = RecordTable(filters.qs, review=review, membership=membership)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     return render(request, "screening/records.html", {"review": review, "filter": filters, "table": table})
 
@@ -264,10 +264,11 @@ def records(request, slug):
 @login_required
 @require_GET
 def prisma(request, slug):
-    review, _ = review_for_member(request, slug)
+    review, membership = review_for_member(request, slug)
     counts = prisma_counts.compute(review)
     svg = prisma_svg.render_svg(counts, title=review.title)
-    open_work = [f"{getattr(counts, attr, 0)} {label}" for attr, label in OPEN_WORK if getattr(counts, attr, 0)]
+    shown = visibility.shown_open_work(counts, membership)
+    open_work = [f"{shown[key]} {label}" for key, label in OPEN_WORK if shown.get(key)]
     return render(
         request,
         "screening/prisma.html",

@@ -7,14 +7,15 @@ that the votes disagree. The owner and designated resolvers see every vote (they
 them), and so does everyone at a stage once the owner has lifted its blinding.
 """
 
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 
 from review.models import Event, Record, Stage
-from screening.decisions import OUTCOME_FIELD
 from screening.models import Decision
+from screening.stages import OUTCOME_FIELD, UNRECONCILED
 
 Outcome = Record.Outcome
-UNRECONCILED = (Outcome.PENDING, Outcome.CONFLICT)
+# Figures that count other reviewers' votes on unreconciled records (a disagreement changes them).
+AGREEMENT_FIGURES = ("kappa", "kappa_method", "percent_agreement", "records_compared", "pairs")
 
 
 def sees_all_votes(review, membership, stage):
@@ -25,6 +26,55 @@ def sees_all_votes(review, membership, stage):
 def blind_stages(review, membership):
     """The stages at which ``membership`` sees other reviewers' votes on reconciled records only."""
     return [stage for stage in Stage if not sees_all_votes(review, membership, stage)]
+
+
+def sees_team_figures(review, membership, stage):
+    """True when ``membership`` may see figures that tell a conflict from a record still waiting for
+    a vote: agreement (kappa, percent agreement, per pair) and the open-conflict counts."""
+    return sees_all_votes(review, membership, stage)
+
+
+def shown_outcome_expression(stage, membership):
+    """A database expression for the outcome at ``stage`` as ``membership`` may be told it (a
+    conflict is pending to a blinded reviewer): sort and filter by this, never by the column."""
+    field = OUTCOME_FIELD[Stage(stage)]
+    if sees_all_votes(membership.review, membership, stage):
+        return F(field)
+    return Case(When(**{field: Outcome.CONFLICT}, then=Value(Outcome.PENDING)), default=F(field))
+
+
+def shown_stage_status(counts, membership, stage):
+    """``counts`` (from screening.status.stage_status) as ``membership`` may see them.
+
+    For a blinded member open conflicts count as pending (``conflicts_open`` is None), and the
+    agreement figures are None: either would change the moment another reviewer disagreed with
+    their vote.
+    """
+    if sees_team_figures(membership.review, membership, stage):
+        return counts
+    shown = {**counts, **dict.fromkeys(AGREEMENT_FIGURES)}
+    shown["pending"] = counts["pending"] + counts["conflicts_open"]
+    shown["conflicts_open"] = None
+    return shown
+
+
+def shown_open_work(counts, membership):
+    """PRISMA's open work (a PrismaCounts) as ``membership`` may see it: for a blinded member the
+    conflicts of a stage are counted with the records awaiting screening there."""
+    shown = {
+        "awaiting_screening": counts.awaiting_screening,
+        "screening_conflicts": counts.screening_conflicts,
+        "undecided_maybe": counts.undecided_maybe,
+        "awaiting_full_text": counts.awaiting_full_text,
+        "full_text_conflicts": counts.full_text_conflicts,
+    }
+    for awaiting, conflicts, stage in (
+        ("awaiting_screening", "screening_conflicts", Stage.TITLE_ABSTRACT),
+        ("awaiting_full_text", "full_text_conflicts", Stage.FULL_TEXT),
+    ):
+        if not sees_team_figures(membership.review, membership, stage):
+            shown[awaiting] += shown.pop(conflicts)
+    return shown
 
 
 def is_reconciled(record, stage):

@@ -119,13 +119,16 @@ def test_alice_filters_by_carols_votes_and_sees_the_conflicts(client, review, te
 # Dashboard --------------------------------------------------------------------------------------
 
 
-def test_agreement_per_pair_is_for_alice_and_the_overall_kappa_for_everyone(client, review, team, alice, bob):
+def test_agreement_and_conflict_counts_are_for_alice_while_bob_is_blinded(client, review, team, alice, bob):
     url = reverse("review:detail", args=[review.slug])
     client.force_login(bob)
     response = client.get(url)
     ta = response.context["status"][TA]
-    assert "pairs" not in ta and ta["kappa"] is not None
-    assert "Agreement per reviewer pair" not in body(response)
+    # Any of these would move the moment carol disagreed with one of bob's votes.
+    assert (ta["pairs"], ta["kappa"], ta["percent_agreement"], ta["records_compared"]) == (None,) * 4
+    assert ta["conflicts_open"] is None
+    html = body(response)
+    assert "Agreement per reviewer pair" not in html and "κ" not in html and "Conflicts to resolve" not in html
     client.force_login(alice)
     response = client.get(url)
     (pair,) = response.context["status"][TA]["pairs"]
@@ -181,7 +184,8 @@ def test_after_lifting_bob_sees_carols_votes_and_the_pairs(client, review, team,
     assert (
         listed(records(client, review, decision="exclude", reviewer=carol.pk, decision_stage=TA)) == excluded_by_carol
     )
-    assert "pairs" in client.get(reverse("review:detail", args=[review.slug])).context["status"][TA]
+    ta = client.get(reverse("review:detail", args=[review.slug])).context["status"][TA]
+    assert ta["pairs"] and ta["kappa"] is not None and ta["conflicts_open"] == 0
     # Full text is still blind: carol's full-text vote stays hidden.
     assert SECRET_NOTE not in body(record_page(client, review, team.ft_conflict))
 

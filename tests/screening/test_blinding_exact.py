@@ -1,0 +1,92 @@
+"""Blinding, exactly: whatever bob can fetch is the same whether carol disagreed with his vote or
+has simply not voted yet.
+
+Situation B: bob has voted include on a record and carol has not voted. Situation A: carol then
+votes exclude, so the record is in conflict. Bob fetches every page, fragment, sort order, filter
+and download in B and again in A; the two must be identical but for per-request noise.
+"""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from review.models import Record
+from screening.decisions import OUTCOME_FIELD
+from screening.filters import OUTCOME_CHOICES
+from screening.models import Choice
+from screening.tables import RecordTable
+from tests.screening.team import FT, TA, make_team, vote
+from tests.screening.test_blinding import body, sweep_urls
+from tests.screening.test_queue import unique_pks
+
+# A masked CSRF token (64 letters and digits) differs on every response.
+CSRF = re.compile(r"\b[A-Za-z0-9]{64}\b")
+# cairosvg stamps each PDF with the time it was made.
+PDF_DATES = re.compile(r"/(CreationDate|ModDate) \(D:[^)]*\)")
+
+
+def normalised(response):
+    text = CSRF.sub("<csrf>", body(response))
+    return response.status_code, PDF_DATES.sub(r"/\1 (<date>)", text)
+
+
+def records_urls(review, user):
+    """The records table in every sort order and under every filter value bob can pick."""
+    url = reverse("screening:records", args=[review.slug])
+    orderable = [name for name, column in RecordTable.base_columns.items() if column.orderable is not False]
+    assert {"ta_outcome", "ft_outcome"} <= set(orderable)
+    # Every sort order, on the first page and with every record on one page.
+    params = [f"sort={d}{name}{size}" for name in orderable for d in ("", "-") for size in ("", "&per_page=500")]
+    params += [f"{f}={value}" for f in ("ta", "ft") for value, _ in OUTCOME_CHOICES]
+    params += [f"decision={c}&decision_stage={s}" for c in Choice.values for s in (TA, FT)]
+    params += [f"decision={c}&decision_stage={s}&reviewer={user.pk}" for c in Choice.values for s in (TA, FT)]
+    params += ["duplicates=unique", "duplicates=duplicate", "q=the"]
+    return [("records", f"{url}?{p}") for p in params]
+
+
+def fetch_all(client, urls):
+    seen = {}
+    for _, url in urls:
+        seen[url] = normalised(client.get(url))
+        seen[url + " (htmx)"] = normalised(client.get(url, HTTP_HX_REQUEST="true"))
+    return seen
+
+
+@pytest.fixture
+def situation(review, bob, carol):
+    """The team review (tests/screening/team.py) and a sixth record, not voted on yet."""
+    team = make_team(review, bob, carol)
+    return team, Record.objects.get(pk=unique_pks(review)[5])
+
+
+@pytest.mark.parametrize("stage", [TA, FT])
+def test_bob_cannot_tell_a_conflict_from_a_missing_vote(client, review, situation, alice, bob, carol, stage):
+    team, record = situation
+    if stage == FT:
+        vote(record, bob, "include")
+        vote(record, carol, "include")
+    vote(record, bob, "include", stage)
+    urls = sweep_urls(review, team) + records_urls(review, bob)
+    for s in (TA, FT):
+        urls.append(("record", reverse("review:record", args=[review.slug, record.pk])))
+        urls.append(("screen", reverse("screening:screen", args=[review.slug, s]) + f"?record={record.pk}"))
+    owner_view = [reverse("review:detail", args=[review.slug]), reverse("screening:prisma", args=[review.slug])]
+
+    client.force_login(bob)
+    before = fetch_all(client, urls)
+    client.force_login(alice)
+    alice_before = [normalised(client.get(url)) for url in owner_view]
+
+    vote(record, carol, "exclude", stage, reason="Wrong population", note="carol disagrees")
+    assert getattr(record, OUTCOME_FIELD[stage]) == Record.Outcome.CONFLICT
+
+    client.force_login(bob)
+    after = fetch_all(client, urls)
+    changed = [url for url in before if before[url] != after[url]]
+    assert changed == []
+    # The sweep reached the pages that used to give the conflict away.
+    assert all(before[url][0] == 200 for url in owner_view)
+    # Alice sees the conflict appear, so the comparison above is not blind itself.
+    client.force_login(alice)
+    assert [normalised(client.get(url)) for url in owner_view] != alice_before
