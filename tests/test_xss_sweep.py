@@ -58,6 +58,7 @@ def review_texts(world):
     review.include_keywords = f"kratom, {evil('include keyword')}"
     review.exclude_keywords = f"rat, {evil('exclude keyword')}"
     review.title_abstract_reviewers = 2
+    review.full_text_reviewers = 2
     review.save()
 
 

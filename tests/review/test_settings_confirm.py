@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from review.models import Event, Record, Search, Stage
 from review.reviews import update_review
-from screening.decisions import record_decision
+from screening.decisions import record_decision, record_decisions
+from screening.models import Decision
 
 TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
 
@@ -22,7 +23,8 @@ def screened(review, bob, carol):
     for record in records[:4]:
         record_decision(record=record, reviewer=bob, stage=TA, decision="include")
     record_decision(record=records[4], reviewer=bob, stage=TA, decision="exclude")
-    record_decision(record=records[0], reviewer=carol, stage=TA, decision="include")
+    # Carol's vote came in with an import (a single-screened record takes no second vote on screen).
+    record_decisions(review, TA, [Decision(record=records[0], reviewer=carol, decision="include")])
     for record in records[:2]:
         record_decision(record=record, reviewer=bob, stage=FT, decision="include")
     return records
