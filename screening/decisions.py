@@ -206,10 +206,18 @@ def refresh_outcomes(review, record_ids, stage):
     and no vote can slip in between the read and the write of the outcome.
     """
     with transaction.atomic():
-        return _refresh_outcomes(review, lock_records(record_ids), stage)
+        # ``record_ids`` may be a subquery (a whole review): kept as one, never a list of every id.
+        lock_records(record_ids)
+        return _refresh_outcomes(review, record_ids, stage)
 
 
-def _refresh_outcomes(review, record_ids, stage):
+def reconciler(review, record_ids, stage):
+    """A function giving, for each of ``record_ids``, the (outcome, reason) its current votes and
+    resolution imply at ``stage`` under ``review``'s settings (two queries, made here).
+
+    ``review`` may be an unsaved copy with proposed settings: update_review's preview asks what a
+    change would do without writing anything.
+    """
     votes = defaultdict(list)
     for rid, decision, reason in (
         Decision.objects.filter(record_id__in=record_ids, stage=stage, is_current=True)
@@ -223,15 +231,24 @@ def _refresh_outcomes(review, record_ids, stage):
             record_id__in=record_ids, stage=stage, is_current=True
         ).values_list("record_id", "decision", "reason")
     }
-    records = list(Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason"))
-    changed = []
-    for record in records:
-        outcome, reason = outcome_of(
-            votes.get(record.pk, []),
+
+    def outcome(pk):
+        return outcome_of(
+            votes.get(pk, []),
             needed=review.reviewers_needed(stage),
             maybe_counts_as_include=review.maybe_counts_as_include,
-            resolution=resolutions.get(record.pk),
+            resolution=resolutions.get(pk),
         )
+
+    return outcome
+
+
+def _refresh_outcomes(review, record_ids, stage):
+    outcome_for = reconciler(review, record_ids, stage)
+    records = Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason")
+    changed = []
+    for record in records.iterator(chunk_size=2000):
+        outcome, reason = outcome_for(record.pk)
         if stage == Stage.FULL_TEXT:
             if (record.ft_outcome, record.ft_reason) != (outcome, reason):
                 record.ft_outcome, record.ft_reason = outcome, reason
