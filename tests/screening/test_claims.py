@@ -15,19 +15,14 @@ from review.models import Record, Search
 from screening import queue
 from screening.decisions import record_decision
 from screening.models import Claim, Decision
+from tests.screening.conftest import dual_screened
 
 TA = "title_abstract"
 
 
 @pytest.fixture
 def dual(review):
-    review.title_abstract_reviewers = 2
-    review.save()
-    search = Search.objects.create(review=review, kind="file", source="Embase")
-    Record.objects.bulk_create(
-        Record(review=review, search=search, source="Embase", title=f"Kratom and trauma, cohort {i}") for i in range(40)
-    )
-    return review
+    return dual_screened(review, 40)
 
 
 def pks(review):

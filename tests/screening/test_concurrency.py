@@ -19,6 +19,7 @@ from review import reviews
 from review.models import Event, Membership, Record, Role, Search
 from screening.decisions import NotInConflict, RecordFull, record_decision, resolve
 from screening.models import Decision, Resolution
+from tests.screening.conftest import dual_screened
 
 TA = "title_abstract"
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -26,13 +27,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def dual(review):
-    review.title_abstract_reviewers = 2
-    review.save()
-    search = Search.objects.create(review=review, kind="file", source="Embase")
-    Record.objects.bulk_create(
-        Record(review=review, search=search, source="Embase", title=f"Kratom and trauma, cohort {i}") for i in range(3)
-    )
-    return review
+    return dual_screened(review, 3)
 
 
 def first(review):
