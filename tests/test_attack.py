@@ -1,5 +1,7 @@
 """Attacks by people with an account (or none): what the audit tried after issue 6 landed."""
 
+import contextlib
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
@@ -83,3 +85,63 @@ def test_an_account_the_old_invite_flow_made_cannot_claim_alices_invitation_to_t
     assert review.title not in listing.content.decode()
     assert response.status_code == 404
     assert not Membership.objects.filter(review=review, user=victim_account).exists()
+
+
+# --- two owners stepping each other down at once ---------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["demote", "remove"])
+def test_two_owners_taking_each_other_out_at_the_same_instant_leave_one_owner(review, alice, bob, action):
+    import threading
+
+    from django.db import connection
+
+    from review import reviews
+    from review.models import Membership, Role
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the concurrency proof runs in the PostgreSQL pass of `make test` (DATABASE_URL=postgres://...)")
+    Membership.objects.filter(review=review, user=bob).update(role=Role.OWNER)
+    # Both check "is there another owner?" before either writes: without a lock both see one.
+    barrier = threading.Barrier(2)
+    checked = reviews._other_owners
+
+    def check_then_wait(membership):
+        answer = checked(membership)
+        # The second caller, if queued on a lock, never arrives: go on after a moment.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=3)
+        return answer
+
+    errors, refused = [], []
+
+    def take_out(actor, target):
+        try:
+            member = Membership.objects.select_related("user", "review").get(review=review, user=target)
+            try:
+                if action == "demote":
+                    reviews.change_role(member, role=Role.REVIEWER, by=actor)
+                else:
+                    reviews.remove_member(member, by=actor)
+            except ValueError as e:
+                refused.append(str(e))
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    reviews._other_owners = check_then_wait
+    try:
+        threads = [threading.Thread(target=take_out, args=pair) for pair in ((alice, bob), (bob, alice))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        reviews._other_owners = checked
+
+    assert not errors, errors
+    assert review.memberships.filter(role=Role.OWNER).count() == 1
+    assert refused == ["A review needs at least one owner: make someone else owner first."]
