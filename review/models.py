@@ -129,16 +129,28 @@ class InvitationQuerySet(models.QuerySet):
         """The pending invitations ``user`` may answer from their review list: those sent to their
         account's email address (any case).
 
-        An account made through an invitation link has an email address that only that link's
-        holder vouched for (the inviter holds the link too), so it is not trusted to claim other
+        An account whose address only an inviter vouched for is not trusted to claim other
         invitations sent to the same address: those are accepted through their own links.
         """
         email = (getattr(user, "email", "") or "").strip()
-        if not user.is_authenticated or not email:
-            return self.none()
-        if Invitation.objects.filter(accepted_by=user, created_account=True).exists():
+        if not user.is_authenticated or not email or _address_set_by_an_inviter(user):
             return self.none()
         return self.pending().filter(email__iexact=email)
+
+
+def _address_set_by_an_inviter(user):
+    """Whether ``user``'s account was made for an address its holder never proved to be theirs.
+
+    An account made through an invitation link has the address the inviter typed (and the inviter
+    holds the link too). So does an account made by the invite flow before invitations: adding an
+    unknown address made an account for it, logged as a "member invited" event, and handed its
+    set-password link to the inviter, who may have used it.
+    """
+    if Invitation.objects.filter(accepted_by=user, created_account=True).exists():
+        return True
+    return Event.objects.filter(
+        kind=Event.Kind.MEMBER, detail__action="invited", detail__user=user.get_username()
+    ).exists()
 
 
 class Invitation(models.Model):

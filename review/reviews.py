@@ -244,6 +244,21 @@ def add_member_directly(review, *, user, role, by) -> Membership:
     return membership
 
 
+def _locked_for_owner_change(membership):
+    """``membership`` as it now stands, read under a lock on its review's row.
+
+    Two owners who step each other down (or remove each other) at the same moment would each see
+    the other still an owner and leave the review with none: every change that can take an owner
+    away queues on the review row, and each then checks what the other left.
+    """
+    Review.objects.select_for_update().filter(pk=membership.review_id).first()
+    try:
+        membership.refresh_from_db(fields=["role"])
+    except Membership.DoesNotExist:
+        raise ValueError(f"{membership.user.get_username()} is no longer a member of this review.") from None
+    return membership
+
+
 def _other_owners(membership):
     return Membership.objects.filter(review_id=membership.review_id, role=Role.OWNER).exclude(pk=membership.pk).exists()
 
@@ -255,6 +270,9 @@ def change_role(membership, *, role, by) -> Membership:
     if membership.role == role:
         return membership
     with transaction.atomic():
+        membership = _locked_for_owner_change(membership)
+        if membership.role == role:
+            return membership
         if membership.role == Role.OWNER and not _other_owners(membership):
             raise ValueError("A review needs at least one owner: make someone else owner first.")
         membership.role = role
@@ -266,6 +284,7 @@ def change_role(membership, *, role, by) -> Membership:
 def remove_member(membership, *, by):
     """Remove a member. Their decisions stay: they are part of the review's record."""
     with transaction.atomic():
+        membership = _locked_for_owner_change(membership)
         if membership.role == Role.OWNER and not _other_owners(membership):
             raise ValueError("A review needs at least one owner: make someone else owner first.")
         membership.delete()

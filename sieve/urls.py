@@ -1,9 +1,22 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+
+# Django's account URLs without its emailed password reset: Sieve sends no email, and a reset form
+# open to anyone would mail any address that has an account (unthrottled, and slower for an address
+# that has one, so it tells who does), and keep alive the set-password links the old invite-by-account
+# flow handed to inviters. A forgotten password is reset by an administrator (`manage.py
+# changepassword`, or the admin site); people join through their invitation link.
+accounts = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(accounts)),
     path("invitations/", include("review.invitation_urls")),
     path("", include("review.urls")),
     path("", include("screening.urls")),
