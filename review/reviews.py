@@ -6,7 +6,6 @@ to the person who asked.
 
 import copy
 import dataclasses
-from collections import defaultdict
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
@@ -16,8 +15,8 @@ from django.utils.text import slugify
 
 from review.models import Event, Membership, Record, Review, Role, Stage
 from screening import queue
-from screening.decisions import OUTCOME_FIELD, lock_records, outcome_of, refresh_outcomes
-from screening.models import Decision, Resolution
+from screening.decisions import OUTCOME_FIELD, lock_records, refresh_outcomes, settled_outcomes
+from screening.models import Decision
 
 SLUG_MAX = Review._meta.get_field("slug").max_length
 # Settings a review's owner may change; create_review accepts the same.
@@ -167,29 +166,10 @@ def preview_update(review, **fields) -> SettingsPreview:
     for name, (_, new) in changed.items():
         setattr(proposed, name, new)
     for stage in Stage:
-        votes = defaultdict(list)
-        for rid, decision, reason in (
-            Decision.objects.filter(record__review=review, stage=stage, is_current=True)
-            .order_by("created_at", "pk")
-            .values_list("record_id", "decision", "reason")
-        ):
-            votes[rid].append((decision, reason))
-        resolutions = {
-            rid: (decision, reason)
-            for rid, decision, reason in Resolution.objects.filter(
-                record__review=review, stage=stage, is_current=True
-            ).values_list("record_id", "decision", "reason")
-        }
         before = _stored_outcomes(review, stage)
-        after = {
-            pk: outcome_of(
-                votes.get(pk, []),
-                needed=proposed.reviewers_needed(stage),
-                maybe_counts_as_include=proposed.maybe_counts_as_include,
-                resolution=resolutions.get(pk),
-            )[0]
-            for pk in before
-        }
+        # By the same rule as refresh_outcomes, under the proposed settings.
+        settled = settled_outcomes(proposed, Record.objects.for_review(review).values("pk"), stage)
+        after = {pk: settled[pk][0] for pk in before}
         moves = _moves(before, after)
         if moves:
             preview.outcomes[stage.value] = moves
