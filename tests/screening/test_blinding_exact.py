@@ -11,11 +11,12 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from review.models import Record
+from review.models import Membership, Record, Role
 from screening.decisions import OUTCOME_FIELD
 from screening.filters import OUTCOME_CHOICES
 from screening.models import Choice
@@ -64,9 +65,15 @@ def situation(review, bob, carol):
     return team, Record.objects.get(pk=unique_pks(review)[5])
 
 
-@pytest.mark.parametrize("stage", [TA, FT])
-def test_bob_cannot_tell_a_conflict_from_a_missing_vote(client, review, situation, alice, bob, carol, stage):
+@pytest.mark.parametrize("stage, third_reviewer", [(TA, False), (FT, False), (TA, True)])
+def test_bob_cannot_tell_a_conflict_from_a_missing_vote(
+    client, review, situation, alice, bob, carol, stage, third_reviewer
+):
     team, record = situation
+    if third_reviewer:
+        # Three reviewers share the screening, two votes per record: carol's vote fills the record.
+        frank = get_user_model().objects.create_user("frank", "frank@example.org", "pw-frank")
+        Membership.objects.create(review=review, user=frank, role=Role.REVIEWER)
     if stage == FT:
         vote(record, bob, "include")
         vote(record, carol, "include")
