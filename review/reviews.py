@@ -15,7 +15,7 @@ from django.utils.text import slugify
 
 from review.models import Event, Membership, Record, Review, Role, Stage
 from screening import queue
-from screening.decisions import OUTCOME_FIELD, lock_records, reconciler, refresh_outcomes
+from screening.decisions import OUTCOME_FIELD, lock_records, refresh_outcomes, settled_outcomes
 from screening.models import Decision
 
 SLUG_MAX = Review._meta.get_field("slug").max_length
@@ -166,9 +166,10 @@ def preview_update(review, **fields) -> SettingsPreview:
     for name, (_, new) in changed.items():
         setattr(proposed, name, new)
     for stage in Stage:
-        outcome_for = reconciler(proposed, Record.objects.for_review(review).values("pk"), stage)
         before = _stored_outcomes(review, stage)
-        after = {pk: outcome_for(pk)[0] for pk in before}
+        # By the same rule as refresh_outcomes, under the proposed settings.
+        settled = settled_outcomes(proposed, Record.objects.for_review(review).values("pk"), stage)
+        after = {pk: settled[pk][0] for pk in before}
         moves = _moves(before, after)
         if moves:
             preview.outcomes[stage.value] = moves

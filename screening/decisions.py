@@ -199,8 +199,59 @@ def outcome_of(votes, *, needed, maybe_counts_as_include=True, resolution=None):
     return outcome, reasons[0] if outcome == Choice.EXCLUDE and reasons else ""
 
 
+def settled_outcome(history, *, needed, maybe_counts_as_include=True, resolution=None):
+    """The reconciled outcome of one record at one stage, from its whole vote history.
+
+    ``history`` is every vote cast on the record at the stage, superseded ones included: (pk,
+    reviewer id, decision, reason, is_current), by time of the vote. As outcome_of, except that once the
+    record's votes have disagreed with all of them in, it stays a conflict until someone resolves
+    it: a reviewer who changed their vote to agree would otherwise settle it, and a blinded
+    reviewer could change a vote to learn whether the other one was cast, and which way.
+    """
+    rules = {"needed": needed, "maybe_counts_as_include": maybe_counts_as_include}
+    current = [(decision, reason) for _, _, decision, reason, is_current in history if is_current]
+    outcome = outcome_of(current, resolution=resolution, **rules)
+    if resolution is not None or outcome[0] in stages.UNRECONCILED:
+        return outcome
+    cast = {}
+    # In the order cast (pk): a changed vote is always stored after the vote it supersedes.
+    for _, reviewer, decision, reason, _ in sorted(history):
+        cast[reviewer] = (decision, reason)
+        if outcome_of(list(cast.values()), **rules)[0] == Record.Outcome.CONFLICT:
+            return Record.Outcome.CONFLICT, ""
+    return outcome
+
+
+def settled_outcomes(review, records, stage):
+    """{record id: (outcome, reason)} at ``stage`` for ``records`` (ids or a queryset of them),
+    by settled_outcome under ``review``'s rules (reviewers per record, maybe counts as include)."""
+    history = defaultdict(list)
+    for rid, *vote in (
+        Decision.objects.filter(record_id__in=records, stage=stage)
+        .order_by("created_at", "pk")
+        .values_list("record_id", "pk", "reviewer_id", "decision", "reason", "is_current")
+    ):
+        history[rid].append(tuple(vote))
+    resolutions = {
+        rid: (decision, reason)
+        for rid, decision, reason in Resolution.objects.filter(
+            record_id__in=records, stage=stage, is_current=True
+        ).values_list("record_id", "decision", "reason")
+    }
+    ids = records if isinstance(records, (list, tuple, set)) else records.values_list("pk", flat=True)
+    return {
+        rid: settled_outcome(
+            history.get(rid, []),
+            needed=review.reviewers_needed(stage),
+            maybe_counts_as_include=review.maybe_counts_as_include,
+            resolution=resolutions.get(rid),
+        )
+        for rid in ids
+    }
+
+
 def refresh_outcomes(review, record_ids, stage):
-    """Recompute the stored outcome of ``record_ids`` at ``stage`` from current votes.
+    """Recompute the stored outcome of ``record_ids`` at ``stage`` from their votes (settled_outcome).
 
     The records are locked first (in pk order), so the votes read are the latest committed ones
     and no vote can slip in between the read and the write of the outcome.
@@ -211,44 +262,12 @@ def refresh_outcomes(review, record_ids, stage):
         return _refresh_outcomes(review, record_ids, stage)
 
 
-def reconciler(review, record_ids, stage):
-    """A function giving, for each of ``record_ids``, the (outcome, reason) its current votes and
-    resolution imply at ``stage`` under ``review``'s settings (two queries, made here).
-
-    ``review`` may be an unsaved copy with proposed settings: update_review's preview asks what a
-    change would do without writing anything.
-    """
-    votes = defaultdict(list)
-    for rid, decision, reason in (
-        Decision.objects.filter(record_id__in=record_ids, stage=stage, is_current=True)
-        .order_by("created_at", "pk")
-        .values_list("record_id", "decision", "reason")
-    ):
-        votes[rid].append((decision, reason))
-    resolutions = {
-        rid: (decision, reason)
-        for rid, decision, reason in Resolution.objects.filter(
-            record_id__in=record_ids, stage=stage, is_current=True
-        ).values_list("record_id", "decision", "reason")
-    }
-
-    def outcome(pk):
-        return outcome_of(
-            votes.get(pk, []),
-            needed=review.reviewers_needed(stage),
-            maybe_counts_as_include=review.maybe_counts_as_include,
-            resolution=resolutions.get(pk),
-        )
-
-    return outcome
-
-
 def _refresh_outcomes(review, record_ids, stage):
-    outcome_for = reconciler(review, record_ids, stage)
-    records = Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason")
+    outcomes = settled_outcomes(review, record_ids, stage)
+    records = list(Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason"))
     changed = []
-    for record in records.iterator(chunk_size=2000):
-        outcome, reason = outcome_for(record.pk)
+    for record in records:
+        outcome, reason = outcomes[record.pk]
         if stage == Stage.FULL_TEXT:
             if (record.ft_outcome, record.ft_reason) != (outcome, reason):
                 record.ft_outcome, record.ft_reason = outcome, reason

@@ -7,11 +7,16 @@ and download in B and again in A; the two must be identical but for per-request 
 """
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
-from review.models import Record
+from review.models import Membership, Record, Role
 from screening.decisions import OUTCOME_FIELD
 from screening.filters import OUTCOME_CHOICES
 from screening.models import Choice
@@ -60,9 +65,15 @@ def situation(review, bob, carol):
     return team, Record.objects.get(pk=unique_pks(review)[5])
 
 
-@pytest.mark.parametrize("stage", [TA, FT])
-def test_bob_cannot_tell_a_conflict_from_a_missing_vote(client, review, situation, alice, bob, carol, stage):
+@pytest.mark.parametrize("stage, third_reviewer", [(TA, False), (FT, False), (TA, True)])
+def test_bob_cannot_tell_a_conflict_from_a_missing_vote(
+    client, review, situation, alice, bob, carol, stage, third_reviewer
+):
     team, record = situation
+    if third_reviewer:
+        # Three reviewers share the screening, two votes per record: carol's vote fills the record.
+        frank = get_user_model().objects.create_user("frank", "frank@example.org", "pw-frank")
+        Membership.objects.create(review=review, user=frank, role=Role.REVIEWER)
     if stage == FT:
         vote(record, bob, "include")
         vote(record, carol, "include")
@@ -90,3 +101,47 @@ def test_bob_cannot_tell_a_conflict_from_a_missing_vote(client, review, situatio
     # Alice sees the conflict appear, so the comparison above is not blind itself.
     client.force_login(alice)
     assert [normalised(client.get(url)) for url in owner_view] != alice_before
+
+
+def _world(client, review, record, bob, carol, stage, urls, *, carol_votes, at):
+    """Bob changes his vote to exclude on ``record`` at ``at``, after carol excluded it or before
+    she voted; what bob can fetch afterwards. The database goes back to where it was."""
+    sid = transaction.savepoint()
+    clock = time_machine.travel(at, tick=False)
+    clock.start()
+    if carol_votes:
+        vote(record, carol, "exclude", stage, reason="Wrong population", note="carol disagrees")
+    client.force_login(bob)
+    decide = reverse("screening:decide", args=[review.slug, stage, record.pk])
+    posted = client.post(decide, {"decision": "exclude", "reason": "Wrong population"}, HTTP_HX_REQUEST="true")
+    seen = {"POST (htmx)": normalised(posted), **fetch_all(client, urls)}
+    record.refresh_from_db()
+    outcome = getattr(record, OUTCOME_FIELD[stage])
+    clock.stop()
+    transaction.savepoint_rollback(sid)
+    return seen, outcome
+
+
+@pytest.mark.parametrize("stage", [TA, FT])
+def test_bob_changing_his_vote_does_not_tell_him_whether_carol_voted(client, review, situation, bob, carol, stage):
+    """Bob voted include; changing to exclude must not settle a conflict with carol's exclusion
+    where a missing vote would leave the record pending: his change would be a probe of her vote."""
+    team, record = situation
+    if stage == FT:
+        vote(record, bob, "include")
+        vote(record, carol, "include")
+    vote(record, bob, "include", stage)
+    urls = sweep_urls(review, team) + records_urls(review, bob)
+    for s in (TA, FT):
+        urls.append(("record", reverse("review:record", args=[review.slug, record.pk])))
+        urls.append(("screen", reverse("screening:screen", args=[review.slug, s]) + f"?record={record.pk}"))
+
+    # Both worlds at the same moment: the times of bob's change are the same in his history.
+    at = timezone.now() + timedelta(hours=1)
+    waiting, waiting_outcome = _world(client, review, record, bob, carol, stage, urls, carol_votes=False, at=at)
+    disagreed, disagreed_outcome = _world(client, review, record, bob, carol, stage, urls, carol_votes=True, at=at)
+
+    assert [url for url in waiting if waiting[url] != disagreed[url]] == []
+    assert waiting_outcome == Record.Outcome.PENDING
+    # Once the votes have disagreed, only a resolution settles the record (it waits in the conflicts queue).
+    assert disagreed_outcome == Record.Outcome.CONFLICT

@@ -59,3 +59,34 @@ def test_maybe_counts_as_include_unless_the_review_says_otherwise():
     assert outcome_of([("maybe", ""), ("include", "")], needed=2, maybe_counts_as_include=False) == ("conflict", "")
     assert outcome_of([("exclude", "Wrong population"), ("exclude", "")], needed=2) == ("exclude", "Wrong population")
     assert outcome_of([("exclude", "")], needed=2) == ("", "")
+
+
+def test_a_conflict_stays_open_when_a_vote_changes_to_agree_until_it_is_resolved(record, review, alice, bob, carol):
+    """A changed vote that settles a disagreement would tell a blinded reviewer that the other
+    vote was cast and which way (tests/screening/test_blinding_exact.py): only a resolution does."""
+    from review.reviews import preview_update
+
+    review.title_abstract_reviewers = 2
+    review.save()
+    ta = "title_abstract"
+    record_decision(record=record, reviewer=bob, stage=ta, decision="include")
+    record_decision(record=record, reviewer=carol, stage=ta, decision="exclude", reason="animal study")
+    record_decision(record=record, reviewer=bob, stage=ta, decision="exclude", reason="animal study")
+    record.refresh_from_db()
+    assert record.ta_outcome == "conflict"
+    # The settings preview counts by the same rule: nothing would move that a refresh keeps.
+    assert preview_update(review, maybe_counts_as_include=False).outcomes == {}
+    resolve(record=record, stage=ta, decision="exclude", reason="animal study", user=alice)
+    record.refresh_from_db()
+    assert record.ta_outcome == "exclude"
+
+
+def test_votes_that_agree_from_the_start_settle_the_record(record, review, bob, carol):
+    review.title_abstract_reviewers = 2
+    review.save()
+    record_decision(record=record, reviewer=bob, stage="title_abstract", decision="include")
+    # bob changes his mind before carol votes: the votes never disagreed with both in.
+    record_decision(record=record, reviewer=bob, stage="title_abstract", decision="exclude")
+    record_decision(record=record, reviewer=carol, stage="title_abstract", decision="exclude")
+    record.refresh_from_db()
+    assert record.ta_outcome == "exclude"
