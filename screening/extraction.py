@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from review.models import Event
+from review.models import Event, Record
 from review.spreadsheet import safe_row
 from screening.models import ExtractionField, ExtractionValue
 from screening.prisma import included_records as _included
@@ -240,9 +240,11 @@ def save_values(record, field_values: dict, user):
         raise ValidationError(errors)
 
     changed, events = [], []
-    now = timezone.now()
     with transaction.atomic():
-        # Under a lock: the old value each event records is the one this write replaces.
+        # Under the record's lock: the old value each event records is the one this write replaces,
+        # also when two people enter a cell's first value at once (there is no row to lock yet).
+        Record.objects.select_for_update().filter(pk=record.pk).values("pk").get()
+        now = timezone.now()
         existing = {
             v.field_id: v
             for v in ExtractionValue.objects.select_for_update().filter(record=record, field__in=list(cleaned))
