@@ -11,12 +11,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection
 
+from review import invitations
 from review.annotations import add_tag, delete_tag, rename_tag
 from review.models import Event, Membership, Record, RecordTag, Role, Search, Tag
+from screening import queue
 from screening.decision_import import DecisionImportError, import_decisions
 from screening.decisions import RecordFull, record_decision, record_decisions
 from screening.extraction import save_values, value_history
-from screening.models import Decision, ExtractionField, ExtractionValue
+from screening.models import Claim, Decision, ExtractionField, ExtractionValue
 
 TA = "title_abstract"
 PG_ONLY = "the concurrency proof runs in the PostgreSQL pass of `make test` (DATABASE_URL=postgres://...)"
@@ -217,4 +219,53 @@ def test_two_reviewers_entering_the_first_value_at_once_both_land_in_the_history
         history.reverse()
         if errors or len(history) != 2 or history[0][0] != "" or history[1] != (history[0][1], stored):
             failures.append((record.pk, errors, stored, history))
+    assert failures == []
+
+
+# Claims: one reviewer, two tabs ---------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bob_asking_for_his_next_record_in_two_tabs_at_once_holds_one_record(review, bob):
+    """Two tabs asking at the same instant show bob the same record, and he holds one claim: a
+    second claim would keep a record from everyone else for CLAIM_TTL without bob ever seeing it."""
+    if connection.vendor != "postgresql":
+        pytest.skip(PG_ONLY)
+    _records(review, 30)
+    failures = []
+    for round_ in range(10):
+        Claim.objects.all().delete()
+        given = _at_once(lambda: queue.next_record(review, bob, TA), lambda: queue.next_record(review, bob, TA))
+        held = list(Claim.objects.filter(reviewer=bob).values_list("record_id", flat=True))
+        pks = [g.pk if isinstance(g, Record) else g for g in given]
+        if len(held) != 1 or pks[0] != pks[1] or pks[0] != held[0]:
+            failures.append((round_, pks, held))
+    assert failures == []
+
+
+# Invitations ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_accepting_two_invitations_to_one_review_at_once_makes_one_membership(review, alice, dave):
+    """dave holds two links to the same review (sent to two of his addresses) and opens both at
+    once: one makes him a member, the other says he already is one; no server error."""
+    if connection.vendor != "postgresql":
+        pytest.skip(PG_ONLY)
+    failures = []
+    for round_ in range(6):
+        Membership.objects.filter(review=review, user=dave).delete()
+        one = invitations.invite(review, email=f"dave.{round_}@example.org", role=Role.REVIEWER, by=alice)
+        two = invitations.invite(review, email=f"d.{round_}@example.net", role=Role.VIEWER, by=alice)
+        results = _at_once(
+            lambda one=one: invitations.accept(one.invitation, user=dave),
+            lambda two=two: invitations.accept(two.invitation, user=dave),
+        )
+        refused = [r for r in results if isinstance(r, Exception)]
+        if len(refused) != 1 or not isinstance(refused[0], ValueError) or "already a member" not in str(refused[0]):
+            failures.append((round_, results))
+        if Membership.objects.filter(review=review, user=dave).count() != 1:
+            failures.append((round_, "memberships"))
     assert failures == []
