@@ -13,6 +13,7 @@ from django.db import close_old_connections, connection
 
 from review import invitations
 from review.annotations import add_tag, delete_tag, rename_tag
+from review.importing import merge
 from review.models import Event, Membership, Record, RecordTag, Role, Search, Tag
 from screening import queue
 from screening.decision_import import DecisionImportError, import_decisions
@@ -268,4 +269,38 @@ def test_accepting_two_invitations_to_one_review_at_once_makes_one_membership(re
             failures.append((round_, results))
         if Membership.objects.filter(review=review, user=dave).count() != 1:
             failures.append((round_, "memberships"))
+    assert failures == []
+
+
+# Merges -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_merges_that_reach_each_others_records_never_deadlock(review, bob, carol):
+    """B is a duplicate of A. bob merges C into B (the link goes on to A) while carol merges A
+    into C: each needs the other's records. One is done, the other refused with a reason; never
+    PostgreSQL's "deadlock detected" (a server error on the page)."""
+    if connection.vendor != "postgresql":
+        pytest.skip(PG_ONLY)
+    failures = []
+    for round_ in range(6):
+        a, b, c = _records(review, 3)[-3:]
+        Record.objects.filter(pk=b.pk).update(duplicate_of=a, duplicate_reason="doi")
+        b.refresh_from_db()
+        results = _at_once(
+            lambda a=a, b=b, c=c: merge(c, into=b, user=bob), lambda a=a, c=c: merge(a, into=c, user=carol)
+        )
+        unexpected = [r for r in results if isinstance(r, Exception) and type(r) is not ValueError]
+        if unexpected:
+            failures.append((round_, unexpected))
+        # No circle: following the links from any of the three ends at an original.
+        links = dict(Record.objects.filter(pk__in=[a.pk, b.pk, c.pk]).values_list("pk", "duplicate_of_id"))
+        for start in links:
+            seen, at = set(), start
+            while links.get(at) is not None and at not in seen:
+                seen.add(at)
+                at = links[at]
+            if at in seen:
+                failures.append((round_, "circle", links))
     assert failures == []
