@@ -45,17 +45,38 @@ def add_tag(record, name, *, user):
     """
     name = clean_tag_name(name)
     with transaction.atomic():
-        tag = _find_tag(record.review_id, name)
-        if tag is None:
-            try:
-                with transaction.atomic():
-                    tag = Tag.objects.create(review_id=record.review_id, name=name)
-            except IntegrityError:  # somebody created it a moment ago
-                tag = _find_tag(record.review_id, name)
+        tag = _locked_tag_named(record.review_id, name)
         _, created = RecordTag.objects.get_or_create(record=record, tag=tag, defaults={"added_by": user})
         if created:
             _tag_event(tag, user, {"added": tag.name}, record).save()
     return tag
+
+
+def _lock_tags(*tags):
+    """{pk: tag read again} for those of ``tags`` that still exist, their rows locked in pk order.
+
+    Adding, renaming (merging) and deleting a tag all hold its lock: a link is never made to a
+    tag that a merge or a delete is taking away at the same moment (its foreign key would fail).
+    """
+    pks = sorted({t.pk for t in tags if t is not None})
+    return {t.pk: t for t in Tag.objects.select_for_update().filter(pk__in=pks).order_by("pk")}
+
+
+def _locked_tag_named(review_id, name):
+    """The review's tag called ``name`` (any case), made if missing, locked until the transaction ends."""
+    for _ in range(3):
+        tag = _find_tag(review_id, name)
+        if tag is None:
+            try:
+                with transaction.atomic():
+                    tag = Tag.objects.create(review_id=review_id, name=name)
+            except IntegrityError:  # somebody created it a moment ago
+                continue
+        tag = _lock_tags(tag).get(tag.pk)
+        # Gone or renamed while we waited for the lock (merged into another, deleted): look again.
+        if tag is not None and tag.name.casefold() == name.casefold():
+            return tag
+    raise AnnotationError(f"The tag {name!r} was being renamed or deleted at the same moment; try again.")
 
 
 def remove_tag(record, tag, *, user):
@@ -95,24 +116,47 @@ def rename_tag(tag, name, *, user):
     """
     name = clean_tag_name(name)
     with transaction.atomic():
-        other = Tag.objects.filter(review_id=tag.review_id, name__iexact=name).exclude(pk=tag.pk).first()
-        if other is None:
-            old, tag.name = tag.name, name
-            if old != name:
-                tag.save(update_fields=["name"])
-                _tag_event(tag, user, {"renamed": old, "to": name}).save()
+        for _ in range(3):
+            other = Tag.objects.filter(review_id=tag.review_id, name__iexact=name).exclude(pk=tag.pk).first()
+            locked = _lock_tags(tag, other)
+            if tag.pk not in locked:
+                raise AnnotationError(f"The tag {tag.name!r} was deleted or merged a moment ago.")
+            tag = locked[tag.pk]
+            if other is not None:
+                other = locked.get(other.pk)
+                if other is None or other.name.casefold() != name.casefold():
+                    continue  # renamed or deleted while we waited: look again
+                return _merge_tag(tag, other, user)
+            old = tag.name
+            if old == name:
+                return tag
+            try:
+                with transaction.atomic():
+                    tag.name = name
+                    tag.save(update_fields=["name"])
+            except IntegrityError:  # another tag took the name a moment ago: merge into it instead
+                tag.name = old
+                continue
+            _tag_event(tag, user, {"renamed": old, "to": name}).save()
             return tag
-        # Merge: records with both keep one link; the others move over, then the old tag goes.
-        moving = RecordTag.objects.filter(tag=tag).exclude(record__record_tags__tag=other)
-        moved = moving.update(tag=other)
-        tag.delete()
-        _tag_event(other, user, {"renamed": tag.name, "to": other.name, "merged": True, "records": moved}).save()
-        return other
+    raise AnnotationError(f"The tags were changing while {tag.name!r} was renamed; try again.")
+
+
+def _merge_tag(tag, other, user):
+    # Records with both keep one link; the others move over, then the old tag goes. Both tags are
+    # locked, so no link to either is being added meanwhile.
+    moving = RecordTag.objects.filter(tag=tag).exclude(record__record_tags__tag=other)
+    moved = moving.update(tag=other)
+    tag.delete()
+    _tag_event(other, user, {"renamed": tag.name, "to": other.name, "merged": True, "records": moved}).save()
+    return other
 
 
 def delete_tag(tag, *, user):
     """Delete ``tag`` from the review and every record; each record's history says it was removed."""
     with transaction.atomic():
+        if not _lock_tags(tag):
+            return 0  # deleted or merged a moment ago
         record_ids = list(RecordTag.objects.filter(tag=tag).values_list("record_id", flat=True))
         Event.objects.bulk_create(
             [

@@ -286,9 +286,27 @@ def unmerge(record, *, user):
 def _lock(*records):
     """Lock ``records``' rows in pk order (so two merges never wait on each other in a circle) and
     read them again: the caller's copies may be stale."""
-    list(Record.objects.select_for_update().filter(pk__in=[r.pk for r in records]).order_by("pk").values("pk"))
+    _lock_pks(r.pk for r in records)
     for r in records:
         r.refresh_from_db()
+
+
+def _lock_pks(pks):
+    list(Record.objects.select_for_update().filter(pk__in=list(pks)).order_by("pk").values("pk"))
+
+
+def _links_of(pks, record, limit=50):
+    """The pks a merge of ``record`` touches beyond ``pks``: where the duplicate links from ``pks``
+    lead (followed to the end), and the records linked to ``record`` (they are moved over)."""
+    found = set(Record.objects.filter(duplicate_of=record).values_list("pk", flat=True))
+    frontier = set(pks)
+    while frontier and len(found) < limit:
+        ahead = set(
+            Record.objects.filter(pk__in=frontier, duplicate_of__isnull=False).values_list("duplicate_of", flat=True)
+        )
+        frontier = ahead - found - set(pks)
+        found |= ahead
+    return found - set(pks)
 
 
 @transaction.atomic
@@ -301,9 +319,20 @@ def merge(record, *, into, user):
     """
     if into.review_id != record.review_id or into.pk == record.pk:
         raise ValueError("A record can only be merged into another record of the same review.")
-    # Both rows (and the original they lead to) are read again under a lock: a merge the other way
-    # round (B into A while A goes into B) waits, then sees this one's link and is refused.
-    _lock(record, into)
+    # Every row this merge reads or writes (both records, the original ``into`` leads to, the
+    # records linked to ``record``) is locked in one pk-ordered statement, then read again: a merge
+    # the other way round (B into A while A goes into B) waits, then sees this one's link and is
+    # refused, and two merges reaching each other's records queue instead of deadlocking.
+    wanted = {record.pk, into.pk}
+    for _ in range(5):
+        wanted |= _links_of(wanted, record)
+        _lock_pks(wanted)
+        record.refresh_from_db()
+        into.refresh_from_db()
+        missing = _links_of(wanted, record) - wanted
+        if not missing:
+            break
+        wanted |= missing  # the links moved while we waited: lock the new rows too
     target, seen = into, {into.pk}
     while target.duplicate_of_id is not None:
         if target.duplicate_of_id == record.pk:
@@ -315,8 +344,7 @@ def merge(record, *, into, user):
         if target.duplicate_of_id in seen:
             raise ValueError(f"Record #{into.pk} is in a circle of duplicate links; undo one of them first.")
         seen.add(target.duplicate_of_id)
-        target = Record(pk=target.duplicate_of_id)
-        _lock(target)
+        target = Record.objects.get(pk=target.duplicate_of_id)
     record.duplicate_of = target
     record.duplicate_reason = "manual"
     record.not_duplicate = False

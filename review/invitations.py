@@ -142,7 +142,12 @@ def accept(invitation, *, user, created_account=False) -> Membership:
         invitation = _locked_pending(invitation)
         if Membership.objects.filter(review_id=invitation.review_id, user=user).exists():
             raise ValueError(f"You are already a member of “{invitation.review.title}”.")
-        membership = Membership.objects.create(review=invitation.review, user=user, role=invitation.role)
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(review=invitation.review, user=user, role=invitation.role)
+        except IntegrityError:
+            # Another invitation to this review made them a member a moment ago.
+            raise ValueError(f"You are already a member of “{invitation.review.title}”.") from None
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.created_account = created_account

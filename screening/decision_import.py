@@ -16,7 +16,7 @@ from django.utils import timezone
 from review import dedup, limits
 from review.models import Membership, Record, Role, Stage
 from screening import stages
-from screening.decisions import STAGE_CHOICES, record_decisions
+from screening.decisions import STAGE_CHOICES, DecisionError, record_decisions
 from screening.models import Choice, Decision
 
 KEY_COLUMNS = ("pmid", "doi", "title")
@@ -174,7 +174,10 @@ def import_decisions(*, review, path=None, text=None, filename="", user=None):
                 ]
                 if bad:
                     raise DecisionImportError(filename, bad)
-            _write_stage(review, stage, stage_rows, reviewers, user)
+            try:
+                _write_stage(review, stage, stage_rows, reviewers, user)
+            except DecisionError as exc:  # e.g. a record that would get more votes than it needs
+                raise DecisionImportError(filename, [str(exc)]) from exc
             result.decisions += len(stage_rows)
             result.by_stage[stage] += len(stage_rows)
     return result

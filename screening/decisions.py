@@ -120,6 +120,10 @@ def record_decisions(review, stage, decisions, *, extra_detail=None):
         lock_records(ids)
         if outside := stages.check_in_stage(review, stage, ids):
             raise DecisionError(stages.not_in_stage_message(review, stage, outside))
+        # Counted under the records' locks, like record_decision's check: a vote cast on screen a
+        # moment ago is seen here, and one cast after waits and sees these.
+        if over := _over_voted(review, stage, decisions):
+            raise RecordFull(_over_voted_message(review, stage, over))
         Decision.objects.filter(
             record_id__in=ids, reviewer_id__in={d.reviewer_id for d in decisions}, stage=stage, is_current=True
         ).update(is_current=False)
@@ -147,6 +151,31 @@ def record_decisions(review, stage, decisions, *, extra_detail=None):
         for start in range(0, len(ids), 500):
             refresh_outcomes(review, ids[start : start + 500], stage)
     return decisions
+
+
+def _over_voted(review, stage, decisions):
+    """{record id: votes it would have} for the records that ``decisions`` would take past the
+    number of votes the stage needs (a reviewer's new vote replaces their current one)."""
+    needed = review.reviewers_needed(stage)
+    voters = defaultdict(set)
+    for record_id, reviewer_id in Decision.objects.filter(
+        record_id__in={d.record_id for d in decisions}, stage=stage, is_current=True
+    ).values_list("record_id", "reviewer_id"):
+        voters[record_id].add(reviewer_id)
+    for d in decisions:
+        voters[d.record_id].add(d.reviewer_id)
+    return {pk: len(who) for pk, who in sorted(voters.items()) if len(who) > needed}
+
+
+def _over_voted_message(review, stage, over):
+    needed = review.reviewers_needed(stage)
+    shown = ", ".join(f"#{pk} ({n} votes)" for pk, n in list(over.items())[:20])
+    more = f" and {len(over) - 20} more" if len(over) > 20 else ""
+    return (
+        f"{Stage(stage).label} screening takes {needed} vote{'s' if needed != 1 else ''} per record; "
+        f"with these votes {len(over)} record{'s' if len(over) != 1 else ''} would have more: {shown}{more}. "
+        "Nothing was stored. Raise the number of reviewers per record first, or leave those votes out."
+    )
 
 
 def resolve(*, record, stage, decision, user, reason="", note="", only_if_conflict=False):

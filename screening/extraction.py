@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from review.models import Event
+from review.models import Event, Record
 from review.spreadsheet import safe_row
 from screening.models import ExtractionField, ExtractionValue
 from screening.prisma import included_records as _included
@@ -211,12 +211,17 @@ def _clean(field, raw):
     return text
 
 
-def save_values(record, field_values: dict, user):
+def save_values(record, field_values: dict, user, *, seen=None):
     """Validate and store extracted values for one record.
 
     ``field_values`` maps ExtractionField objects (or their pk or name) to the entered text. All
     values are checked first; any bad one raises ValidationError (a dict keyed by field name)
     and nothing is written. A blank value removes what was stored. Returns the fields changed.
+
+    ``seen`` ({ExtractionField: text}) is what the editor's form showed when it was opened. A
+    field left as it was seen is not written (a colleague may have changed it since); a field
+    changed by the editor *and* by someone else since it was seen is refused (ValidationError
+    naming who changed it to what), so that nobody's change is overwritten unseen.
     """
     fields = list(ExtractionField.objects.filter(review_id=record.review_id))
     by_pk = {f.pk: f for f in fields}
@@ -240,13 +245,28 @@ def save_values(record, field_values: dict, user):
         raise ValidationError(errors)
 
     changed, events = [], []
-    now = timezone.now()
     with transaction.atomic():
-        # Under a lock: the old value each event records is the one this write replaces.
+        # Under the record's lock: the old value each event records is the one this write replaces,
+        # also when two people enter a cell's first value at once (there is no row to lock yet).
+        Record.objects.select_for_update().filter(pk=record.pk).values("pk").get()
+        now = timezone.now()
         existing = {
             v.field_id: v
             for v in ExtractionValue.objects.select_for_update().filter(record=record, field__in=list(cleaned))
         }
+        seen = {f.pk: v for f, v in (seen or {}).items()}
+        conflicts = {}
+        for field, value in list(cleaned.items()):
+            current = existing.get(field.pk)
+            if field.pk not in seen:
+                continue
+            stored = current.value if current is not None else ""
+            if _same(value, seen[field.pk]):
+                del cleaned[field]  # left as it was shown: keep whatever is stored now
+            elif not _same(stored, seen[field.pk]) and not _same(stored, value):
+                conflicts[field.name] = [_changed_meanwhile(field, current)]
+        if conflicts:
+            raise ValidationError(conflicts)
         for field, value in cleaned.items():
             current = existing.get(field.pk)
             old = current.value if current is not None else ""
@@ -263,6 +283,20 @@ def save_values(record, field_values: dict, user):
             events.append(_value_event(record.review_id, record.pk, field, old, value, user, now))
         Event.objects.bulk_create(events)
     return changed
+
+
+def _same(a, b):
+    # A browser sends line breaks back as CRLF whatever was stored.
+    return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
+
+
+def _changed_meanwhile(field, current):
+    who = current.updated_by.get_username() if current is not None and current.updated_by else "Someone"
+    now = f"to {current.value!r}" if current is not None else "(cleared it)"
+    return (
+        f"{field.name}: {who} changed this {now} while you were editing, so your value was not saved. "
+        "The form now starts from their value: save again to replace it."
+    )
 
 
 def _value_event(review_id, record_id, field, old, new, user, at, **extra):

@@ -110,6 +110,12 @@ class ExtractionEntryForm(forms.Form):
         values = values or {}
         for field in self.extraction_fields:
             self.fields[self.key(field)] = self._form_field(field, values.get(field.pk, ""), read_only)
+        # What the form showed when it was opened: save_values writes only what the editor changed,
+        # and refuses a change to a value someone else changed meanwhile.
+        for field in self.extraction_fields:
+            self.fields[self.seen_key(field)] = forms.CharField(
+                required=False, strip=False, initial=values.get(field.pk, ""), widget=forms.HiddenInput
+            )
 
     @staticmethod
     def key(field):
@@ -137,6 +143,14 @@ class ExtractionEntryForm(forms.Form):
         if field.kind == ExtractionField.Kind.YESNO:
             return forms.ChoiceField(choices=YES_NO, **common)
         return forms.CharField(max_length=limits.EXTRACTION_VALUE, widget=forms.Textarea(attrs={"rows": 2}), **common)
+
+    @staticmethod
+    def seen_key(field):
+        return f"seen_{field.pk}"
+
+    def seen(self):
+        """{ExtractionField: value shown when the form was opened}, for the fields the post says."""
+        return {f: self.cleaned_data[self.seen_key(f)] for f in self.extraction_fields if self.seen_key(f) in self.data}
 
     def values(self):
         """The cleaned values keyed by ExtractionField."""

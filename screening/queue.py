@@ -16,7 +16,7 @@ from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from review.models import Record
+from review.models import Membership, Record
 from screening import stages
 from screening.models import Claim, Decision
 
@@ -98,16 +98,19 @@ def _still_free(record, review, user, stage, now):
 
 def next_record(review, user, stage):
     """The next record ``user`` should screen at ``stage`` (claimed for them), or None."""
-    now = timezone.now()
-    held = (
-        Claim.objects.filter(reviewer=user, stage=stage, expires_at__gt=now, record__review=review)
-        .values_list("record_id", flat=True)
-        .first()
-    )
-    if held and pending(review, user, stage).filter(pk=held).exists():
-        # The same record again on reload, until it is decided or the claim lapses.
-        return Record.objects.get(pk=held)
     with transaction.atomic():
+        # One hand-out at a time per reviewer and review (two tabs, a double reload): the second
+        # waits, then finds the claim the first made and shows the same record.
+        Membership.objects.select_for_update().filter(review=review, user=user).values("pk").first()
+        now = timezone.now()
+        held = (
+            Claim.objects.filter(reviewer=user, stage=stage, expires_at__gt=now, record__review=review)
+            .values_list("record_id", flat=True)
+            .first()
+        )
+        if held and pending(review, user, stage).filter(pk=held).exists():
+            # The same record again on reload, until it is decided or the claim lapses.
+            return Record.objects.get(pk=held)
         candidates = _available(review, user, stage, now)
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))

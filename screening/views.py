@@ -409,8 +409,15 @@ def extraction_entry(request, slug, pk):
     form = ExtractionEntryForm(request.POST or None, fields=fields, values=values, read_only=read_only)
     if request.method == "POST" and form.is_valid():
         try:
-            extracting.save_values(record, form.values(), request.user)
+            extracting.save_values(record, form.values(), request.user, seen=form.seen())
         except ValidationError as error:
+            # Shown again from the stored values (what changed meanwhile), keeping what was typed.
+            data = request.POST.copy()
+            now = dict(ExtractionValue.objects.filter(record=record).values_list("field_id", "value"))
+            for field in fields:
+                data[form.seen_key(field)] = now.get(field.pk, "")
+            form = ExtractionEntryForm(data, fields=fields, values=now, read_only=read_only)
+            form.is_valid()
             _add_errors(form, error)
         else:
             return redirect("screening:extraction", review.slug)

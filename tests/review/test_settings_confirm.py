@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from review.models import Event, Record, Search, Stage
 from review.reviews import update_review
-from screening.decisions import record_decision, record_decisions
+from screening.decisions import record_decision, record_decisions, refresh_outcomes
 from screening.models import Decision
 
 TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
@@ -23,8 +23,12 @@ def screened(review, bob, carol):
     for record in records[:4]:
         record_decision(record=record, reviewer=bob, stage=TA, decision="include")
     record_decision(record=records[4], reviewer=bob, stage=TA, decision="exclude")
-    # Carol's vote came in with an import (a single-screened record takes no second vote on screen).
+    # Carol's vote is from when the review was dual-screened (reviewers per record lowered to 1
+    # since): no record takes more votes than it needs, on screen or in an import.
+    review.title_abstract_reviewers = 2
     record_decisions(review, TA, [Decision(record=records[0], reviewer=carol, decision="include")])
+    review.title_abstract_reviewers = 1
+    refresh_outcomes(review, [records[0].pk], TA)
     for record in records[:2]:
         record_decision(record=record, reviewer=bob, stage=FT, decision="include")
     return records

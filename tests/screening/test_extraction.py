@@ -305,3 +305,49 @@ def test_the_audit_trail_describes_extraction_events(review, studies, fields, al
     assert describe_event(gone, studies[0]) == "“Design”: Cohort → (empty) (field deleted)"
     rows = [row for row in audit_rows(review, Membership.objects.get(user=alice)) if row[2] == "extraction"]
     assert len(rows) == 3 and '"new": "Cohort"' in rows[0][-1]
+
+
+def _as_shown(response):
+    """What the browser would post back from the entry page: every input as the page shows it."""
+    form = response.context["form"]
+    return {name: form[name].value() or "" for name in form.fields}
+
+
+def test_bob_saving_one_value_keeps_the_value_carol_changed_since_he_opened_the_form(
+    client, review, studies, fields, bob, carol
+):
+    study = studies[0]
+    save_values(study, {"Sample size": "40", "Outcome measure": "CAPS-5"}, bob)
+    url = reverse("screening:extraction_entry", args=[review.slug, study.pk])
+    client.force_login(bob)
+    form = _as_shown(client.get(url))
+    save_values(study, {"Sample size": "42"}, carol)  # carol, in her own tab, meanwhile
+    form[f"field_{fields[3].pk}"] = "PCL-5"
+    assert client.post(url, form).status_code == 302
+    stored = dict(ExtractionValue.objects.filter(record=study).values_list("field__name", "value"))
+    assert stored == {"Sample size": "42", "Outcome measure": "PCL-5"}
+
+
+def test_bob_changing_the_value_carol_changed_meanwhile_is_told_and_overwrites_only_on_purpose(
+    client, review, studies, fields, bob, carol
+):
+    study = studies[0]
+    save_values(study, {"Sample size": "40"}, bob)
+    url = reverse("screening:extraction_entry", args=[review.slug, study.pk])
+    client.force_login(bob)
+    form = _as_shown(client.get(url))
+    save_values(study, {"Sample size": "42"}, carol)
+    form[f"field_{fields[0].pk}"] = "45"
+    response = client.post(url, form)
+    assert response.status_code == 400
+    assert "Sample size: carol changed this to &#x27;42&#x27; while you were editing" in response.content.decode()
+    assert ExtractionValue.objects.get(record=study, field=fields[0]).value == "42"
+    again = _as_shown(response)
+    assert again[f"field_{fields[0].pk}"] == "45"  # what bob typed is kept, now over carol's value
+    assert client.post(url, again).status_code == 302
+    assert ExtractionValue.objects.get(record=study, field=fields[0]).value == "45"
+    olds = [
+        (e.actor.username, e.detail["old"], e.detail["new"])
+        for e in Event.objects.filter(record=study).filter(kind=Event.Kind.EXTRACTION).order_by("pk")
+    ]
+    assert olds == [("bob", "", "40"), ("carol", "40", "42"), ("bob", "42", "45")]
