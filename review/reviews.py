@@ -185,7 +185,9 @@ def update_review(review, *, user, **fields) -> Review:
     same beforehand without writing.
     """
     with transaction.atomic():
-        if OUTCOME_SETTINGS.intersection(_clean_update(review, dict(fields))):
+        review.refresh_from_db()
+        records_locked = bool(OUTCOME_SETTINGS.intersection(_clean_update(review, dict(fields))))
+        if records_locked:
             # The records before the review row: the order a vote takes them in (no deadlock).
             lock_records(Record.objects.for_review(review).values("pk"))
         # One settings change at a time: the outcomes logged are the ones this change moved.
@@ -195,6 +197,13 @@ def update_review(review, *, user, **fields) -> Review:
         if not changed:
             return review
         recomputes = OUTCOME_SETTINGS.intersection(changed)
+        if recomputes and not records_locked:
+            # Another owner changed the same settings a moment ago: taking the records' locks now,
+            # after the review's, could deadlock with a vote. Nothing is written.
+            raise ValueError(
+                "Another owner changed this review's screening settings while you were saving. "
+                "Reload the settings page, check them, and save again."
+            )
         before = {stage: _stored_outcomes(review, stage) for stage in Stage} if recomputes else {}
         for name, (_, new) in changed.items():
             setattr(review, name, new)

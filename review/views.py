@@ -78,9 +78,13 @@ def review_settings(request, slug):
             # Outcomes would be recomputed from the votes cast: say how, and save only on Confirm.
             context = {"form": form, "review": review, "membership": membership, "preview": preview}
             return render(request, "review/review_settings_confirm.html", context)
-        update_review(review, user=request.user, **form.cleaned_data)
-        messages.success(request, "Settings saved.")
-        return redirect(review)
+        try:
+            update_review(review, user=request.user, **form.cleaned_data)
+        except ValueError as e:
+            form.add_error(None, str(e))
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect(review)
     return render(request, "review/review_form.html", {"form": form, "review": review, "membership": membership})
 
 

@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from review.models import Event, Record, Search, Stage
+from review import reviews
+from review.models import Event, Record, Review, Search, Stage
 from review.reviews import update_review
 from screening.decisions import record_decision, record_decisions, refresh_outcomes
 from screening.models import Decision
@@ -196,3 +197,32 @@ def test_alice_confirms_in_a_browser_and_only_the_reviewer_count_changes(
     assert review.exclusion_reasons.splitlines() == ["Wrong population", "Wrong outcome", "Animal study"]
     assert review.inclusion_criteria.splitlines() == ["Adults", "with PTSD"]
     assert Event.objects.get(kind=Event.Kind.SETTINGS).detail["changed"] == ["title_abstract_reviewers"]
+
+
+def test_a_settings_change_landing_while_alice_saves_is_refused_not_recomputed_out_of_lock_order(
+    review, screened, alice, monkeypatch
+):
+    # Alice's form asks for 2 reviewers, which the review already has, so her save takes no record
+    # locks; then another owner sets 1 before she locks the review. Recomputing now would take the
+    # records' locks after the review's (the reverse of a vote's order): refuse, write nothing.
+    Review.objects.filter(pk=review.pk).update(title_abstract_reviewers=2)
+    real = reviews._clean_update
+    calls = []
+
+    def other_owner_saves_in_between(*args):
+        found = real(*args)
+        if not calls:
+            Review.objects.filter(pk=review.pk).update(title_abstract_reviewers=1)
+        calls.append(found)
+        return found
+
+    monkeypatch.setattr(reviews, "_clean_update", other_owner_saves_in_between)
+    events = Event.objects.filter(kind=Event.Kind.SETTINGS).count()
+
+    with pytest.raises(ValueError, match="Another owner changed"):
+        update_review(review, user=alice, title_abstract_reviewers=2, question="Kratom and PTSD?")
+
+    # (The other owner's write shares this test's connection, so it is rolled back with Alice's.)
+    review.refresh_from_db()
+    assert review.question == ""
+    assert Event.objects.filter(kind=Event.Kind.SETTINGS).count() == events
