@@ -1,0 +1,66 @@
+"""Prioritised screening: a model that learns from a review's decisions and scores the records
+still to screen. Pure: no ORM here (screening/retrain.py feeds it from the database, and
+`manage.py simulate` from a labelled CSV, through the same functions).
+
+Baseline: ASReview LAB's default model (ELAS u4): TF-IDF word 1-2-grams (sublinear tf, max_df
+0.95), a linear SVM (C=0.11) with the relevant class weighted to 9.8 times the irrelevant class's
+total weight, highest score first.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
+
+RELEVANT_WEIGHT = 9.8
+
+
+def document_text(title="", abstract="", keywords=()):
+    """The text the model reads for one record."""
+    return " ".join(part for part in (title or "", abstract or "", " ".join(keywords or ())) if part)
+
+
+@dataclass
+class Features:
+    """What is computed once per set of records (at import), not at every retrain."""
+
+    matrix: object  # scipy sparse, one row per record
+    vectorizer: TfidfVectorizer
+    criteria: object = None  # the review's question and criteria as one row of the same space, or None
+
+
+def build_features(texts, criteria=""):
+    """TF-IDF features for ``texts`` (one per record) and, if given, the review's criteria."""
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95, strip_accents="unicode")
+    matrix = vectorizer.fit_transform(texts)
+    criteria_row = vectorizer.transform([criteria]) if criteria and criteria.strip() else None
+    return Features(matrix=matrix, vectorizer=vectorizer, criteria=criteria_row)
+
+
+def score(features, labels, *, seed=0):
+    """Scores for every row of ``features`` (higher: more likely relevant).
+
+    ``labels`` maps row index to 1 (relevant) or 0 (irrelevant). With no relevant or no
+    irrelevant label yet, records are scored by their similarity to the criteria (or all 0).
+    """
+    n = features.matrix.shape[0]
+    rows = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
+    y = np.fromiter((1 if labels[r] else 0 for r in rows), dtype=np.int64, count=len(rows))
+    if len(set(y.tolist())) < 2:
+        if features.criteria is None:
+            return np.zeros(n)
+        return (features.matrix @ features.criteria.T).toarray().ravel()
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    weights = {1: RELEVANT_WEIGHT * negatives / positives, 0: 1.0}
+    model = LinearSVC(C=0.11, class_weight=weights, random_state=seed)
+    model.fit(features.matrix[rows], y)
+    return model.decision_function(features.matrix)
+
+
+def next_rows(scores, screened, k=1):
+    """The ``k`` unscreened rows with the highest scores (ties: lowest row first)."""
+    order = np.lexsort((np.arange(len(scores)), -np.asarray(scores)))
+    screened = set(screened)
+    return [int(i) for i in order if i not in screened][:k]
