@@ -143,3 +143,101 @@ class ExtractionValue(models.Model):
 
     def __str__(self):
         return f"{self.field}: {self.value}"
+
+
+class RankingRun(models.Model):
+    """One version of a review's prioritisation model at one stage: the scores it gave the records
+    still to screen. Versions only grow; a run stores its scores only if no newer run has."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SUPERSEDED = "superseded", "Superseded by a newer version"
+        FAILED = "failed", "Failed"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="ranking_runs")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # How many votes and resolutions the stage had when the run read its labels (retrain every few).
+    decisions_seen = models.PositiveIntegerField(default=0)
+    relevant_labels = models.PositiveIntegerField(default=0)
+    irrelevant_labels = models.PositiveIntegerField(default=0)
+    used_criteria = models.BooleanField(default=False)
+    scored = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True)
+    # The terms that raise a record's score most ({term: weight}), for the screening card.
+    terms = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["review", "stage", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "stage", "version"], name="screening_rankingrun_one_version"),
+        ]
+        indexes = [models.Index(fields=["review", "stage", "status", "version"], name="rankingrun_latest")]
+
+    def __str__(self):
+        return f"{self.review} {self.stage} model v{self.version} ({self.status})"
+
+
+class RecordScore(models.Model):
+    """A record's score and rank (1 = most likely relevant) among those still to screen, in one run."""
+
+    run = models.ForeignKey(RankingRun, on_delete=models.CASCADE, related_name="scores")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    rank = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "record"], name="screening_recordscore_one_per_run")]
+        indexes = [models.Index(fields=["run", "rank"], name="recordscore_run_rank")]
+
+    def __str__(self):
+        return f"#{self.record_id} rank {self.rank} in {self.run_id}"
+
+
+class ScreeningOrder(models.TextChoices):
+    RANKED = "ranked", "Most likely relevant first"
+    RANDOM = "random", "Random"
+    IMPORT = "import", "In import order"
+
+
+class OrderPreference(models.Model):
+    """The screening order a reviewer chose for a review (absent: the review's default)."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    order = models.CharField(max_length=10, choices=ScreeningOrder.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["review", "user"], name="screening_orderpreference_one")]
+
+    def __str__(self):
+        return f"{self.user} screens {self.review} {self.order}"
+
+
+class HandOut(models.Model):
+    """A record handed to a reviewer, with what the model said about it then (append-only), so a
+    review's methods can say which model version showed whom which record, at what rank."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    order = models.CharField(max_length=10, choices=ScreeningOrder.choices)
+    run = models.ForeignKey(RankingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model_version = models.PositiveIntegerField(null=True, blank=True)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    handed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["handed_at", "pk"]
+        indexes = [models.Index(fields=["record", "reviewer", "stage"], name="handout_record_reviewer")]
+
+    def __str__(self):
+        return f"#{self.record_id} to {self.reviewer} ({self.order}, v{self.model_version}, rank {self.rank})"

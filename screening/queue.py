@@ -12,13 +12,26 @@ so two reviewers asking at the same moment are never both given a record that ne
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from review.models import Membership, Record
-from screening import stages
-from screening.models import Claim, Decision
+from screening import retrain, stages
+from screening.models import Claim, Decision, HandOut, OrderPreference, RecordScore, ScreeningOrder
 
 CLAIM_TTL = timedelta(minutes=20)
 # How many candidates one hand-out looks at before giving up on rows others hold locked.
@@ -47,8 +60,43 @@ def _still_open(stage, needed):
     return Q(votes__lt=needed)
 
 
-def _order(records):
-    # The one place that decides screening order; a ranking module will replace this.
+def order_for(review, user, stage):
+    """The order ``user`` screens ``review`` in: their choice, else "most likely relevant first"
+    once the review has its question or criteria, or a relevant and an irrelevant label."""
+    chosen = OrderPreference.objects.filter(review=review, user=user).values_list("order", flat=True).first()
+    if chosen:
+        return ScreeningOrder(chosen)
+    if retrain.has_prior_knowledge(review, stage):
+        return ScreeningOrder.RANKED
+    return ScreeningOrder.IMPORT
+
+
+def set_order(review, user, order):
+    OrderPreference.objects.update_or_create(review=review, user=user, defaults={"order": ScreeningOrder(order)})
+
+
+# A fixed permutation of record ids per reviewer: (pk * A + seed) mod P, with P prime and A < P.
+_PERMUTE_A, _PERMUTE_P = 1_000_003, 2_147_483_647
+
+
+def _order(records, review, user, stage, order=None):
+    """The one place that decides screening order.
+
+    Ranked: the latest finished model's ranks, records it has not scored (imported since) after
+    them in import order. Random: a permutation fixed per reviewer. Import: record order.
+    """
+    order = order or order_for(review, user, stage)
+    if order == ScreeningOrder.RANKED:
+        run = retrain.latest_run(review, stage)
+        if run is None:
+            return records.order_by("pk")
+        rank = RecordScore.objects.filter(run=run, record=OuterRef("pk")).values("rank")[:1]
+        records = records.annotate(model_rank=Subquery(rank, output_field=IntegerField()))
+        return records.order_by(F("model_rank").asc(nulls_last=True), "pk")
+    if order == ScreeningOrder.RANDOM:
+        seed = (user.pk * 7919) % _PERMUTE_P
+        key = ExpressionWrapper(Mod(F("pk") % _PERMUTE_P * _PERMUTE_A + seed, _PERMUTE_P), IntegerField())
+        return records.annotate(shuffle=key).order_by("shuffle", "pk")
     return records.order_by("pk")
 
 
@@ -58,7 +106,7 @@ def pending(review, user, stage):
     records = eligible(review, stage).exclude(Exists(_current_votes(stage).filter(reviewer=user)))
     if needed > 1:
         records = records.annotate(votes=_vote_count(stage))
-    return _order(records.filter(_still_open(stage, needed)))
+    return _order(records.filter(_still_open(stage, needed)), review, user, stage)
 
 
 def _active_claims(stage, now):
@@ -121,9 +169,28 @@ def next_record(review, user, stage):
             Claim.objects.update_or_create(
                 record=record, reviewer=user, stage=stage, defaults={"expires_at": now + CLAIM_TTL}
             )
+            _record_hand_out(record, review, user, stage, now)
             return record
     # Everything left is held by others for now (or nothing is left).
     return None
+
+
+def _record_hand_out(record, review, user, stage, now):
+    """What the reviewer was shown and why: the order, and in ranked order the model version,
+    the record's rank and its score (for the review's methods: what the model showed whom)."""
+    order = order_for(review, user, stage)
+    hand_out = HandOut(record=record, reviewer=user, stage=stage, order=order, handed_at=now)
+    if order == ScreeningOrder.RANKED and (run := retrain.latest_run(review, stage)):
+        scored = RecordScore.objects.filter(run=run, record=record).values_list("rank", "score").first()
+        hand_out.run, hand_out.model_version = run, run.version
+        if scored:
+            hand_out.rank, hand_out.score = scored
+    hand_out.save()
+
+
+def release_held(review, user, stage):
+    """Drop the claim ``user`` holds at ``stage`` (they changed the order they screen in)."""
+    Claim.objects.filter(reviewer=user, stage=stage, record__review=review).delete()
 
 
 def release(record, user, stage):

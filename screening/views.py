@@ -16,11 +16,11 @@ from review.models import Record, Role, Stage
 from screening import conflicts as conflicting
 from screening import extraction as extracting
 from screening import prisma as prisma_counts
-from screening import prisma_svg, queue, visibility
+from screening import prisma_svg, queue, retrain, tasks, visibility
 from screening.decisions import OUTCOME_FIELD, DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
-from screening.models import Decision, ExtractionField, ExtractionValue
+from screening.models import Decision, ExtractionField, ExtractionValue, RecordScore, ScreeningOrder
 from screening.tables import RECORD_COLUMNS, RecordTable
 
 PRISMA_FORMATS = {
@@ -65,6 +65,21 @@ def _my_vote(record, user, stage):
     return Decision.objects.filter(record=record, reviewer=user, stage=stage, is_current=True).first()
 
 
+def _ranking(review, stage, record, mine):
+    """What the model says about ``record`` (band and the words that raised its score), shown only
+    on a record the reviewer has not voted on: on one they have, the score could have learnt
+    another reviewer's vote on it."""
+    if record is None or mine is not None:
+        return None
+    run = retrain.latest_run(review, stage)
+    if run is None:
+        return None
+    rank = RecordScore.objects.filter(run=run, record=record).values_list("rank", flat=True).first()
+    if rank is None:
+        return None
+    return {"band": retrain.band(rank, run.scored), "terms": retrain.terms_in(record, run.terms), "run": run}
+
+
 def _card(request, review, stage, record=None, form=None, notice=""):
     """Context for the screening card: ``record`` (default: the next one), its form and progress;
     ``notice`` says why the card is not the one the reviewer expected.
@@ -74,15 +89,20 @@ def _card(request, review, stage, record=None, form=None, notice=""):
     if record is None:
         record = queue.next_record(review, request.user, stage)
     mine = _my_vote(record, request.user, stage)
+    ranking = _ranking(review, stage, record, mine)
     return {
         "review": review,
         "stage": stage,
         "record": record,
         "mine": mine,
+        "ranking": ranking,
+        "order": queue.order_for(review, request.user, stage),
+        "orders": ScreeningOrder.choices,
         "form": form or DecisionForm.from_decision(mine, review=review, stage=stage),
         "back": queue.previous_decision(review, request.user, stage, before=mine),
         "progress": queue.progress(review, request.user, stage),
         "keywords": (review.include_keywords_list(), review.exclude_keywords_list()),
+        "marks": (review.include_keywords_list(), review.exclude_keywords_list(), ranking["terms"] if ranking else ()),
         "other_stage": Stage.FULL_TEXT if stage == Stage.TITLE_ABSTRACT else Stage.TITLE_ABSTRACT,
         "notice": notice,
     }
@@ -106,8 +126,24 @@ def _revisit(request, review, stage):
 def screen(request, slug, stage):
     review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
     stage = _stage(stage)
+    # The first visit trains the first model (in the background; this page does not wait for it).
+    tasks.request_retrain(review, stage)
     context = _card(request, review, stage, record=_revisit(request, review, stage))
     return render(request, "screening/screen.html", context)
+
+
+@login_required
+@require_POST
+def screen_order(request, slug, stage):
+    review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
+    stage = _stage(stage)
+    order = request.POST.get("order", "")
+    if order not in ScreeningOrder.values:
+        return HttpResponse("Unknown screening order.", status=400, content_type="text/plain")
+    queue.set_order(review, request.user, order)
+    # The record on screen stays held for a while: let it go so the next one follows the new order.
+    queue.release_held(review, request.user, stage)
+    return redirect("screening:screen", review.slug, stage)
 
 
 @login_required
@@ -120,6 +156,7 @@ def decide(request, slug, stage, pk):
     if form.is_valid():
         try:
             record_decision(record=record, reviewer=request.user, stage=stage, **form.decision_kwargs())
+            tasks.request_retrain(review, stage)
         except RecordFull as error:
             # Others cast the last vote first: nothing to correct on this card, so on to the next one.
             template = "screening/_card.html" if request.htmx else "screening/screen.html"

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "axes",
     "review",
     "screening",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +121,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Background work (retraining the screening model) goes through Django's tasks API (the django-tasks
+# backport) into the database; `manage.py db_worker` runs it (`make demo` starts one).
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("SIEVE_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,350 @@
+"""Retraining the prioritisation model from a review's decisions and storing its scores.
+
+The one home of "which decisions train it" (``training_labels``) and of model versions. The
+retrain task (screening/tasks.py), ``manage.py rank``, the benchmark and the tests all call
+``retrain``; the web pages only read the latest finished run (``latest_run``) and never wait.
+
+Versions: ``start_run`` takes the next version number under the review's row lock; ``retrain``
+stores a run's scores only if no newer version has stored its own (under the same lock), so a
+newer model never loses to an older one that happened to finish later.
+
+Blinding: a record that still waits for another reviewer's vote, but already has one, is scored
+by a model that did not see the votes of any such record, so its score tells nobody how it was
+voted. (Records a reviewer has voted on are never ranked for, nor shown a score to, that reviewer.)
+"""
+
+import hashlib
+import logging
+import pickle
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from review.models import Record, Review, Stage
+from screening import ranking, stages
+from screening.models import Choice, Decision, RankingRun, RecordScore, Resolution
+
+log = logging.getLogger(__name__)
+Outcome = Record.Outcome
+# Retrain after this many new votes or resolutions at a stage.
+RETRAIN_EVERY = 5
+# Terms kept per run to explain a record's score on its card.
+TERMS_KEPT = 400
+STORE_BATCH = 5000
+
+
+@dataclass
+class TrainingData:
+    labels: dict = field(default_factory=dict)  # record pk -> 1 (relevant) / 0 (irrelevant)
+    # Records still waiting for a vote that already have one (dual screening): their own votes must
+    # not shape their scores.
+    partial: set = field(default_factory=set)
+    to_score: list = field(default_factory=list)  # record pks still waiting for a vote, in pk order
+
+
+def criteria_text(review):
+    """The review's question and criteria: the model's prior knowledge."""
+    return "\n".join(part for part in (review.question, review.inclusion_criteria, review.exclusion_criteria) if part)
+
+
+def _vote_label(decision, review):
+    side = stages.counts_as(decision, maybe_counts_as_include=review.maybe_counts_as_include)
+    if side == Choice.INCLUDE:
+        return 1
+    if side == Choice.EXCLUDE:
+        return 0
+    return None  # a "maybe" that does not count as include, "not retrieved": no evidence either way
+
+
+def training_labels(review, stage):
+    """Which decisions train the model at ``stage``.
+
+    Reconciled outcomes first; where a record is not reconciled yet, its current votes (any vote
+    on the include side makes it relevant: a conflict may well be an include). At title/abstract,
+    a record excluded at full text counts as irrelevant whatever its first-stage outcome.
+    """
+    stage = Stage(stage)
+    field_name = stages.OUTCOME_FIELD[stage]
+    data = TrainingData()
+    records = stages.in_stage(review, stage).order_by("pk").values_list("pk", field_name, "ft_outcome")
+    unreconciled = []
+    for pk, outcome, ft_outcome in records.iterator(chunk_size=5000):
+        if stage == Stage.TITLE_ABSTRACT and ft_outcome == Outcome.EXCLUDE:
+            data.labels[pk] = 0
+        elif outcome in stages.UNRECONCILED:
+            unreconciled.append(pk)
+            if outcome == Outcome.PENDING:
+                data.to_score.append(pk)
+        elif (label := _vote_label(outcome, review)) is not None:
+            data.labels[pk] = label
+        if outcome == Outcome.PENDING and pk in data.labels:
+            # Excluded at full text but pending here (a changed vote): still to screen, known irrelevant.
+            data.to_score.append(pk)
+    if unreconciled:
+        votes = Decision.objects.filter(record__review=review, stage=stage, is_current=True)
+        votes = votes.filter(
+            record__in=stages.in_stage(review, stage).filter(**{f"{field_name}__in": stages.UNRECONCILED})
+        )
+        by_record = {}
+        for pk, decision in votes.values_list("record_id", "decision"):
+            label = _vote_label(decision, review)
+            if label is not None:
+                by_record[pk] = max(by_record.get(pk, 0), label)
+        pending = set(data.to_score)
+        for pk, label in by_record.items():
+            data.labels.setdefault(pk, label)
+            if pk in pending:
+                data.partial.add(pk)
+    return data
+
+
+def decisions_count(review, stage):
+    """Votes and resolutions ever made at ``stage`` (grows with every new or changed one)."""
+    votes = Decision.objects.filter(record__review=review, stage=stage).count()
+    return votes + Resolution.objects.filter(record__review=review, stage=stage).count()
+
+
+# Features ---------------------------------------------------------------------------------------
+
+_FEATURES = {}  # (review pk, stage) -> (key, record pks, Features): one per process
+
+
+def _cache_dir():
+    return Path(settings.DATA_DIR) / "cache" / "ranking"
+
+
+def features_for(review, stage):
+    """(record pks, Features) for the records taking part in ``stage``, computed once per record set
+    and criteria: kept in memory and on disk (``DATA_DIR/cache/ranking``), rebuilt when they change."""
+    pks = list(stages.in_stage(review, stage).order_by("pk").values_list("pk", flat=True))
+    criteria = criteria_text(review)
+    digest = hashlib.sha256(np.asarray(pks, dtype=np.int64).tobytes())
+    digest.update(criteria.encode())
+    digest.update(getattr(ranking, "FEATURES_VERSION", "1").encode())
+    key = digest.hexdigest()
+    cached = _FEATURES.get((review.pk, stage))
+    if cached and cached[0] == key:
+        return cached[1], cached[2]
+    path = _cache_dir() / f"review{review.pk}-{stage}-{key[:24]}.pickle"
+    features = None
+    if path.exists():
+        try:
+            with path.open("rb") as handle:
+                features = pickle.load(handle)
+        except Exception:  # a truncated or stale file: rebuild it
+            log.warning("Ignoring unreadable features cache %s", path)
+    if features is None:
+        texts = []
+        fields = ("title", "abstract", "keywords")
+        rows = Record.objects.filter(pk__in=pks).order_by("pk").values_list(*fields)
+        for title, abstract, keywords in rows.iterator(chunk_size=5000):
+            texts.append(ranking.document_text(title, abstract, keywords))
+        features = ranking.build_features(texts, criteria)
+        _store_features(path, review, stage, features)
+    _FEATURES[(review.pk, stage)] = (key, pks, features)
+    return pks, features
+
+
+def _store_features(path, review, stage, features):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob(f"review{review.pk}-{stage}-*.pickle"):
+            old.unlink(missing_ok=True)
+        partial = path.with_suffix(".tmp")
+        with partial.open("wb") as handle:
+            pickle.dump(features, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
+    except OSError as error:  # a read-only data directory only costs speed
+        log.warning("Could not cache features in %s: %s", path, error)
+
+
+# Terms that explain a score -----------------------------------------------------------------------
+
+
+def term_weights(features, labels_by_row, n=TERMS_KEPT):
+    """{term: weight} for the ``n`` terms that raise a record's score most.
+
+    From a linear model over the same TF-IDF space: the difference between the mean relevant and
+    the mean irrelevant record (a Rocchio classifier), or the criteria's own terms before there is
+    one of each. Used only to explain a score, never to rank.
+    """
+    vectorizer = getattr(features, "vectorizer", None)
+    matrix = getattr(features, "matrix", None)
+    if vectorizer is None or matrix is None:
+        return {}
+    relevant = [row for row, label in labels_by_row.items() if label]
+    irrelevant = [row for row, label in labels_by_row.items() if not label]
+    if relevant and irrelevant:
+        weights = (
+            np.asarray(matrix[relevant].mean(axis=0)).ravel() - np.asarray(matrix[irrelevant].mean(axis=0)).ravel()
+        )
+    elif getattr(features, "criteria", None) is not None:
+        weights = features.criteria.toarray().ravel()
+    else:
+        return {}
+    top = np.argsort(-weights)[:n]
+    names = vectorizer.get_feature_names_out()
+    return {str(names[i]): round(float(weights[i]), 6) for i in top if weights[i] > 0}
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def _fold(text):
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def terms_in(record, terms, n=6):
+    """The ``n`` heaviest of ``terms`` (a run's {term: weight}) that occur in ``record``'s text."""
+    if not terms:
+        return []
+    tokens = _TOKEN.findall(_fold(ranking.document_text(record.title, record.abstract, record.keywords)))
+    present = set(tokens) | {f"{a} {b}" for a, b in zip(tokens, tokens[1:])}
+    found = sorted((term for term in terms if term in present), key=lambda t: (-terms[t], t))
+    # A bigram already says its words: drop a unigram that only repeats part of a chosen bigram.
+    chosen = []
+    for term in found:
+        if any(term in other.split() for other in chosen):
+            continue
+        chosen.append(term)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+# Runs ---------------------------------------------------------------------------------------------
+
+
+def latest_run(review, stage):
+    """The newest run whose scores are stored, or None."""
+    return (
+        RankingRun.objects.filter(review=review, stage=stage, status=RankingRun.Status.DONE)
+        .order_by("-version")
+        .first()
+    )
+
+
+def start_run(review, stage):
+    """A new queued run with the next version number (taken under the review's row lock)."""
+    with transaction.atomic():
+        Review.objects.select_for_update().filter(pk=review.pk).values("pk").first()
+        top = RankingRun.objects.filter(review=review, stage=stage).aggregate(v=Max("version"))["v"] or 0
+        return RankingRun.objects.create(review=review, stage=stage, version=top + 1)
+
+
+def needs_retrain(review, stage):
+    """True when no run is queued and none has run yet, or RETRAIN_EVERY decisions came since the last."""
+    runs = RankingRun.objects.filter(review=review, stage=stage).exclude(status=RankingRun.Status.FAILED)
+    if runs.filter(status=RankingRun.Status.QUEUED).exists():
+        return False  # it reads the labels when it starts, so it will see these decisions too
+    last = runs.order_by("-version").first()
+    if last is None:
+        return stages.in_stage(review, stage).exists()
+    return decisions_count(review, stage) >= last.decisions_seen + RETRAIN_EVERY
+
+
+def _score_rows(features, labels_by_row, partial_rows, seed):
+    scores = np.asarray(ranking.score(features, labels_by_row, seed=seed), dtype=float)
+    if partial_rows:
+        # Score records that already carry someone's vote with a model blind to all such votes.
+        blind = {row: label for row, label in labels_by_row.items() if row not in partial_rows}
+        partial_scores = np.asarray(ranking.score(features, blind, seed=seed), dtype=float)
+        rows = np.fromiter(partial_rows, dtype=np.int64)
+        scores[rows] = partial_scores[rows]
+    return scores
+
+
+def retrain(run, *, seed=0):
+    """Train ``run`` on the current decisions and store every pending record's score and rank.
+
+    Returns the run, DONE, or SUPERSEDED when a newer version stored its scores first.
+    """
+    review, stage = run.review, Stage(run.stage)
+    started = time.perf_counter()
+    RankingRun.objects.filter(pk=run.pk).update(status=RankingRun.Status.RUNNING, started_at=timezone.now())
+    seen = decisions_count(review, stage)
+    data = training_labels(review, stage)
+    pks, features = features_for(review, stage)
+    row_of = {pk: row for row, pk in enumerate(pks)}
+    labels_by_row = {row_of[pk]: label for pk, label in data.labels.items() if pk in row_of}
+    partial_rows = {row_of[pk] for pk in data.partial if pk in row_of}
+    scores = _score_rows(features, labels_by_row, partial_rows, seed)
+    to_score = np.fromiter((row_of[pk] for pk in data.to_score if pk in row_of), dtype=np.int64)
+    # Highest score first; ties in import order.
+    order = to_score[np.lexsort((to_score, -scores[to_score]))] if len(to_score) else to_score
+    terms = term_weights(features, labels_by_row)
+    relevant = sum(labels_by_row.values())
+    with transaction.atomic():
+        Review.objects.select_for_update().filter(pk=review.pk).values("pk").first()
+        newer = RankingRun.objects.filter(
+            review=review, stage=stage, version__gt=run.version, status=RankingRun.Status.DONE
+        ).exists()
+        run.decisions_seen = seen
+        run.relevant_labels = relevant
+        run.irrelevant_labels = len(labels_by_row) - relevant
+        run.used_criteria = bool(criteria_text(review))
+        run.finished_at = timezone.now()
+        if newer:
+            run.status = RankingRun.Status.SUPERSEDED
+        else:
+            RecordScore.objects.filter(run__review=review, run__stage=stage).delete()
+            for start in range(0, len(order), STORE_BATCH):
+                RecordScore.objects.bulk_create(
+                    RecordScore(run=run, record_id=pks[row], score=float(scores[row]), rank=start + i + 1)
+                    for i, row in enumerate(order[start : start + STORE_BATCH])
+                )
+            run.status = RankingRun.Status.DONE
+            run.scored = len(order)
+            run.terms = terms
+            # Older runs keep their figures, not their scores (the hand-outs keep what was shown).
+            RankingRun.objects.filter(
+                review=review, stage=stage, version__lt=run.version, status__in=[RankingRun.Status.DONE]
+            ).update(status=RankingRun.Status.SUPERSEDED)
+        run.seconds = time.perf_counter() - started
+        run.save()
+    return run
+
+
+def fail(run, error):
+    RankingRun.objects.filter(pk=run.pk).update(
+        status=RankingRun.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+    )
+
+
+def retrain_now(review, stage, *, seed=0):
+    """Start a run and train it here (``manage.py rank``, the benchmark)."""
+    return retrain(start_run(review, stage), seed=seed)
+
+
+def has_prior_knowledge(review, stage):
+    """True when ranking has something to go on: the review's criteria, or a relevant and an
+    irrelevant label in the latest run."""
+    if criteria_text(review).strip():
+        return True
+    run = latest_run(review, stage)
+    return bool(run and run.relevant_labels and run.irrelevant_labels)
+
+
+def band(rank, scored):
+    """ "high", "medium" or "low": the record's rank percentile among the records still to screen."""
+    if not rank or not scored:
+        return None
+    share = rank / scored
+    if share <= 0.1:
+        return "high"
+    if share <= 0.4:
+        return "medium"
+    return "low"
+
+
+def runs_summary(review):
+    return RankingRun.objects.filter(review=review).values("stage", "status").annotate(n=Count("pk"))
