@@ -46,7 +46,10 @@ demo: install $(KEY_FILE)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	@echo "Sieve is running at http://$(HOST)/  (stop with Ctrl-C)"
-	$(RUN_WITH_KEY) $(PY) manage.py runserver $(HOST)
+	@# The background worker (retraining the screening model) runs beside the server and stops with it.
+	$(PY) manage.py db_worker --queue-name '*' --no-reload & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(RUN_WITH_KEY) $(PY) manage.py runserver $(HOST)
 
 serve: install $(KEY_FILE)
 	$(RUN_WITH_KEY) $(PY) manage.py runserver $(HOST)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from review.models import Record, Review, Stage
@@ -281,7 +281,8 @@ def retrain(run, *, seed=0):
     to_score = np.fromiter((row_of[pk] for pk in data.to_score if pk in row_of), dtype=np.int64)
     # Highest score first; ties in import order.
     order = to_score[np.lexsort((to_score, -scores[to_score]))] if len(to_score) else to_score
-    terms = term_weights(features, labels_by_row)
+    # The words shown on a card never learn from votes on records still waiting for another vote.
+    terms = term_weights(features, {row: label for row, label in labels_by_row.items() if row not in partial_rows})
     relevant = sum(labels_by_row.values())
     with transaction.atomic():
         Review.objects.select_for_update().filter(pk=review.pk).values("pk").first()
@@ -344,7 +345,3 @@ def band(rank, scored):
     if share <= 0.4:
         return "medium"
     return "low"
-
-
-def runs_summary(review):
-    return RankingRun.objects.filter(review=review).values("stage", "status").annotate(n=Count("pk"))
