@@ -75,8 +75,15 @@ def set_order(review, user, order):
     OrderPreference.objects.update_or_create(review=review, user=user, defaults={"order": ScreeningOrder(order)})
 
 
-# A fixed permutation of record ids per reviewer: (pk * A + seed) mod P, with P prime and A < P.
-_PERMUTE_A, _PERMUTE_P = 1_000_003, 2_147_483_647
+# A fixed permutation of record ids per reviewer: (pk * A) mod P with P prime and a multiplier A
+# from the golden ratio (consecutive ids land far apart), a different one per reviewer.
+_PERMUTE_P = 2_147_483_647
+_PERMUTE_A = 1_327_217_885
+
+
+def _shuffle_key(user):
+    multiplier = _PERMUTE_A * (user.pk % (_PERMUTE_P - 1) + 1) % _PERMUTE_P
+    return ExpressionWrapper(Mod(F("pk") % _PERMUTE_P * multiplier, _PERMUTE_P), IntegerField())
 
 
 def _order(records, review, user, stage, order=None):
@@ -94,9 +101,7 @@ def _order(records, review, user, stage, order=None):
         records = records.annotate(model_rank=Subquery(rank, output_field=IntegerField()))
         return records.order_by(F("model_rank").asc(nulls_last=True), "pk")
     if order == ScreeningOrder.RANDOM:
-        seed = (user.pk * 7919) % _PERMUTE_P
-        key = ExpressionWrapper(Mod(F("pk") % _PERMUTE_P * _PERMUTE_A + seed, _PERMUTE_P), IntegerField())
-        return records.annotate(shuffle=key).order_by("shuffle", "pk")
+        return records.annotate(shuffle=_shuffle_key(user)).order_by("shuffle", "pk")
     return records.order_by("pk")
 
 
