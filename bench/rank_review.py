@@ -1,0 +1,111 @@
+"""Time one retrain-and-rank (screening.retrain.retrain, what the worker and `manage.py rank` run)
+on reviews of 10,000 and 100,000 records, built from the texts of ../shared/datasets repeated and
+shuffled, with 1% of the records labelled (a fifth of those relevant).
+
+    DATABASE_URL=postgres://127.0.0.1:5432/sieve_bench .venv/bin/python bench/rank_review.py --sizes 10000 100000
+
+Prints, per size: building the features (once per record set: the first retrain after an import),
+then a retrain that finds them cached in memory (the worker) and one that loads them from the disk
+cache (a fresh `manage.py rank`). Uses a throw-away database (SQLite in a temporary directory unless
+DATABASE_URL is set; then the database is created by the test runner's machinery and dropped).
+"""
+
+import argparse
+import csv
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def texts():
+    csv.field_size_limit(10**8)
+    rows = []
+    for path in sorted(DATASETS.glob("*.csv")):
+        with path.open(encoding="utf-8") as fh:
+            rows += [(r["title"] or "", r["abstract"] or "") for r in csv.DictReader(fh)]
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="sieve-rank-bench-")
+    os.environ.setdefault("SIEVE_DATA_DIR", tmp)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sieve.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import get_runner, setup_test_environment  # noqa: F401
+
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        run(args.sizes, texts())
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    print(
+        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}  (database: {settings.DATABASES['default']['ENGINE']})"
+    )
+
+
+def run(sizes, corpus):
+    from django.contrib.auth import get_user_model
+
+    from review.models import Record, Review, Search, Stage
+    from screening import retrain
+    from screening.models import Decision
+
+    bob = get_user_model().objects.create_user("bob", "bob@example.org", "x")
+    for size in sizes:
+        rng = random.Random(size)
+        review = Review.objects.create(slug=f"bench-{size}", title=f"Bench {size}", question="kratom for PTSD")
+        search = Search.objects.create(review=review, kind="file", source="bench")
+        Record.objects.bulk_create(
+            (
+                Record(review=review, search=search, source="bench", title=t, abstract=a)
+                for t, a in (corpus[rng.randrange(len(corpus))] for _ in range(size))
+            ),
+            batch_size=5000,
+        )
+        pks = list(Record.objects.filter(review=review).values_list("pk", flat=True))
+        labelled = rng.sample(pks, size // 100)
+        Decision.objects.bulk_create(
+            Decision(
+                record_id=pk, reviewer=bob, stage=Stage.TITLE_ABSTRACT, decision="include" if i % 5 == 0 else "exclude"
+            )
+            for i, pk in enumerate(labelled)
+        )
+        outcomes = {"include": [], "exclude": []}
+        for i, pk in enumerate(labelled):
+            outcomes["include" if i % 5 == 0 else "exclude"].append(pk)
+        for outcome, ids in outcomes.items():
+            Record.objects.filter(pk__in=ids).update(ta_outcome=outcome)
+        t0 = time.perf_counter()
+        retrain.features_for(review, Stage.TITLE_ABSTRACT)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_ = retrain.retrain_now(review, Stage.TITLE_ABSTRACT)
+        warm = time.perf_counter() - t0
+        retrain._FEATURES.clear()
+        t0 = time.perf_counter()
+        retrain.retrain_now(review, Stage.TITLE_ABSTRACT)
+        from_disk = time.perf_counter() - t0
+        print(
+            f"{size:>7} records: features built once in {build:.2f} s; retrain-and-rank {warm:.2f} s "
+            f"(features in memory, as in the worker), {from_disk:.2f} s (features from the disk cache, as in "
+            f"`manage.py rank`); {run_.scored} records scored, {run_.relevant_labels}+{run_.irrelevant_labels} labels"
+        )
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
