@@ -40,6 +40,7 @@ from review.dedup import normalise_title
 from review.importers import import_file
 from review.models import Membership, Review, Role, Search, Stage
 from review.reviews import add_member_directly, create_review
+from screening import retrain
 from screening.decisions import record_decisions, resolve, validate
 from screening.extraction import save_values
 from screening.models import Choice, Decision, ExtractionField
@@ -563,4 +564,15 @@ def load_demo(*, search=True, dataset=None, cache_dir=None, base_url=BASE_URL) -
     trajectories = ensure_review(TRAJECTORIES, users)
     ensure_extraction_fields(trajectories)
     load_trajectories(trajectories, users, result, dataset=dataset, cache_dir=cache_dir)
+    rank_now(trajectories, result)
     return result
+
+
+def rank_now(review, result):
+    """Train the prioritisation model once, so the first screening page already hands out records
+    most-likely-relevant first (after this the worker retrains as decisions come in)."""
+    for stage in Stage:
+        run = retrain.retrain_now(review, stage)
+        result.messages.append(
+            f"{review.title}: {stage.label} model version {run.version} ranked {run.scored} records."
+        )

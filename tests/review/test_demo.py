@@ -14,9 +14,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from review import demo
-from review.models import Event, Membership, Record, Review, Search
-from screening import prisma
-from screening.models import Decision, ExtractionField, ExtractionValue, Resolution
+from review.models import Event, Membership, Record, Review, Search, Stage
+from screening import prisma, queue, retrain
+from screening.models import Decision, ExtractionField, ExtractionValue, HandOut, Resolution, ScreeningOrder
 from tests.eutils_server import eutils_server, fixture_records  # noqa: F401 (fixture)
 from tests.shared import shared
 
@@ -246,3 +246,16 @@ def test_a_dataset_without_labels_is_refused_by_name(db, offline_pubmed):
         _load_file(path)
 
     assert not Record.objects.filter(review__slug="ptsd-trajectories").exists()
+
+
+def test_the_demo_hands_out_its_first_record_from_a_trained_model(db, offline_pubmed):
+    # Carol's first screening page must not wait for the worker: the demo ranks once as it loads.
+    _load()
+    review = Review.objects.get(slug="ptsd-trajectories")
+    carol = get_user_model().objects.get(username="carol")
+
+    record = queue.next_record(review, carol, Stage.TITLE_ABSTRACT)
+
+    handout = HandOut.objects.get(record=record, reviewer=carol)
+    assert (handout.order, handout.rank) == (ScreeningOrder.RANKED, 1)
+    assert handout.model_version == retrain.latest_run(review, Stage.TITLE_ABSTRACT).version
