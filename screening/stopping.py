@@ -104,6 +104,22 @@ def _tail_p(x, size, population, k):
     return p
 
 
+def _min_tail_p(x, size, population, k, exact=True):
+    """The smallest ``_tail_p`` over the urns given.
+
+    A hypergeometric median lies within one of the mean, so an urn holding at least its
+    expected count plus one has p >= 0.5 and cannot be the one that rejects: those are skipped
+    (on 100,000 records most of several hundred urns are), and computed only when ``exact`` and
+    no other urn falls below 0.5.
+    """
+    x, size, population, k = np.broadcast_arrays(x, size, population, k)
+    low = x < k * size / np.maximum(population, 1) + 1
+    best = _tail_p(x[low], size[low], population[low], k[low]).min(initial=1.0)
+    if best < 0.5 or not exact or low.all():
+        return float(best)
+    return float(_tail_p(x, size, population, k).min())
+
+
 def p_value(labels, n_total, *, recall_target=0.95, sampled_from=None):
     """p-value for H0 "recall < ``recall_target``" after screening ``labels`` (in order).
 
@@ -111,7 +127,10 @@ def p_value(labels, n_total, *, recall_target=0.95, sampled_from=None):
     records after the first ``s`` were drawn uniformly at random from the ``n_total - s`` then
     left, and the test uses that sample alone.
     """
-    labels = _check(labels, n_total, recall_target, 0.5, sampled_from)
+    return _p_value(_check(labels, n_total, recall_target, 0.5, sampled_from), n_total, recall_target, sampled_from)
+
+
+def _p_value(labels, n_total, recall_target, sampled_from):
     if len(labels) == 0:
         return 1.0
     needed = relevant_needed(int(labels.sum()), recall_target)
@@ -125,18 +144,37 @@ def p_value(labels, n_total, *, recall_target=0.95, sampled_from=None):
         if size[0] == 0:
             return 1.0
     k = needed - (int(labels.sum()) - x)  # relevant the urn's population must hold under H0
-    return float(_tail_p(x, size, population, k).min())
+    return _min_tail_p(x, size, population, k)
 
 
 def _remaining_p(labels, n_total, sampled_from, remaining):
-    """p-values for "at least ``remaining`` relevant records are still unscreened" (array)."""
-    remaining = np.asarray(remaining)[:, None]
+    """p-value for "at least ``remaining`` relevant records are still unscreened" (exact below 0.5)."""
     if sampled_from is None:
         x, size, population = _ranked_urns(labels, n_total)
-        return _tail_p(x[None, :], size[None, :], population[None, :], remaining + x[None, :]).min(axis=1)
-    sample = labels[sampled_from:]
-    x, size = int(sample.sum()), len(sample)
-    return _tail_p(x, size, n_total - sampled_from, remaining + x).min(axis=1)
+    else:
+        sample = labels[sampled_from:]
+        x, size, population = int(sample.sum()), len(sample), n_total - sampled_from
+    return _min_tail_p(x, size, population, remaining + np.asarray(x), exact=False)
+
+
+def _last_true(predicate, low, high):
+    """The largest n in [low, high] with ``predicate(n)``, for a predicate true up to some n
+    and false after it (``low`` must satisfy it). Galloping then bisection: few evaluations,
+    all near ``low``, where hypergeometric tails are cheap even on 100,000 records."""
+    step = 1
+    while low < high:
+        probe = min(low + step, high)
+        if not predicate(probe):
+            high = probe - 1
+            break
+        low, step = probe, step * 2
+    while low < high:
+        middle = (low + high + 1) // 2
+        if predicate(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _remaining_low(labels, n_total, sampled_from, alpha):
@@ -147,10 +185,11 @@ def _remaining_low(labels, n_total, sampled_from, alpha):
     x, size, population = int(sample.sum()), len(sample), n_total - sampled_from
     if x == 0:
         return 0
-    ks = np.arange(x, population - (size - x) + 1)
-    # P(at least x relevant in the sample | k relevant in the remainder) >= alpha: not rejected.
-    plausible = ks[hypergeom.sf(x - 1, population, ks, size) >= alpha]
-    return int(plausible.min()) - x if len(plausible) else 0
+    # The fewest relevant records k in the remainder for which finding x or more in the sample
+    # is not rejected (P(X >= x | k) >= alpha); that probability grows with k.
+    most = population - (size - x)
+    rejected = _last_true(lambda k: hypergeom.sf(x - 1, population, k, size) < alpha, x - 1, most)
+    return rejected + 1 - x
 
 
 def estimate_remaining(labels, n_total, *, confidence=0.95, sampled_from=None):
@@ -163,15 +202,17 @@ def estimate_remaining(labels, n_total, *, confidence=0.95, sampled_from=None):
     """
     labels = _check(labels, n_total, 0.5, confidence, sampled_from)
     unscreened = n_total - len(labels)
-    counts = np.arange(unscreened + 1)
-    p = _remaining_p(labels, n_total, sampled_from, counts)
-    high = int(counts[p >= 1 - confidence].max())
+
+    def plausible(level):
+        return _last_true(lambda k: _remaining_p(labels, n_total, sampled_from, k) >= level, 0, unscreened)
+
+    high = plausible(1 - confidence)
     low = _remaining_low(labels, n_total, sampled_from, 1 - confidence)
     sample = labels[sampled_from:] if sampled_from is not None else ()
     if len(sample):
         estimate = round(int(sample.sum()) * unscreened / len(sample))
     else:
-        estimate = int(counts[p >= 0.5].max())
+        estimate = plausible(0.5)
     return min(max(estimate, low), high), (low, high)
 
 
@@ -218,13 +259,13 @@ def explain(recall_target=0.95, confidence=0.95, method=RANKED):
 
 def records_to_sample(relevant_found, unscreened, *, recall_target=0.95, confidence=0.95):
     """How many of the ``unscreened`` records a uniform random sample must hold, all irrelevant,
-    for the sample test to recommend stopping (None: not even all of them would do)."""
+    for the sample test to recommend stopping (for the dashboard: "screen N at random")."""
     k = relevant_needed(relevant_found, recall_target) - relevant_found
     if k > unscreened:
         return 0
-    sizes = np.arange(unscreened + 1)
-    enough = sizes[hypergeom.pmf(0, unscreened, k, sizes) < 1 - confidence]
-    return int(enough.min()) if len(enough) else None
+    alpha = 1 - confidence
+    # P(no relevant record in a sample of n) shrinks as n grows: find the first n below alpha.
+    return _last_true(lambda n: hypergeom.pmf(0, unscreened, k, n) >= alpha, 0, unscreened) + 1
 
 
 def simulate_stop_at(labels, n_total=None, *, recall_target=0.95, confidence=0.95, sampled_from=None, every=1):
@@ -235,14 +276,14 @@ def simulate_stop_at(labels, n_total=None, *, recall_target=0.95, confidence=0.9
     ``sampled_from``: the records after the first ``sampled_from`` were a random sample of the
     remainder (checks before that use the ranked test; from then on, the sample test).
     """
-    labels = np.asarray(labels, dtype=np.int64).ravel()
     n_total = len(labels) if n_total is None else n_total
+    labels = _check(labels, n_total, recall_target, confidence, sampled_from)
     alpha = 1 - confidence
     checkpoints = list(range(every, len(labels) + 1, every))
     if not checkpoints or checkpoints[-1] != len(labels):
         checkpoints.append(len(labels))
     for n in checkpoints:
         mode = None if sampled_from is None or n <= sampled_from else sampled_from
-        if p_value(labels[:n], n_total, recall_target=recall_target, sampled_from=mode) < alpha:
+        if _p_value(labels[:n], n_total, recall_target, mode) < alpha:
             return n
     return None

@@ -106,6 +106,9 @@ def test_a_random_sample_estimates_what_remains_and_bounds_it_both_ways():
     assert advice.estimated_remaining == round(4 * 850 / 100)
     low, high = advice.interval
     assert 0 < low < advice.estimated_remaining < high
+    # low: the fewest relevant records in the 950 for which 4 or more in the sample stays plausible.
+    assert hypergeom.sf(3, 950, low + 4, 100) >= 0.05 > hypergeom.sf(3, 950, low + 3, 100)
+    assert hypergeom.cdf(4, 950, high + 4, 100) >= 0.05 > hypergeom.cdf(4, 950, high + 5, 100)
 
 
 def test_the_sample_test_uses_only_the_sample():
@@ -129,7 +132,7 @@ def test_the_random_sample_test_keeps_its_guarantee_when_checked_after_every_rec
     # Screening in random order from the start: the sample test must stop short of 95% recall
     # in at most about 5% of runs, although it is looked at after every record.
     rng = np.random.default_rng(3)
-    runs, misses = 300, 0
+    runs, misses = 200, 0
     for _ in range(runs):
         labels = rng.permutation([1] * 10 + [0] * 190)
         stop = stopping.simulate_stop_at(labels, sampled_from=0) or len(labels)
@@ -157,3 +160,16 @@ def test_nonsense_is_refused_with_a_clear_error():
         stopping.recommend([0, 2], 5)
     with pytest.raises(ValueError, match="recall_target"):
         stopping.recommend([0, 1], 5, recall_target=1)
+
+
+def test_the_urns_it_skips_could_never_have_rejected():
+    # Skipped urns hold at least their expected count plus one: their p must be at least 0.5.
+    rng = np.random.default_rng(5)
+    population = rng.integers(1, 3000, 20000)
+    k = rng.integers(0, population + 1)
+    size = rng.integers(0, population + 1)
+    mean = k * size / population
+    x = np.minimum(np.ceil(mean + 1), np.minimum(k, size)).astype(int)
+    skipped = x >= mean + 1
+    assert skipped.sum() > 1000
+    assert (hypergeom.cdf(x[skipped], population[skipped], k[skipped], size[skipped]) >= 0.5).all()
