@@ -22,6 +22,12 @@ at recall target 95% and confidence 95%, checking after every record, in these s
 It prints, per dataset and overall: the share of runs reaching 95% recall when the rule said stop,
 the mean share of records left unscreened, and the mean recall at the stop. Last, the cost of one
 ``recommend`` (what the dashboard calls) on a synthetic 100,000-record stage with 800 relevant.
+
+Measured (baseline ELAS-u4 ranking, seeds 1-3; seeds 1-5 gave the same to 0.6 points):
+  ranked    100% of 18 runs reached 95% recall, 17.3% of records left unscreened on average
+  sample    100% of 18 runs, 14.2% left (no assumption about the model)
+  ideal     27.8% left: the ceiling of this test on these six datasets, whatever the model
+  shuffled  91.9% of 360 runs reached 95% (Jeyaraman_2020: 81.7%)
 """
 
 import argparse
