@@ -23,9 +23,10 @@ sample this poor in relevant records would turn up with probability below ``1 - 
 
 What is guaranteed, exactly (bench/stopping.py measures it): the random-sample test is exact for
 one look and stayed within its 5% error in simulation when checked after every record. The
-ranked test is buscar as published: it takes the smallest p over many runs and is checked after
-every record without correction, so on an order no better than random (its assumption holding
-with equality) it stops short of the target more often than 5% (8% of 360 shuffled runs of the
+ranked test is buscar as published: it takes the smallest p over runs chosen after seeing where
+the relevant records fell (a run that starts just after a relevant record is biased towards
+holding none) and is checked after every record, so on an order no better than random (its
+assumption holding with equality) it stops short of the target more often than 5% (8% of 360 shuffled runs of the
 shared datasets, 18% on Jeyaraman_2020); on a model's order it has been conservative (every
 simulated run on the shared datasets reached the target). With few relevant records it cannot leave much: if one missing record
 breaks the target (fewer than 20 relevant at 95%), at most 1 in 20 of the records after the last
