@@ -82,7 +82,7 @@ def _check(labels, n_total, recall_target, confidence, sampled_from):
 
 def relevant_needed(relevant_found, recall_target):
     """The fewest relevant records in all for which ``relevant_found`` misses the target."""
-    # A small epsilon keeps e.g. 19 / 0.95 == 20.000000000000004 from becoming 21.
+    # buscar's k_hat; the epsilon guards against r / target landing just below a whole number.
     return math.floor(relevant_found / recall_target + 1e-9) + 1
 
 
