@@ -32,7 +32,7 @@ class Features:
 
 def build_features(texts, criteria=""):
     """TF-IDF features for ``texts`` (one per record) and, if given, the review's criteria."""
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95, strip_accents="unicode")
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95)
     matrix = vectorizer.fit_transform(texts)
     criteria_row = vectorizer.transform([criteria]) if criteria and criteria.strip() else None
     return Features(matrix=matrix, vectorizer=vectorizer, criteria=criteria_row)
@@ -53,9 +53,12 @@ def score(features, labels, *, seed=0):
         return (features.matrix @ features.criteria.T).toarray().ravel()
     positives = int(y.sum())
     negatives = len(y) - positives
-    weights = {1: RELEVANT_WEIGHT * negatives / positives, 0: 1.0}
-    model = LinearSVC(C=0.11, class_weight=weights, random_state=seed)
-    model.fit(features.matrix[rows], y)
+    # ASReview's balancer: relevant records carry RELEVANT_WEIGHT times the irrelevant ones' total
+    # weight, and the weights sum to the number of labels (which sets the scale C acts on).
+    weight = np.where(y == 1, 1.0, positives / (RELEVANT_WEIGHT * negatives))
+    weight *= len(y) / weight.sum()
+    model = LinearSVC(C=0.11, random_state=seed)
+    model.fit(features.matrix[rows], y, sample_weight=weight)
     return model.decision_function(features.matrix)
 
 
