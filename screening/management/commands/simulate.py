@@ -9,7 +9,6 @@ is screened. Features are built once (as at import); every retrain goes through
 import csv
 import json
 import os
-import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -107,7 +106,7 @@ class Command(BaseCommand):
         def progress(screened, total, found):
             if screened % 100 == 0 or screened == total:
                 elapsed = time.perf_counter() - started
-                print(f"{screened}/{total} screened, {found} relevant found, {elapsed:.1f} s", file=sys.stderr)
+                self.stderr.write(f"{screened}/{total} screened, {found} relevant found, {elapsed:.1f} s")
 
         order, labels = replay(features, gold.__getitem__, priors, seed=seed, progress=progress)
         result = {"order": [rows[i]["record_id"] for i in order], "stop_at": stopping_point(labels, len(rows))}
