@@ -46,19 +46,28 @@ def build_features(texts, criteria=""):
     return Features(matrix=matrix, vectorizer=vectorizer, criteria=criteria_row)
 
 
-def score(features, labels, *, seed=0):
-    """Scores for every row of ``features`` (higher: more likely relevant).
+@dataclass
+class Model:
+    """One retrain's result: a score per record and, once it has learnt, a weight per term."""
 
-    ``labels`` maps row index to 1 (relevant) or 0 (irrelevant). With no relevant or no
-    irrelevant label yet, records are scored by their similarity to the criteria (or all 0).
+    scores: np.ndarray
+    coef: np.ndarray | None = None  # one weight per column of Features.matrix (None: no learner yet)
+
+
+def fit(features, labels, *, seed=0):
+    """Train on ``labels`` (row index -> 1 relevant / 0 irrelevant) and score every row.
+
+    With no relevant or no irrelevant label yet, records are scored by their similarity to the
+    criteria (or all 0), and the criteria's terms serve as the weights.
     """
     n = features.matrix.shape[0]
     rows = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
     y = np.fromiter((1 if labels[r] else 0 for r in rows), dtype=np.int64, count=len(rows))
     if len(set(y.tolist())) < 2:
         if features.criteria is None:
-            return np.zeros(n)
-        return (features.matrix @ features.criteria.T).toarray().ravel()
+            return Model(scores=np.zeros(n))
+        scores = (features.matrix @ features.criteria.T).toarray().ravel()
+        return Model(scores=scores, coef=features.criteria.toarray().ravel())
     positives = int(y.sum())
     negatives = len(y) - positives
     # ASReview's balancer: relevant records carry RELEVANT_WEIGHT times the irrelevant ones' total
@@ -70,9 +79,29 @@ def score(features, labels, *, seed=0):
         matrix = sp.vstack([matrix, features.criteria], format="csr")
         weight = np.append(weight, CRITERIA_WEIGHT / positives * weight[y == 1][0])
         y = np.append(y, 1)
-    model = LinearSVC(C=0.11, random_state=seed)
-    model.fit(matrix, y, sample_weight=weight)
-    return model.decision_function(features.matrix)
+    learner = LinearSVC(C=0.11, random_state=seed)
+    learner.fit(matrix, y, sample_weight=weight)
+    return Model(scores=learner.decision_function(features.matrix), coef=learner.coef_.ravel())
+
+
+def score(features, labels, *, seed=0):
+    """Scores for every row of ``features`` (higher: more likely relevant); see ``fit``."""
+    return fit(features, labels, seed=seed).scores
+
+
+def top_terms(features, model, row, n=5):
+    """The ``n`` terms of record ``row`` that raised its score most, as (term, contribution) pairs.
+
+    Contribution: the term's TF-IDF value in the record times the model's weight for it; only
+    terms that pushed the score up are listed.
+    """
+    if model.coef is None:
+        return []
+    record = features.matrix[row]
+    contributions = record.data * model.coef[record.indices]
+    terms = features.vectorizer.get_feature_names_out()
+    best = np.argsort(-contributions, kind="stable")[:n]
+    return [(str(terms[record.indices[i]]), float(contributions[i])) for i in best if contributions[i] > 0]
 
 
 def next_rows(scores, screened, k=1):
