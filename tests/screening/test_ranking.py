@@ -27,3 +27,51 @@ def test_before_any_label_the_review_criteria_rank_the_records():
 def test_without_criteria_or_both_kinds_of_label_every_record_scores_the_same():
     features = ranking.build_features(TEXTS)
     assert set(ranking.score(features, {0: 1}).tolist()) == {0.0}
+
+
+def test_after_the_first_labels_the_criteria_still_lift_the_records_that_match_them():
+    texts = [
+        "kratom survey in veterans",  # 0 relevant (prior)
+        "mouse liver enzyme study",  # 1 irrelevant (prior)
+        "veterans survey of sleep habits",  # 2 like the include, off the question
+        "kratom and ptsd symptoms",  # 3 on the question
+    ]
+    labels = {0: 1, 1: 0}
+    plain = ranking.score(ranking.build_features(texts), labels)
+    guided = ranking.score(ranking.build_features(texts, criteria="Does kratom relieve PTSD symptoms?"), labels)
+    assert guided[3] - guided[2] > plain[3] - plain[2]
+    assert ranking.next_rows(guided, screened=[0, 1]) == [3]
+
+
+def test_the_criteria_count_less_once_relevant_records_are_found():
+    texts = [f"kratom survey in veterans, wave {i}" for i in range(8)] + [
+        "mouse liver enzyme study",
+        "kratom and ptsd symptoms",
+    ]
+    plain = ranking.build_features(texts)
+    guided = ranking.build_features(texts, criteria="Does kratom relieve PTSD symptoms?")
+
+    def lift(labels):
+        """How much the criteria raise record 9 (on the question) over record 7 (like the includes)."""
+        with_criteria, without = ranking.score(guided, labels), ranking.score(plain, labels)
+        return (with_criteria[9] - with_criteria[7]) - (without[9] - without[7])
+
+    one_include = lift({0: 1, 8: 0})
+    seven_includes = lift({**{i: 1 for i in range(7)}, 8: 0})
+    assert one_include > seven_includes > 0
+
+
+def test_the_words_that_raised_a_record_are_the_ones_it_shares_with_the_includes():
+    features = ranking.build_features(TEXTS)
+    model = ranking.fit(features, {0: 1, 1: 0})
+    terms = [term for term, _ in ranking.top_terms(features, model, 4, n=3)]
+    assert "kratom" in terms
+    assert "self" not in terms and "dependence" not in terms  # in no labelled record
+    assert all(weight > 0 for _, weight in ranking.top_terms(features, model, 4, n=10))
+
+
+def test_before_any_learner_the_criteria_words_explain_the_ranking():
+    features = ranking.build_features(TEXTS, criteria="Does kratom relieve PTSD symptoms?")
+    model = ranking.fit(features, {})
+    assert {term for term, _ in ranking.top_terms(features, model, 2)} == {"kratom", "ptsd"}
+    assert ranking.top_terms(ranking.build_features(TEXTS), ranking.fit(ranking.build_features(TEXTS), {}), 2) == []
