@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from screening import stopping
 from tests.shared import shared
 
 DONNERS = shared("datasets", "Donners_2021.csv")
@@ -101,3 +102,23 @@ def test_a_file_without_labels_is_a_clear_error(tmp_path):
     path.write_text("record_id,title\n1,Kratom\n", encoding="utf-8")
     with pytest.raises(CommandError, match="label_included"):
         _simulate(path, "--prior", "1")
+
+
+def test_stop_at_is_where_the_stopping_rule_first_says_stop_on_the_order_screened(tmp_path):
+    # 12 relevant records among 400: found first, so the rule can stop well before the end.
+    topics = ["liver enzyme kinetics in rats", "crop yield and soil nitrogen", "bridge steel fatigue"]
+    path = tmp_path / "stop.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_id", "title", "abstract", "label_included"])
+        for i in range(388):
+            writer.writerow([f"r{i + 1}", f"{topics[i % 3]} study {i}", f"We measured {topics[i % 3]} ({i}).", 0])
+        for i in range(12):
+            writer.writerow([f"r{389 + i}", f"kratom use and ptsd, survey {i}", f"Kratom users and ptsd {i}.", 1])
+    labels = {r["record_id"]: int(r["label_included"]) for r in _rows(path)}
+
+    result, _ = _simulate(path, "--prior", "r389", "r1", "--seed", "1")
+
+    screened = [labels[record_id] for record_id in result["order"]]
+    assert result["stop_at"] == stopping.simulate_stop_at(screened, len(screened))
+    assert result["stop_at"] is not None and 14 <= result["stop_at"] < len(screened)
