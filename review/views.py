@@ -23,7 +23,7 @@ from review.reviews import (
     set_resolver,
     update_review,
 )
-from screening import conflicts, queue, status, visibility
+from screening import conflicts, progress_report, queue, status, visibility
 from screening.models import Decision
 from screening.stages import passes_title_abstract
 
@@ -114,8 +114,19 @@ def review_detail(request, slug):
         "open_conflicts": conflicts.open_counts(review) if membership.resolves_conflicts else None,
         "members": review.memberships.select_related("user").order_by("role", "user__username"),
         "searches": review.searches.select_related("run_by").order_by("-run_at", "-pk")[:5],
+        **_stopping_context(review),
     }
     return render(request, "review/review_detail.html", context)
+
+
+def _stopping_context(review):
+    # Reconciled outcomes only (screening/progress_report.py): the same for every member.
+    progresses = progress_report.review_progress(review)
+    return {
+        "stopping": [(p, progress_report.recall_curve_svg(p)) for p in progresses if p.n_total],
+        "stopping_explanation": progress_report.explanation(),
+        "methods_paragraph": progress_report.methods_paragraph(review, progresses),
+    }
 
 
 @login_required

@@ -16,7 +16,7 @@ from review.models import Record, Role, Stage
 from screening import conflicts as conflicting
 from screening import extraction as extracting
 from screening import prisma as prisma_counts
-from screening import prisma_svg, queue, retrain, tasks, visibility
+from screening import prisma_svg, progress_report, queue, retrain, tasks, visibility
 from screening.decisions import OUTCOME_FIELD, DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
@@ -323,6 +323,30 @@ def prisma_download(request, slug, fmt):
     content = prisma_svg.render(counts, "prisma2020-csv" if fmt == "csv" else fmt, title=review.title)
     name = f"{review.slug}-prisma2020.csv" if fmt == "csv" else f"{review.slug}-prisma.{fmt}"
     return _download(content, PRISMA_FORMATS[fmt], name)
+
+
+# Stopping: recall curve and methods paragraph ----------------------------------------------------
+
+CURVE_FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+@login_required
+@require_GET
+def recall_curve(request, slug, stage, fmt):
+    review, _ = review_for_member(request, slug)
+    if stage not in Stage.values or fmt not in CURVE_FORMATS:
+        raise Http404("No such curve")
+    svg = progress_report.recall_curve_svg(progress_report.stage_progress(review, stage), title=review.title)
+    content = svg if fmt == "svg" else progress_report.recall_curve_png(svg)
+    return _download(content, CURVE_FORMATS[fmt], f"{review.slug}-recall-{stage}.{fmt}")
+
+
+@login_required
+@require_GET
+def methods_text(request, slug):
+    review, _ = review_for_member(request, slug)
+    text = progress_report.methods_paragraph(review)
+    return _download(text, "text/plain; charset=utf-8", f"{review.slug}-methods.txt")
 
 
 # Extraction -------------------------------------------------------------------------------------
