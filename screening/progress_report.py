@@ -13,9 +13,11 @@ title/abstract, a reconciled "maybe" counts as relevant even where maybe does no
 include: it may still go on, and counting it relevant can only delay a stop).
 """
 
+import hashlib
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from django.core.cache import cache
 from django.db.models import F, Min, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
@@ -28,8 +30,9 @@ from screening.stages import OUTCOME_FIELD
 Outcome = Record.Outcome
 RECALL_TARGET = 0.95
 CONFIDENCE = 0.95
-# The dashboard checks where the rule first said stop at about this many points along the order.
-CURVE_CHECKS = 400
+# Where the rule first said stop is looked for at about this many points along the order: each
+# look costs a buscar test (tens of ms on thousands of records), and the dashboard must stay quick.
+CURVE_CHECKS = 50
 
 
 def relevant_outcomes(review, stage):
@@ -88,7 +91,9 @@ class StageProgress:
     labels: tuple
     n_total: int
     advice: stopping.StopAdvice | None  # None when the stage has no records
-    stop_at: int | None  # records screened when the rule first said stop (checked every ``checked_every``)
+    # Records screened when the rule first said stop (checked every ``checked_every``); only looked
+    # for while it says stop now (an earlier stop that a later relevant record undid is not shown).
+    stop_at: int | None
     checked_every: int
     to_sample: int  # all-irrelevant random sample of the rest that would let the sample test stop
 
@@ -142,6 +147,19 @@ class StageProgress:
         )
 
 
+def _first_stop(labels, n_total, recall_target, confidence, every):
+    """Records screened when the rule first said stop (checked every ``every``), cached by the
+    labels themselves: they change only when an outcome does."""
+    digest = hashlib.sha256(bytes(labels)).hexdigest()
+    key = f"sieve-first-stop:{digest}:{len(labels)}:{n_total}:{recall_target}:{confidence}:{every}"
+    found = cache.get(key)
+    if found is None:
+        at = stopping.simulate_stop_at(labels, n_total, recall_target=recall_target, confidence=confidence, every=every)
+        found = -1 if at is None else at
+        cache.set(key, found, timeout=24 * 3600)
+    return None if found < 0 else found
+
+
 def stage_progress(review, stage, *, recall_target=RECALL_TARGET, confidence=CONFIDENCE):
     stage = Stage(stage)
     labels = screened_labels(review, stage)
@@ -150,11 +168,7 @@ def stage_progress(review, stage, *, recall_target=RECALL_TARGET, confidence=CON
         return StageProgress(stage, (), 0, None, None, 1, 0)
     advice = stopping.recommend(labels, n_total, recall_target=recall_target, confidence=confidence)
     every = max(1, len(labels) // CURVE_CHECKS)
-    stop_at = (
-        stopping.simulate_stop_at(labels, n_total, recall_target=recall_target, confidence=confidence, every=every)
-        if labels
-        else None
-    )
+    stop_at = _first_stop(labels, n_total, recall_target, confidence, every) if advice.stop else None
     to_sample = stopping.records_to_sample(
         sum(labels), n_total - len(labels), recall_target=recall_target, confidence=confidence
     )
@@ -271,7 +285,8 @@ def _describe(progress):
     a = progress.advice
     if a is None:
         return "No records at this stage yet."
-    stop = f" The stopping rule first said stop after {progress.stop_at} records." if progress.stop_at else ""
+    every = f" (checked every {progress.checked_every} records)" if progress.checked_every > 1 else ""
+    stop = f" The stopping rule first said stop after {progress.stop_at} records{every}." if progress.stop_at else ""
     return (
         f"{progress.relevant_found} relevant records found in {progress.screened} of {progress.n_total} screened; "
         f"an estimated {a.estimated_remaining} remain.{stop}"

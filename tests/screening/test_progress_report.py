@@ -61,7 +61,11 @@ def test_the_estimate_tightens_as_irrelevant_records_are_screened(review, bob):
     # The panel's figures are the stopping module's on the same labels.
     expected = stopping.recommend([1] * 40 + [0] * 300, 400)
     assert late.advice == expected
-    assert late.advice.stop and late.stop_at == stopping.simulate_stop_at([1] * 40 + [0] * 300, 400)
+    assert late.advice.stop and late.stop_at == stopping.simulate_stop_at(
+        [1] * 40 + [0] * 300, 400, every=late.checked_every
+    )
+    assert late.checked_every == 340 // progress_report.CURVE_CHECKS
+    assert early.stop_at is None
     assert "Stopping is recommended" in late.recommendation
     assert "Keep screening" in early.recommendation
     assert late.irrelevant_in_a_row == 300
