@@ -10,7 +10,8 @@ as unscreened.
 Order: records are taken in the order of their first vote at the stage (ties by pk): the order
 the team met them in, which is what the test needs. Relevant: the record passes the stage (at
 title/abstract, a reconciled "maybe" counts as relevant even where maybe does not count as
-include: it may still go on, and counting it relevant can only delay a stop).
+include: it may still go on, and counting it relevant can only delay a stop). At full text only
+an include is relevant; "report not retrieved" counts as irrelevant.
 """
 
 import hashlib
@@ -95,7 +96,9 @@ class StageProgress:
     # for while it says stop now (an earlier stop that a later relevant record undid is not shown).
     stop_at: int | None
     checked_every: int
-    to_sample: int  # all-irrelevant random sample of the rest that would let the sample test stop
+    # How many of the rest, drawn at random and all irrelevant, would let the sample test stop. Not
+    # shown yet: the panel runs the ranked test only (no record of a random-sample phase exists).
+    to_sample: int
 
     @property
     def label(self):
