@@ -65,10 +65,13 @@ def screened_labels(review, stage):
 
 
 def curve_points(labels):
-    """(records screened, relevant found) at the start, after each relevant record and at the end."""
+    """(records screened, relevant found) at the corners of the step curve: the start, just before
+    and at each relevant record, and the end (flat between relevant records, as screened)."""
     points, found = [(0, 0)], 0
     for i, label in enumerate(labels, start=1):
         if label:
+            if points[-1][0] < i - 1:
+                points.append((i - 1, found))
             found += 1
             points.append((i, found))
     if labels and points[-1][0] != len(labels):

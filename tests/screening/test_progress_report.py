@@ -81,8 +81,9 @@ def test_records_in_conflict_count_as_unscreened(review, bob, carol):
     assert progress_report.screened_labels(review, TA) == [1]
 
 
-def test_the_curve_has_a_point_after_every_relevant_record():
-    assert progress_report.curve_points([0, 1, 0, 1, 0]) == [(0, 0), (2, 1), (4, 2), (5, 2)]
+def test_the_curve_steps_up_at_every_relevant_record_and_stays_flat_between():
+    assert progress_report.curve_points([0, 1, 0, 1, 0]) == [(0, 0), (1, 0), (2, 1), (3, 1), (4, 2), (5, 2)]
+    assert progress_report.curve_points([1, 1, 0, 0, 1]) == [(0, 0), (1, 1), (2, 2), (4, 2), (5, 3)]
     assert progress_report.curve_points([1]) == [(0, 0), (1, 1)]
     assert progress_report.curve_points([]) == [(0, 0)]
 
@@ -93,7 +94,7 @@ def test_the_svg_draws_the_curve_the_random_line_and_the_stop(review, bob):
     progress = progress_report.stage_progress(review, TA)
     svg = progress_report.recall_curve_svg(progress, title="<b>Kratom</b> & co")
     points = re.search(r'<polyline class="found" points="([^"]*)"', svg).group(1).split()
-    assert len(points) == len(progress_report.curve_points(progress.labels)) == 42
+    assert len(points) == len(progress_report.curve_points(progress.labels)) == 43
     assert 'class="random-order"' in svg and 'class="stop"' in svg
     assert f"stop at {progress.stop_at}" in svg
     assert "&lt;b&gt;Kratom&lt;/b&gt; &amp; co" in svg and "<b>" not in svg
