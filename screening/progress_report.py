@@ -239,11 +239,13 @@ def recall_curve_svg(progress, *, title=""):
         )
 
     heading = f"Recall curve, {progress.label.lower()} screening" + (f": {title}" if title else "")
+    ids = (f"curve-title-{progress.stage.value}", f"curve-desc-{progress.stage.value}")
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="curve-title curve-desc">',
-        f'<title id="curve-title">{escape(heading)}</title>',
-        f'<desc id="curve-desc">{escape(_describe(progress))}</desc>',
+        # Ids per stage: the dashboard shows both stages' curves on one page.
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{ids[0]} {ids[1]}">',
+        f'<title id="{ids[0]}">{escape(heading)}</title>',
+        f'<desc id="{ids[1]}">{escape(_describe(progress))}</desc>',
         f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
         text(WIDTH / 2, 22, heading[:110], size=14),
     ]

@@ -167,3 +167,13 @@ def test_bob_cannot_tell_from_the_panel_whether_carol_disagreed(client, review, 
     screen([recs[5]], bob, ["exclude"], minute=30)
     screen([recs[5]], carol, ["exclude"], minute=31)
     assert panel(client.get(url)) != before
+
+
+def test_both_stages_curves_on_one_dashboard_keep_their_element_ids_unique(client, review, alice, bob):
+    # Two inline SVGs on one page: a shared id would label one curve with the other's title.
+    recs = records(review, 20)
+    screen(recs[:6], bob, ["include"] + ["exclude"] * 5)
+    client.force_login(alice)
+    html = client.get(reverse("review:detail", args=[review.slug])).content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert ids and len(ids) == len(set(ids))
