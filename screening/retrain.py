@@ -19,12 +19,13 @@ import pickle
 import re
 import time
 import unicodedata
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -38,7 +39,6 @@ Outcome = Record.Outcome
 RETRAIN_EVERY = 5
 # Terms kept per run to explain a record's score on its card.
 TERMS_KEPT = 400
-STORE_BATCH = 5000
 
 
 @dataclass
@@ -169,6 +169,23 @@ def _store_features(path, review, stage, features):
 # Terms that explain a score -----------------------------------------------------------------------
 
 
+_NAMES = {}  # id(Features) -> (weak reference to it, its terms by column): built once per process
+
+
+def _term_names(features):
+    """The term of each column (sklearn's get_feature_names_out sorts them: 0.5 s at 100,000 records)."""
+    cached = _NAMES.get(id(features))
+    if cached and cached[0]() is features:
+        return cached[1]
+    vocabulary = features.vectorizer.vocabulary_
+    names = np.empty(len(vocabulary), dtype=object)
+    names[np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))] = list(vocabulary)
+    for key in [key for key, (ref, _) in _NAMES.items() if ref() is None]:
+        del _NAMES[key]
+    _NAMES[id(features)] = (weakref.ref(features), names)
+    return names
+
+
 def term_weights(features, labels_by_row, n=TERMS_KEPT):
     """{term: weight} for the ``n`` terms that raise a record's score most.
 
@@ -191,7 +208,7 @@ def term_weights(features, labels_by_row, n=TERMS_KEPT):
     else:
         return {}
     top = np.argsort(-weights)[:n]
-    names = vectorizer.get_feature_names_out()
+    names = _term_names(features)
     return {str(names[i]): round(float(weights[i]), 6) for i in top if weights[i] > 0}
 
 
@@ -263,6 +280,33 @@ def _score_rows(features, labels_by_row, partial_rows, seed):
     return scores
 
 
+def _store_scores(run, record_ids, scores, ranks):
+    """Insert ``run``'s RecordScore rows in one statement (PostgreSQL) or one executemany (others).
+
+    The ORM's bulk_create builds a model instance per row: seconds at 100,000 records.
+    """
+    table = connection.ops.quote_name(RecordScore._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(RecordScore._meta.get_field(name).column)
+        for name in ("run", "record", "score", "rank")
+    )
+    record_ids, scores, ranks = record_ids.tolist(), [float(s) for s in scores], ranks.tolist()
+    if not record_ids:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT %s, r, s, k "
+                "FROM unnest(%s::bigint[], %s::double precision[], %s::integer[]) AS t(r, s, k)",
+                [run.pk, record_ids, scores, ranks],
+            )
+        else:
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s)",
+                [(run.pk, r, s, k) for r, s, k in zip(record_ids, scores, ranks)],
+            )
+
+
 def retrain(run, *, seed=0):
     """Train ``run`` on the current decisions and store every pending record's score and rank.
 
@@ -298,11 +342,8 @@ def retrain(run, *, seed=0):
             run.status = RankingRun.Status.SUPERSEDED
         else:
             RecordScore.objects.filter(run__review=review, run__stage=stage).delete()
-            for start in range(0, len(order), STORE_BATCH):
-                RecordScore.objects.bulk_create(
-                    RecordScore(run=run, record_id=pks[row], score=float(scores[row]), rank=start + i + 1)
-                    for i, row in enumerate(order[start : start + STORE_BATCH])
-                )
+            record_ids = np.asarray(pks, dtype=np.int64)[order]
+            _store_scores(run, record_ids, scores[order], np.arange(1, len(order) + 1))
             run.status = RankingRun.Status.DONE
             run.scored = len(order)
             run.terms = terms
