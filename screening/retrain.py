@@ -281,7 +281,7 @@ def _score_rows(features, labels_by_row, partial_rows, seed):
 
 
 def _store_scores(run, record_ids, scores, ranks):
-    """Insert ``run``'s RecordScore rows in one statement (PostgreSQL) or one executemany (others).
+    """Insert ``run``'s RecordScore rows with one COPY (PostgreSQL) or one executemany (others).
 
     The ORM's bulk_create builds a model instance per row: seconds at 100,000 records.
     """
@@ -295,11 +295,12 @@ def _store_scores(run, record_ids, scores, ranks):
         return
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT %s, r, s, k "
-                "FROM unnest(%s::bigint[], %s::double precision[], %s::integer[]) AS t(r, s, k)",
-                [run.pk, record_ids, scores, ranks],
-            )
+            # Derived data: a crash before the WAL is flushed only loses scores the next retrain
+            # recomputes, so this transaction need not wait for the disk (0.7 s at 100,000 rows).
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in zip(record_ids, scores, ranks):
+                    copy.write_row((run.pk, *row))
         else:
             cursor.executemany(
                 f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s)",
