@@ -211,3 +211,44 @@ def test_the_terms_of_a_run_are_named_as_the_vectorizer_names_them():
     assert retrain._term_names(features) is names  # built once per set of features
     weights = retrain.term_weights(features, {0: 1, 1: 0})
     assert "kratom" in weights and "rats" not in weights
+
+
+def test_features_are_cached_on_disk_as_arrays_and_come_back_the_same(tmp_path):
+    texts = [RELEVANT, IRRELEVANT, "Kratom withdrawal in veterans: a survey", "Diet and liver enzymes in rats"]
+    features = ranking.build_features(texts, "kratom PTSD veterans")
+    path = tmp_path / "features.npz"
+    with path.open("wb") as handle:
+        retrain.save_features(handle, features)
+    loaded = retrain.load_features(path)
+    assert type(loaded.matrix) is type(features.matrix)
+    assert (loaded.matrix != features.matrix).nnz == 0 and (loaded.criteria != features.criteria).nnz == 0
+    assert list(retrain._term_names(loaded)) == list(features.vectorizer.get_feature_names_out())
+    new = ["kratom use and liver diet in veterans"]
+    assert (loaded.vectorizer.transform(new) != features.vectorizer.transform(new)).nnz == 0
+    assert list(ranking.score(loaded, {0: 1, 1: 0})) == list(ranking.score(features, {0: 1, 1: 0}))
+
+
+def test_a_retrain_from_the_disk_cache_gives_the_same_scores_and_never_unpickles(mixed, bob, monkeypatch):
+    review, pks = mixed
+    vote(pks[0], bob, "include")
+    vote(pks[1], bob, "exclude")
+    first = retrain.retrain_now(review, TA)
+    before = list(RecordScore.objects.filter(run=first).order_by("rank").values_list("record_id", "score"))
+    retrain._FEATURES.clear()
+    monkeypatch.setattr(ranking, "build_features", lambda *args: pytest.fail("features rebuilt"))
+    monkeypatch.setattr("pickle.load", lambda *args: pytest.fail("unpickled"))
+    second = retrain.retrain_now(review, TA)
+    after = list(RecordScore.objects.filter(run=second).order_by("rank").values_list("record_id", "score"))
+    assert after == before and second.terms == first.terms
+
+
+def test_an_unreadable_features_cache_is_rebuilt(mixed, bob):
+    review, pks = mixed
+    first = retrain.retrain_now(review, TA)
+    retrain._FEATURES.clear()
+    cached = list(retrain._cache_dir().glob(f"review{review.pk}-*.npz"))
+    assert cached
+    for path in cached:
+        path.write_bytes(b"not an npz file")
+    second = retrain.retrain_now(review, TA)
+    assert second.scored == first.scored == len(pks)
