@@ -2,7 +2,7 @@
 on reviews of 10,000 and 100,000 records, built from the texts of ../shared/datasets repeated and
 shuffled, with 1% of the records labelled (a fifth of those relevant).
 
-    DATABASE_URL=postgres://127.0.0.1:5432/sieve_bench .venv/bin/python bench/rank_review.py --sizes 10000 100000
+    DATABASE_URL=postgres://127.0.0.1:5432/sieve_bench .venv/bin/python bench/rank_review.py --sizes 10000 100000 [--dual]
 
 Prints, per size: building the features (once per record set: the first retrain after an import),
 then a retrain that finds them cached in memory (the worker) and one that loads them from the disk
@@ -36,6 +36,12 @@ def texts():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument(
+        "--dual",
+        action="store_true",
+        help="dual screening, a tenth of the labelled records still waiting for their second vote "
+        "(their scores then come from a second, blind model: two fits per retrain)",
+    )
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="sieve-rank-bench-")
     os.environ.setdefault("SIEVE_DATA_DIR", tmp)
@@ -49,7 +55,7 @@ def main():
 
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        run(args.sizes, texts())
+        run(args.sizes, texts(), dual=args.dual)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(
@@ -57,7 +63,7 @@ def main():
     )
 
 
-def run(sizes, corpus):
+def run(sizes, corpus, *, dual=False):
     from django.contrib.auth import get_user_model
 
     from review.models import Record, Review, Search, Stage
@@ -67,7 +73,12 @@ def run(sizes, corpus):
     bob = get_user_model().objects.create_user("bob", "bob@example.org", "x")
     for size in sizes:
         rng = random.Random(size)
-        review = Review.objects.create(slug=f"bench-{size}", title=f"Bench {size}", question="kratom for PTSD")
+        review = Review.objects.create(
+            slug=f"bench-{size}",
+            title=f"Bench {size}",
+            question="kratom for PTSD",
+            title_abstract_reviewers=2 if dual else 1,
+        )
         search = Search.objects.create(review=review, kind="file", source="bench")
         Record.objects.bulk_create(
             (
@@ -86,6 +97,8 @@ def run(sizes, corpus):
         )
         outcomes = {"include": [], "exclude": []}
         for i, pk in enumerate(labelled):
+            if dual and i % 10 == 3:
+                continue  # one vote so far: pending, waiting for the second reviewer
             outcomes["include" if i % 5 == 0 else "exclude"].append(pk)
         for outcome, ids in outcomes.items():
             Record.objects.filter(pk__in=ids).update(ta_outcome=outcome)
@@ -103,6 +116,7 @@ def run(sizes, corpus):
             f"{size:>7} records: features built once in {build:.2f} s; retrain-and-rank {warm:.2f} s "
             f"(features in memory, as in the worker), {from_disk:.2f} s (features from the disk cache, as in "
             f"`manage.py rank`); {run_.scored} records scored, {run_.relevant_labels}+{run_.irrelevant_labels} labels"
+            + (" (dual screening: two fits)" if dual else "")
         )
         sys.stdout.flush()
 

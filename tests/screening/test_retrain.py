@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from review.models import Record, Search, Stage
-from screening import retrain, tasks
+from screening import ranking, retrain, tasks
 from screening.decisions import record_decision, resolve
 from screening.models import RankingRun, RecordScore
 
@@ -174,3 +174,81 @@ def test_rank_command_retrains_now_and_prints_the_time(mixed, bob, capsys):
     out = capsys.readouterr().out
     assert "model version 1 done, 19 records scored from 1 relevant and 0 irrelevant labels" in out
     assert out.rstrip().endswith(" s")
+
+
+def test_each_stored_score_is_the_model_score_of_its_own_record(mixed, bob):
+    # The scores are written in one COPY / executemany: every column must land on the right record.
+    review, pks = mixed
+    vote(pks[0], bob, "include")
+    vote(pks[1], bob, "exclude")
+    vote(pks[3], bob, "exclude")
+    run = retrain.retrain_now(review, TA)
+    rows, features = retrain.features_for(review, TA)
+    expected = ranking.score(features, {rows.index(pks[0]): 1, rows.index(pks[1]): 0, rows.index(pks[3]): 0})
+    stored = dict(RecordScore.objects.filter(run=run).values_list("record_id", "score"))
+    assert set(stored) == set(pks) - {pks[0], pks[1], pks[3]}
+    for pk, value in stored.items():
+        assert value == pytest.approx(float(expected[rows.index(pk)]))
+    by_rank = sorted(stored, key=lambda pk: (-stored[pk], pk))
+    assert list(RecordScore.objects.filter(run=run).order_by("rank").values_list("record_id", flat=True)) == by_rank
+
+
+def test_a_run_with_nothing_left_to_screen_stores_no_scores_and_clears_the_old_ones(review, bob):
+    pks = add_records(review, [RELEVANT, IRRELEVANT])
+    first = retrain.retrain_now(review, TA)
+    assert RecordScore.objects.filter(run=first).count() == 2
+    vote(pks[0], bob, "include")
+    vote(pks[1], bob, "exclude")
+    second = retrain.retrain_now(review, TA)
+    assert second.status == RankingRun.Status.DONE and second.scored == 0
+    assert not RecordScore.objects.exists()
+
+
+def test_the_terms_of_a_run_are_named_as_the_vectorizer_names_them():
+    features = ranking.build_features([RELEVANT, IRRELEVANT, "kratom withdrawal in veterans"], "kratom PTSD")
+    names = retrain._term_names(features)
+    assert list(names) == list(features.vectorizer.get_feature_names_out())
+    assert retrain._term_names(features) is names  # built once per set of features
+    weights = retrain.term_weights(features, {0: 1, 1: 0})
+    assert "kratom" in weights and "rats" not in weights
+
+
+def test_features_are_cached_on_disk_as_arrays_and_come_back_the_same(tmp_path):
+    texts = [RELEVANT, IRRELEVANT, "Kratom withdrawal in veterans: a survey", "Diet and liver enzymes in rats"]
+    features = ranking.build_features(texts, "kratom PTSD veterans")
+    path = tmp_path / "features.npz"
+    with path.open("wb") as handle:
+        retrain.save_features(handle, features)
+    loaded = retrain.load_features(path)
+    assert type(loaded.matrix) is type(features.matrix)
+    assert (loaded.matrix != features.matrix).nnz == 0 and (loaded.criteria != features.criteria).nnz == 0
+    assert list(retrain._term_names(loaded)) == list(features.vectorizer.get_feature_names_out())
+    new = ["kratom use and liver diet in veterans"]
+    assert (loaded.vectorizer.transform(new) != features.vectorizer.transform(new)).nnz == 0
+    assert list(ranking.score(loaded, {0: 1, 1: 0})) == list(ranking.score(features, {0: 1, 1: 0}))
+
+
+def test_a_retrain_from_the_disk_cache_gives_the_same_scores_and_never_unpickles(mixed, bob, monkeypatch):
+    review, pks = mixed
+    vote(pks[0], bob, "include")
+    vote(pks[1], bob, "exclude")
+    first = retrain.retrain_now(review, TA)
+    before = list(RecordScore.objects.filter(run=first).order_by("rank").values_list("record_id", "score"))
+    retrain._FEATURES.clear()
+    monkeypatch.setattr(ranking, "build_features", lambda *args: pytest.fail("features rebuilt"))
+    monkeypatch.setattr("pickle.load", lambda *args: pytest.fail("unpickled"))
+    second = retrain.retrain_now(review, TA)
+    after = list(RecordScore.objects.filter(run=second).order_by("rank").values_list("record_id", "score"))
+    assert after == before and second.terms == first.terms
+
+
+def test_an_unreadable_features_cache_is_rebuilt(mixed, bob):
+    review, pks = mixed
+    first = retrain.retrain_now(review, TA)
+    retrain._FEATURES.clear()
+    cached = list(retrain._cache_dir().glob(f"review{review.pk}-*.npz"))
+    assert cached
+    for path in cached:
+        path.write_bytes(b"not an npz file")
+    second = retrain.retrain_now(review, TA)
+    assert second.scored == first.scored == len(pks)
