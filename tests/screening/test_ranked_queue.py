@@ -151,7 +151,7 @@ def test_carol_sees_no_score_on_a_record_she_has_voted_on(client, mixed, bob, ca
 
 
 def test_model_words_are_escaped_and_never_break_an_entity(mixed):
-    from screening.templatetags.ranking_marks import highlight_marks
+    from screening.templatetags.highlight import highlight_marks
 
     html = str(highlight_marks("Tom & Jerry's <b>amp</b> test", ((), (), ("amp", "x27", "lt", "test"))))
     assert html == (
