@@ -274,30 +274,14 @@ def _remember_terms(vectorizer, names):
     _NAMES[id(vectorizer)] = (weakref.ref(vectorizer), names)
 
 
-def term_weights(features, labels_by_row, n=TERMS_KEPT):
-    """{term: weight} for the ``n`` terms that raise a record's score most.
-
-    From a linear model over the same TF-IDF space: the difference between the mean relevant and
-    the mean irrelevant record (a Rocchio classifier), or the criteria's own terms before there is
-    one of each. Used only to explain a score, never to rank.
-    """
-    vectorizer = getattr(features, "vectorizer", None)
-    matrix = getattr(features, "matrix", None)
-    if vectorizer is None or matrix is None:
+def term_weights(features, coef, n=TERMS_KEPT):
+    """{term: weight} for the ``n`` terms whose weight in the ranking model (``coef``, one per
+    column of the features; None before it has learnt) raises a record's score most."""
+    if coef is None:
         return {}
-    relevant = [row for row, label in labels_by_row.items() if label]
-    irrelevant = [row for row, label in labels_by_row.items() if not label]
-    if relevant and irrelevant:
-        weights = (
-            np.asarray(matrix[relevant].mean(axis=0)).ravel() - np.asarray(matrix[irrelevant].mean(axis=0)).ravel()
-        )
-    elif getattr(features, "criteria", None) is not None:
-        weights = features.criteria.toarray().ravel()
-    else:
-        return {}
-    top = np.argsort(-weights)[:n]
+    top = np.argsort(-coef, kind="stable")[:n]
     names = _term_names(features)
-    return {str(names[i]): round(float(weights[i]), 6) for i in top if weights[i] > 0}
+    return {str(names[i]): round(float(coef[i]), 6) for i in top if coef[i] > 0}
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -358,14 +342,18 @@ def needs_retrain(review, stage):
 
 
 def _score_rows(features, labels_by_row, partial_rows, seed):
-    scores = np.asarray(ranking.score(features, labels_by_row, seed=seed), dtype=float)
+    """Every row's score, and the weights of the model that never saw a vote on a record still
+    waiting for another vote (it scores those records, and its words are the ones shown)."""
+    model = ranking.fit(features, labels_by_row, seed=seed)
+    scores = np.asarray(model.scores, dtype=float)
+    blind = model
     if partial_rows:
-        # Score records that already carry someone's vote with a model blind to all such votes.
-        blind = {row: label for row, label in labels_by_row.items() if row not in partial_rows}
-        partial_scores = np.asarray(ranking.score(features, blind, seed=seed), dtype=float)
+        blind = ranking.fit(
+            features, {r: label for r, label in labels_by_row.items() if r not in partial_rows}, seed=seed
+        )
         rows = np.fromiter(partial_rows, dtype=np.int64)
-        scores[rows] = partial_scores[rows]
-    return scores
+        scores[rows] = np.asarray(blind.scores, dtype=float)[rows]
+    return scores, blind.coef
 
 
 def _store_scores(run, record_ids, scores, ranks):
@@ -410,12 +398,12 @@ def retrain(run, *, seed=0):
     row_of = {pk: row for row, pk in enumerate(pks)}
     labels_by_row = {row_of[pk]: label for pk, label in data.labels.items() if pk in row_of}
     partial_rows = {row_of[pk] for pk in data.partial if pk in row_of}
-    scores = _score_rows(features, labels_by_row, partial_rows, seed)
+    scores, blind_coef = _score_rows(features, labels_by_row, partial_rows, seed)
     to_score = np.fromiter((row_of[pk] for pk in data.to_score if pk in row_of), dtype=np.int64)
     # Highest score first; ties in import order.
     order = to_score[np.lexsort((to_score, -scores[to_score]))] if len(to_score) else to_score
     # The words shown on a card never learn from votes on records still waiting for another vote.
-    terms = term_weights(features, {row: label for row, label in labels_by_row.items() if row not in partial_rows})
+    terms = term_weights(features, blind_coef)
     relevant = sum(labels_by_row.values())
     with transaction.atomic():
         Review.objects.select_for_update().filter(pk=review.pk).values("pk").first()
