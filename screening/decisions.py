@@ -311,17 +311,14 @@ def _refresh_outcomes(review, record_ids, stage):
     return len(changed)
 
 
-UNSETTLED = stages.UNRECONCILED
-
-
 def _reblind_if_reopened(review, stage, changed):
     """A lifted blinding covers a finished stage: once a record there is open again (a changed
     vote, a new include reaching full text), the stage is blinded again."""
     reopened = set()
-    if any(getattr(r, OUTCOME_FIELD[stage]) in UNSETTLED for r in changed):
+    if any(getattr(r, OUTCOME_FIELD[stage]) in stages.UNRECONCILED for r in changed):
         reopened.add(stage)
     if stage == Stage.TITLE_ABSTRACT and any(
-        stages.passes_title_abstract(r, review) and r.ft_outcome in UNSETTLED for r in changed
+        stages.passes_title_abstract(r, review) and r.ft_outcome in stages.UNRECONCILED for r in changed
     ):
         reopened.add(Stage.FULL_TEXT)
     reblind(review, reopened, reason="a record at this stage is open again")
