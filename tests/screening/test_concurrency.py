@@ -8,6 +8,7 @@ each miss the other's vote unless they queue on the record's row lock.
 import threading
 import urllib.error
 import urllib.request
+from functools import partial
 from urllib.parse import urlencode
 
 import pytest
@@ -19,6 +20,7 @@ from review import reviews
 from review.models import Event, Membership, Record, Role, Search
 from screening.decisions import NotInConflict, RecordFull, record_decision, resolve
 from screening.models import Decision, Resolution
+from tests.concurrent import at_once
 from tests.screening.conftest import dual_screened
 
 TA = "title_abstract"
@@ -132,22 +134,9 @@ def _post(url, session, decision):
 
 def _race(attempts):
     """Send every (url, session, decision) of ``attempts`` at the same instant; returns their answers."""
-    barrier = threading.Barrier(len(attempts))
-    answers = [None] * len(attempts)
-
-    def send(i, url, session, decision):
-        try:
-            barrier.wait(timeout=30)
-            answers[i] = _post(url, session, decision)
-        except Exception as exc:  # reported with the attempt
-            answers[i] = (None, repr(exc))
-
-    threads = [threading.Thread(target=send, args=(i, *attempt)) for i, attempt in enumerate(attempts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return answers
+    answers = at_once(*(partial(_post, url, session, decision) for url, session, decision in attempts))
+    # A request that failed outright is reported with the attempt.
+    return [(None, repr(answer)) if isinstance(answer, Exception) else answer for answer in answers]
 
 
 def _side(decision):

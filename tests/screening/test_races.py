@@ -5,11 +5,9 @@ connection, released at the same instant); on SQLite those tests are skipped, as
 test_concurrency.py. The unit tests beside them pin the rule on any database.
 """
 
-import threading
-
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from review import invitations
 from review.annotations import add_tag, delete_tag, rename_tag
@@ -20,6 +18,7 @@ from screening.decision_import import DecisionImportError, import_decisions
 from screening.decisions import RecordFull, record_decision, record_decisions
 from screening.extraction import save_values, value_history
 from screening.models import Claim, Decision, ExtractionField, ExtractionValue
+from tests.concurrent import at_once
 
 TA = "title_abstract"
 PG_ONLY = "the concurrency proof runs in the PostgreSQL pass of `make test` (DATABASE_URL=postgres://...)"
@@ -46,31 +45,6 @@ def _records(review, n):
         for i in range(n)
     )
     return list(Record.objects.filter(review=review).order_by("pk"))
-
-
-def _at_once(*calls):
-    """Run each callable in its own thread (and database connection) at the same instant.
-
-    Returns each call's result, or the exception it raised."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = call()
-        except Exception as exc:  # returned to the test, which names it
-            results[i] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def _current_votes(record):
@@ -124,7 +98,7 @@ def test_an_import_racing_on_screen_votes_never_over_votes_a_record(review, alic
 
     failures = []
     for record in records:
-        on_screen, imported = _at_once(
+        on_screen, imported = at_once(
             lambda record=record: record_decision(record=record, reviewer=carol, stage=TA, decision="exclude"),
             import_franks,
         )
@@ -157,7 +131,7 @@ def test_adding_a_tag_while_it_is_merged_or_deleted_neither_fails_nor_loses_the_
             change = lambda tag=tag: rename_tag(tag, "rct", user=carol)  # noqa: E731
         else:
             change = lambda tag=tag: delete_tag(tag, user=carol)  # noqa: E731
-        added, changed = _at_once(lambda record=record: add_tag(record, "randomised", user=bob), change)
+        added, changed = at_once(lambda record=record: add_tag(record, "randomised", user=bob), change)
         if isinstance(added, Exception) or isinstance(changed, Exception):
             failures.append((i, added, changed))
         # Whatever the order, the record carries a tag that exists: "randomised" made anew after a
@@ -181,7 +155,7 @@ def test_two_tags_renamed_to_one_name_at_once_are_merged_not_a_server_error(revi
     for i in range(10):
         one = Tag.objects.create(review=review, name=f"first {i}")
         two = Tag.objects.create(review=review, name=f"second {i}")
-        results = _at_once(
+        results = at_once(
             lambda one=one, i=i: rename_tag(one, f"Animal {i}", user=carol),
             lambda two=two, i=i: rename_tag(two, f"animal {i}", user=carol),
         )
@@ -210,7 +184,7 @@ def test_two_reviewers_entering_the_first_value_at_once_both_land_in_the_history
     records = _records(review, 12)
     failures = []
     for record in records:
-        results = _at_once(
+        results = at_once(
             lambda r=record: save_values(r, {arms: "2"}, bob), lambda r=record: save_values(r, {arms: "3"}, carol)
         )
         errors = [r for r in results if isinstance(r, Exception)]
@@ -237,7 +211,7 @@ def test_bob_asking_for_his_next_record_in_two_tabs_at_once_holds_one_record(rev
     failures = []
     for round_ in range(10):
         Claim.objects.all().delete()
-        given = _at_once(lambda: queue.next_record(review, bob, TA), lambda: queue.next_record(review, bob, TA))
+        given = at_once(lambda: queue.next_record(review, bob, TA), lambda: queue.next_record(review, bob, TA))
         held = list(Claim.objects.filter(reviewer=bob).values_list("record_id", flat=True))
         pks = [g.pk if isinstance(g, Record) else g for g in given]
         if len(held) != 1 or pks[0] != pks[1] or pks[0] != held[0]:
@@ -260,7 +234,7 @@ def test_accepting_two_invitations_to_one_review_at_once_makes_one_membership(re
         Membership.objects.filter(review=review, user=dave).delete()
         one = invitations.invite(review, email=f"dave.{round_}@example.org", role=Role.REVIEWER, by=alice)
         two = invitations.invite(review, email=f"d.{round_}@example.net", role=Role.VIEWER, by=alice)
-        results = _at_once(
+        results = at_once(
             lambda one=one: invitations.accept(one.invitation, user=dave),
             lambda two=two: invitations.accept(two.invitation, user=dave),
         )
@@ -288,7 +262,7 @@ def test_merges_that_reach_each_others_records_never_deadlock(review, bob, carol
         a, b, c = _records(review, 3)[-3:]
         Record.objects.filter(pk=b.pk).update(duplicate_of=a, duplicate_reason="doi")
         b.refresh_from_db()
-        results = _at_once(
+        results = at_once(
             lambda a=a, b=b, c=c: merge(c, into=b, user=bob), lambda a=a, c=c: merge(a, into=c, user=carol)
         )
         unexpected = [r for r in results if isinstance(r, Exception) and type(r) is not ValueError]
