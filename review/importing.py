@@ -10,6 +10,7 @@ from rapidfuzz import fuzz, process
 from review import dedup
 from review.links import web_url
 from review.models import Event, Record, Search, Stage
+from review.signals import announce_records_added
 from screening.decisions import reblind
 
 CHUNK = 2000
@@ -210,6 +211,9 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
                 "empty": result.empty,
             },
         )
+        if result.unique:
+            # Screening builds the ranking features now, in the background, not at the first retrain.
+            announce_records_added(review=review, search=search, added=result.unique)
     return result
 
 

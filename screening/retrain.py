@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import tempfile
 import time
 import unicodedata
 import weakref
@@ -124,33 +125,65 @@ def _cache_dir():
     return Path(settings.DATA_DIR) / "cache" / "ranking"
 
 
-def features_for(review, stage):
-    """(record pks, Features) for the records taking part in ``stage``, computed once per record set
-    and criteria: kept in memory and on disk (``DATA_DIR/cache/ranking``), rebuilt when they change."""
-    pks = list(stages.in_stage(review, stage).order_by("pk").values_list("pk", flat=True))
-    criteria = criteria_text(review)
+def _features_key(pks, criteria):
     digest = hashlib.sha256(np.asarray(pks, dtype=np.int64).tobytes())
     digest.update(criteria.encode())
     digest.update(getattr(ranking, "FEATURES_VERSION", "1").encode())
-    key = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _cache_path(review, stage, key):
+    return _cache_dir() / f"review{review.pk}-{stage}-{key[:24]}.npz"
+
+
+def _cached_features(review, stage, key):
+    """The features stored under ``key``, from this process's memory or the disk cache, or None."""
     cached = _FEATURES.get((review.pk, stage))
     if cached and cached[0] == key:
-        return cached[1], cached[2]
-    path = _cache_dir() / f"review{review.pk}-{stage}-{key[:24]}.npz"
-    features = None
+        return cached[2]
+    path = _cache_path(review, stage, key)
     if path.exists():
         try:
-            features = load_features(path)
+            return load_features(path)
         except Exception:  # a truncated, stale or foreign file: rebuild it
             log.warning("Ignoring unreadable features cache %s", path)
+    return None
+
+
+def stage_texts(review, stage):
+    """(record pks, the text the model reads for each) for the records taking part in ``stage``,
+    in pk order, from one query (no list of 100,000 pks sent back to the database)."""
+    pks, texts = [], []
+    document_text = ranking.document_text
+    rows = stages.in_stage(review, stage).order_by("pk").values_list("pk", "title", "abstract", "keywords")
+    for pk, title, abstract, keywords in rows.iterator(chunk_size=5000):
+        pks.append(pk)
+        texts.append(document_text(title, abstract, keywords))
+    return pks, texts
+
+
+def features_for(review, stage, *, timings=None):
+    """(record pks, Features) for the records taking part in ``stage``, computed once per record set
+    and criteria: kept in memory and on disk (``DATA_DIR/cache/ranking``), rebuilt when they change.
+
+    The import of new records builds them in the background (screening.tasks.prepare_ranking), so
+    the retrain that follows finds them here. ``timings`` (a dict), if given, receives the seconds
+    spent reading the texts ("texts") and building ("build") when they had to be built.
+    """
+    criteria = criteria_text(review)
+    pks = list(stages.in_stage(review, stage).order_by("pk").values_list("pk", flat=True))
+    key = _features_key(pks, criteria)
+    features = _cached_features(review, stage, key)
     if features is None:
-        texts = []
-        fields = ("title", "abstract", "keywords")
-        rows = Record.objects.filter(pk__in=pks).order_by("pk").values_list(*fields)
-        for title, abstract, keywords in rows.iterator(chunk_size=5000):
-            texts.append(ranking.document_text(title, abstract, keywords))
+        started = time.perf_counter()
+        # Read again with the texts: records arriving in between give a new key, never a mismatch.
+        pks, texts = stage_texts(review, stage)
+        key = _features_key(pks, criteria)
+        read = time.perf_counter()
         features = ranking.build_features(texts, criteria)
-        _store_features(path, review, stage, features)
+        if timings is not None:
+            timings.update(texts=read - started, build=time.perf_counter() - read)
+        _store_features(_cache_path(review, stage, key), review, stage, features)
     _FEATURES[(review.pk, stage)] = (key, pks, features)
     return pks, features
 
@@ -233,17 +266,28 @@ def load_features(path):
 
 
 def _store_features(path, review, stage, features):
+    """Write ``features`` to ``path`` through a temporary file of this writer's own, renamed into
+    place: two workers building at once each rename a whole file, and a reader sees the old file
+    or a new one, never half of one. Then drop the review's caches for other record sets."""
+    partial = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for pattern in ("*.npz", "*.pickle"):  # .pickle: caches written before 2026-11
-            for old in path.parent.glob(f"review{review.pk}-{stage}-{pattern}"):
-                old.unlink(missing_ok=True)
-        partial = path.with_suffix(".tmp")
-        with partial.open("wb") as handle:
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp", delete=False
+        ) as handle:
+            partial = Path(handle.name)
             save_features(handle, features)
         partial.replace(path)
+        partial = None
+        for pattern in ("*.npz", "*.pickle"):  # .pickle: caches written before 2026-11
+            for old in path.parent.glob(f"review{review.pk}-{stage}-{pattern}"):
+                if old != path:
+                    old.unlink(missing_ok=True)
     except (OSError, Unstorable) as error:  # a read-only data directory only costs speed
         log.warning("Could not cache features in %s: %s", path, error)
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
 
 
 # Terms that explain a score -----------------------------------------------------------------------

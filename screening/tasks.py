@@ -5,7 +5,9 @@ import logging
 
 from django_tasks import task
 
+from review.models import Review, Stage
 from screening import retrain as retraining
+from screening import stages
 from screening.models import RankingRun
 
 log = logging.getLogger(__name__)
@@ -38,3 +40,41 @@ def request_retrain(review, stage, *, force=False):
         retraining.fail(run, "could not be enqueued")
         return None
     return run
+
+
+@task()
+def prepare_ranking(review_id):
+    """After an import: build and cache the ranking features of each stage whose records changed,
+    then retrain it, so the first retrain after an import does not build them (slow at 100,000
+    records) and the new records get a rank at once. Sent by review.signals.records_added."""
+    review = Review.objects.filter(pk=review_id).first()
+    if review is None:
+        return None  # deleted meanwhile
+    built = {}
+    for stage in Stage:
+        if not stages.in_stage(review, stage).exists():
+            continue
+        timings = {}
+        retraining.features_for(review, stage, timings=timings)
+        if not timings:
+            continue  # this stage's records did not change (full text, after an import)
+        built[stage.value] = round(sum(timings.values()), 3)
+        if RankingRun.objects.filter(review=review, stage=stage, status=RankingRun.Status.QUEUED).exists():
+            continue  # a queued run reads the features when it starts: it will rank the new records
+        # Here, in this process: the features just built are in its memory.
+        run = retraining.start_run(review, stage)
+        try:
+            retraining.retrain(run)
+        except Exception as error:
+            retraining.fail(run, error)
+            raise
+    return {"built": built}
+
+
+def on_records_added(sender, *, review, **kwargs):
+    """records_added receiver (connected in ScreeningConfig.ready): enqueue prepare_ranking."""
+    try:
+        prepare_ranking.enqueue(review.pk)
+    except Exception:
+        # The records are stored: without this task the first retrain builds the features itself.
+        log.exception("Could not enqueue the ranking features of %s", review.slug)
