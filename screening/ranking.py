@@ -89,21 +89,6 @@ def score(features, labels, *, seed=0):
     return fit(features, labels, seed=seed).scores
 
 
-def top_terms(features, model, row, n=5):
-    """The ``n`` terms of record ``row`` that raised its score most, as (term, contribution) pairs.
-
-    Contribution: the term's TF-IDF value in the record times the model's weight for it; only
-    terms that pushed the score up are listed.
-    """
-    if model.coef is None:
-        return []
-    record = features.matrix[row]
-    contributions = record.data * model.coef[record.indices]
-    terms = features.vectorizer.get_feature_names_out()
-    best = np.argsort(-contributions, kind="stable")[:n]
-    return [(str(terms[record.indices[i]]), float(contributions[i])) for i in best if contributions[i] > 0]
-
-
 def next_rows(scores, screened, k=1):
     """The ``k`` unscreened rows with the highest scores (ties: lowest row first)."""
     order = np.lexsort((np.arange(len(scores)), -np.asarray(scores)))

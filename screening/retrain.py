@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from review.models import Record, Review, Stage
 from screening import ranking, stages
@@ -343,12 +343,15 @@ def terms_in(record, terms, n=6):
     tokens = _TOKEN.findall(_fold(ranking.document_text(record.title, record.abstract, record.keywords)))
     present = set(tokens) | {f"{a} {b}" for a, b in zip(tokens, tokens[1:])}
     found = sorted((term for term in terms if term in present), key=lambda t: (-terms[t], t))
-    # A bigram already says its words: drop a unigram that only repeats part of a chosen bigram.
     chosen = []
     for term in found:
+        words = term.split()
+        if all(word in ENGLISH_STOP_WORDS for word in words):
+            continue  # "and", "of the": true, but highlighting every "and" explains nothing
         if any(term in other.split() for other in chosen):
-            continue
-        chosen.append(term)
+            continue  # a chosen bigram already says this word
+        # A bigram says its words: it takes the place of a unigram chosen before it.
+        chosen = [other for other in chosen if other not in words] + [term]
         if len(chosen) == n:
             break
     return chosen

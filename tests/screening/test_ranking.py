@@ -59,19 +59,3 @@ def test_the_criteria_count_less_once_relevant_records_are_found():
     one_include = lift({0: 1, 8: 0})
     seven_includes = lift({**{i: 1 for i in range(7)}, 8: 0})
     assert one_include > seven_includes > 0
-
-
-def test_the_words_that_raised_a_record_are_the_ones_it_shares_with_the_includes():
-    features = ranking.build_features(TEXTS)
-    model = ranking.fit(features, {0: 1, 1: 0})
-    terms = [term for term, _ in ranking.top_terms(features, model, 4, n=3)]
-    assert "kratom" in terms
-    assert "self" not in terms and "dependence" not in terms  # in no labelled record
-    assert all(weight > 0 for _, weight in ranking.top_terms(features, model, 4, n=10))
-
-
-def test_before_any_learner_the_criteria_words_explain_the_ranking():
-    features = ranking.build_features(TEXTS, criteria="Does kratom relieve PTSD symptoms?")
-    model = ranking.fit(features, {})
-    assert {term for term, _ in ranking.top_terms(features, model, 2)} == {"kratom", "ptsd"}
-    assert ranking.top_terms(ranking.build_features(TEXTS), ranking.fit(ranking.build_features(TEXTS), {}), 2) == []

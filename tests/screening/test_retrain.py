@@ -1,5 +1,7 @@
 """Which decisions train the prioritisation model, model versions, and the retrain task."""
 
+from types import SimpleNamespace
+
 import pytest
 from django.core.management import call_command
 
@@ -211,6 +213,45 @@ def test_the_terms_of_a_run_are_named_as_the_vectorizer_names_them():
     assert retrain._term_names(features) is names  # built once per set of features
     weights = retrain.term_weights(features, ranking.fit(features, {0: 1, 1: 0}).coef)
     assert "kratom" in weights and "rats" not in weights
+
+
+# The words that raised a record's score: one home, term_weights (kept per run) and terms_in (per card).
+WORDS_TEXTS = [
+    "kratom use and ptsd symptoms in veterans",  # 0 relevant (prior)
+    "mouse model of liver enzyme kinetics",  # 1 irrelevant (prior)
+    "kratom mitragynine for trauma and ptsd",  # 2
+    "enzyme kinetics in rat hepatocytes",  # 3
+    "self-reported kratom dependence and ptsd",  # 4
+]
+
+
+def words_of(row, features, coef, n=6):
+    record = SimpleNamespace(title=WORDS_TEXTS[row], abstract="", keywords=[])
+    return retrain.terms_in(record, retrain.term_weights(features, coef), n=n)
+
+
+def test_the_words_that_raised_a_record_are_the_ones_it_shares_with_the_includes():
+    features = ranking.build_features(WORDS_TEXTS)
+    model = ranking.fit(features, {0: 1, 1: 0})
+    words = words_of(4, features, model.coef)
+    said = {word for term in words for word in term.split()}
+    assert {"kratom", "ptsd"} <= said
+    assert not {"self", "reported", "dependence"} & said  # in no labelled record
+    assert "and" not in words  # a stop word alone explains nothing (and would light up every "and")
+    # A bigram says its words: none of them is listed again on its own.
+    assert not [w for w in words if any(w != t and w in t.split() for t in words)]
+    weights = retrain.term_weights(features, model.coef)
+    assert all(weights[word] > 0 for word in words)
+    assert [weights[word] for word in words] == sorted((weights[word] for word in words), reverse=True)
+    assert words_of(3, features, model.coef) == []  # nothing in it raised its score
+    assert len(words_of(4, features, model.coef, n=1)) == 1
+
+
+def test_before_any_learner_the_criteria_words_explain_the_ranking():
+    features = ranking.build_features(WORDS_TEXTS, criteria="Does kratom relieve PTSD symptoms?")
+    assert set(words_of(2, features, ranking.fit(features, {}).coef)) == {"kratom", "ptsd"}
+    plain = ranking.build_features(WORDS_TEXTS)
+    assert words_of(2, plain, ranking.fit(plain, {}).coef) == []
 
 
 def test_features_are_cached_on_disk_as_arrays_and_come_back_the_same(tmp_path):
