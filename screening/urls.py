@@ -15,6 +15,7 @@ urlpatterns = [
     path("r/<slug:slug>/prisma/download.<str:fmt>", views.prisma_download, name="prisma_download"),
     path("r/<slug:slug>/stopping/<str:stage>/curve.<str:fmt>", views.recall_curve, name="recall_curve"),
     path("r/<slug:slug>/methods.txt", views.methods_text, name="methods_text"),
+    path("r/<slug:slug>/handouts.csv", views.handouts_csv, name="handouts_csv"),
     path("r/<slug:slug>/extraction/", views.extraction, name="extraction"),
     path("r/<slug:slug>/extraction/fields/", views.extraction_fields, name="extraction_fields"),
     path("r/<slug:slug>/extraction/<int:pk>/", views.extraction_entry, name="extraction_entry"),

@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,8 +15,8 @@ from review.access import SCREENING_ROLES, review_for_member
 from review.models import Record, Role, Stage
 from screening import conflicts as conflicting
 from screening import extraction as extracting
+from screening import handouts, prisma_svg, progress_report, queue, retrain, tasks, visibility
 from screening import prisma as prisma_counts
-from screening import prisma_svg, progress_report, queue, retrain, tasks, visibility
 from screening.decisions import OUTCOME_FIELD, DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
@@ -347,6 +347,16 @@ def methods_text(request, slug):
     review, _ = review_for_member(request, slug)
     text = progress_report.methods_paragraph(review)
     return _download(text, "text/plain; charset=utf-8", f"{review.slug}-methods.txt")
+
+
+@login_required
+@require_GET
+def handouts_csv(request, slug):
+    review, membership = review_for_member(request, slug)
+    chunks = handouts.handout_csv_chunks(review, membership)
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{review.slug}-handouts.csv"'
+    return response
 
 
 # Extraction -------------------------------------------------------------------------------------

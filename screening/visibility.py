@@ -122,3 +122,16 @@ def visible_events(events, membership):
         return events
     # A decision event always has a record and a stage; the kind test keeps others out of the NULL logic.
     return events.exclude(Q(kind=Event.Kind.DECISION) & hidden)
+
+
+def visible_handouts(handouts, membership):
+    """``handouts`` (a HandOut queryset) that ``membership`` may see.
+
+    Who was handed which record, and when, tells who is voting on it. At a stage where
+    ``membership`` is blinded it sees its own hand-outs only; where it sees every vote (the owner,
+    resolvers, a stage whose blinding was lifted) it sees everyone's.
+    """
+    stages = blind_stages(membership.review, membership)
+    if not stages:
+        return handouts
+    return handouts.exclude(Q(stage__in=[stage.value for stage in stages]) & ~Q(reviewer=membership.user_id))
