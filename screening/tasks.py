@@ -58,7 +58,7 @@ def prepare_ranking(review_id):
         retraining.features_for(review, stage, timings=timings)
         if not timings:
             continue  # this stage's records did not change (full text, after an import)
-        built[stage.value] = round(sum(timings.values()), 3)
+        built[stage.value] = {step: round(seconds, 3) for step, seconds in timings.items()}
         if RankingRun.objects.filter(review=review, stage=stage, status=RankingRun.Status.QUEUED).exists():
             continue  # a queued run reads the features when it starts: it will rank the new records
         # Here, in this process: the features just built are in its memory.

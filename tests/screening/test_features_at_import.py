@@ -222,3 +222,28 @@ def test_an_unwritable_cache_leaves_no_temporary_file(review, alice, monkeypatch
     monkeypatch.setattr(retrain, "save_features", fails)
     retrain.features_for(review, TA)  # still answers, from memory
     assert list(retrain._cache_dir().iterdir()) == []
+
+
+def test_an_import_through_the_task_queue_leaves_ranked_records_and_cached_features(
+    review, alice, settings, django_capture_on_commit_callbacks
+):
+    # The worker, run in-line: the import's commit -> records_added -> prepare_ranking.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(review=review, path=shared(*RIS), user=alice)
+    assert len(cache_files()) == 1
+    run = retrain.latest_run(review, TA)
+    assert run is not None and run.status == RankingRun.Status.DONE and run.scored == 100
+
+
+def test_with_the_database_queue_the_import_leaves_the_work_to_the_worker(
+    review, alice, settings, django_capture_on_commit_callbacks
+):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(review=review, path=shared(*RIS), user=alice)
+    (queued,) = DBTaskResult.objects.all()
+    assert queued.task_path == "screening.tasks.prepare_ranking" and queued.args_kwargs["args"] == [review.pk]
+    assert cache_files() == [] and not RankingRun.objects.exists()  # the import itself did not build
