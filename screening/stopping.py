@@ -253,6 +253,11 @@ def recommend(labels, n_total, *, recall_target=0.95, confidence=0.95, sampled_f
     )
 
 
+def percent(fraction):
+    """95% or 99.5%: a recall target or confidence as set (one decimal at most, none when whole)."""
+    return f"{100 * fraction:.1f}".rstrip("0").rstrip(".") + "%"
+
+
 def explain(recall_target=0.95, confidence=0.95, method=RANKED):
     """The one sentence the dashboard shows beside the recommendation."""
     basis = (
@@ -263,7 +268,7 @@ def explain(recall_target=0.95, confidence=0.95, method=RANKED):
     )
     return (
         f"Stopping is recommended when a hypergeometric test (Callaghan and Müller-Hansen 2020), {basis}, "
-        f"rejects at {confidence:.0%} confidence that fewer than {recall_target:.0%} of the relevant records "
+        f"rejects at {percent(confidence)} confidence that fewer than {percent(recall_target)} of the relevant records "
         "have been found."
     )
 
@@ -277,6 +282,48 @@ def records_to_sample(relevant_found, unscreened, *, recall_target=0.95, confide
     alpha = 1 - confidence
     # P(no relevant record in a sample of n) shrinks as n grows: find the first n below alpha.
     return _last_true(lambda n: hypergeom.pmf(0, unscreened, k, n) >= alpha, 0, unscreened) + 1
+
+
+def more_to_sample(labels, n_total, *, sampled_from, recall_target=0.95, confidence=0.95):
+    """How many more records of a running random sample, all irrelevant, the sample test needs
+    before it recommends stopping (0: it already does; None: no number of them would do, which
+    happens only when the remainder is exhausted first)."""
+    labels = _check(labels, n_total, recall_target, confidence, sampled_from)
+    alpha = 1 - confidence
+    left = n_total - len(labels)
+
+    def still_short(extra):
+        more = np.concatenate((labels, np.zeros(extra, dtype=np.int64)))
+        return _p_value(more, n_total, recall_target, sampled_from) >= alpha
+
+    if not still_short(0):
+        return 0
+    if still_short(left):
+        return None
+    # Each irrelevant draw lowers the p-value (same count found, a larger sample).
+    return _last_true(still_short, 0, left) + 1
+
+
+def most_left_unscreened(relevant, remainder, *, recall_target=0.95, confidence=0.95):
+    """The most records a random sample of ``remainder`` records (all irrelevant) can leave
+    unscreened when ``relevant`` relevant records are known outside it: ``remainder`` less
+    ``records_to_sample``. With ``m = relevant_needed(relevant) - relevant`` relevant records to
+    rule out, it is about ``remainder * (1 - confidence) ** (1 / m)``."""
+    return remainder - records_to_sample(relevant, remainder, recall_target=recall_target, confidence=confidence)
+
+
+# The ranked phase has stalled after this share of all records (and at least STALL_FLOOR) screened
+# in a row without a relevant one: the point the dashboard suggests a random sample.
+STALL_SHARE = 0.05
+STALL_FLOOR = 50
+
+
+def ranked_phase_stalled(labels, n_total):
+    """Whether the last ``max(STALL_FLOOR, STALL_SHARE * n_total)`` records screened were all
+    irrelevant (a heuristic for *when* to start a random sample; it guarantees nothing)."""
+    window = max(STALL_FLOOR, int(STALL_SHARE * n_total))
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    return len(labels) >= window and not labels[len(labels) - window :].any()
 
 
 def simulate_stop_at(labels, n_total=None, *, recall_target=0.95, confidence=0.95, sampled_from=None, every=1):
