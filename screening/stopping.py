@@ -326,13 +326,16 @@ def ranked_phase_stalled(labels, n_total):
     return len(labels) >= window and not labels[len(labels) - window :].any()
 
 
-def simulate_stop_at(labels, n_total=None, *, recall_target=0.95, confidence=0.95, sampled_from=None, every=1):
+def simulate_stop_at(
+    labels, n_total=None, *, recall_target=0.95, confidence=0.95, sampled_from=None, every=1, ranked_checks=True
+):
     """How many records had been screened when the rule first said stop (None: never).
 
     ``labels`` is a whole simulated screening order (1 relevant, 0 not); the rule is checked
     after every ``every`` records (and after the last), as the screening page would.
     ``sampled_from``: the records after the first ``sampled_from`` were a random sample of the
-    remainder (checks before that use the ranked test; from then on, the sample test).
+    remainder (checks before that use the ranked test, unless ``ranked_checks`` is False; from
+    then on, the sample test).
     """
     n_total = len(labels) if n_total is None else n_total
     labels = _check(labels, n_total, recall_target, confidence, sampled_from)
@@ -340,8 +343,23 @@ def simulate_stop_at(labels, n_total=None, *, recall_target=0.95, confidence=0.9
     checkpoints = list(range(every, len(labels) + 1, every))
     if not checkpoints or checkpoints[-1] != len(labels):
         checkpoints.append(len(labels))
-    for n in checkpoints:
-        mode = None if sampled_from is None or n <= sampled_from else sampled_from
-        if _p_value(labels[:n], n_total, recall_target, mode) < alpha:
+    ranked = [n for n in checkpoints if (sampled_from is None or n <= sampled_from) and ranked_checks]
+    for n in ranked:
+        if _p_value(labels[:n], n_total, recall_target, None) < alpha:
             return n
+    sampled = np.array([n for n in checkpoints if sampled_from is not None and n > sampled_from], dtype=np.int64)
+    if len(sampled):
+        # The sample test at every checkpoint at once: one urn each, so a vectorised tail.
+        found = np.concatenate(([0], np.cumsum(labels)))
+        before = found[sampled_from]
+        needed = np.floor(found[sampled] / recall_target + 1e-9).astype(np.int64) + 1
+        p = _tail_p(
+            found[sampled] - before,
+            sampled - sampled_from,
+            np.full(len(sampled), n_total - sampled_from),
+            needed - before,
+        )
+        hits = np.flatnonzero(p < alpha)
+        if len(hits):
+            return int(sampled[hits[0]])
     return None

@@ -424,3 +424,15 @@ def test_more_sample_records_all_irrelevant_bring_the_stop(review, alice, bob):
     record_decision(record=Record.objects.get(pk=order[needed - 1]), reviewer=bob, stage=TA, decision="exclude")
     assert sampling.sample_progress(review, TA, sample).advice.stop
     assert needed == stopping.records_to_sample(8, 360)
+
+
+def test_the_dashboard_suggests_a_sample_once_ranked_screening_has_stalled(client, review, alice, bob):
+    recs = records(review, 400)
+    screen(recs[:59], bob, ["include"] * 10 + ["exclude"] * 49)
+    client.force_login(alice)
+    dashboard = reverse("review:detail", args=[review.slug])
+    assert "Suggested now" not in client.get(dashboard).content.decode()
+    screen(recs[59:60], bob, ["exclude"], minute=60)  # 50 irrelevant in a row: max(50, 5% of 400)
+    assert "Suggested now</strong>: 50 irrelevant records in a row" in client.get(dashboard).content.decode()
+    sampling.start_sample(review, TA, by=alice)
+    assert "Suggested now" not in client.get(dashboard).content.decode()
