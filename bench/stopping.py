@@ -2,7 +2,7 @@
 
 Run from the project root (one core; the model orders take most of the time, so cache them):
 
-    nice -n 10 .venv/bin/python bench/stopping.py [--seeds 1,2,3] [--draws 20] [--every 10]
+    nice -n 10 .venv/bin/python bench/stopping.py [--seeds 1,2,3] [--draws 20] [--shuffles 20] [--every 10]
         [--datasets Chou_2004,...] [--orders-cache DIR]
 
 For each dataset and seed it screens the records in the order screening/ranking.py gives (priors:
@@ -16,7 +16,7 @@ target 95% and confidence 95%, checking after every record, in these strategies:
                suggests a random sample (screening/stopping.py ``ranked_phase_stalled``: 5% of the
                records, at least 50, in a row without a relevant one), the sample starts over
                everything left, the queue hands it out in a permutation drawn by
-               screening/sampling.py ``draw_permutation``, and from then on the sample test decides.
+               screening/stopping.py ``draw_permutation`` (as screening/sampling.py does), and from then on the sample test decides.
                A stop before the switch rests on the ranking; one after it does not.
   sample-only  the same switch, but only the sample test may stop: no assumption about the model.
   oracle       the sample started right after the last relevant record of the model's order (not
@@ -24,7 +24,8 @@ target 95% and confidence 95%, checking after every record, in these strategies:
   shuffled     buscar on a random order: its assumption holds with equality there, which shows
                whether checking after every record keeps the nominal 95%.
 
-Each sample strategy draws ``--draws`` permutations per seed (they cost no model run). Then the
+Each sample strategy draws ``--draws`` permutations per seed (they cost no model run); the shuffled
+check draws ``--shuffles`` random orders per seed. Then the
 ceilings: for every dataset, the most any test whose guarantee does not rest on the ranking can
 leave unscreened (see bench/README.md for the argument): with r relevant records, m =
 floor(r / 0.95) + 1 - r of them must be ruled out among the L unscreened of the R not known to be
@@ -50,7 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from screening import ranking, sampling, stopping  # noqa: E402
+from screening import ranking, stopping  # noqa: E402
 from tests.shared import shared  # noqa: E402
 
 DATASETS = ["van_de_Schoot_2018", "Chou_2004", "Jeyaraman_2020", "Oud_2018", "Nelson_2002", "Donners_2021"]
@@ -121,7 +122,7 @@ def switch_point_fast(seq, n_total):
 
 def sample_phase(order, labels, switch, seed, draw):
     """The screening order with everything after ``switch`` in the queue's sample permutation."""
-    rest = sampling.draw_permutation(order[switch:].tolist(), f"{seed:016x}{draw:016x}")
+    rest = stopping.draw_permutation(order[switch:].tolist(), f"{seed:016x}{draw:016x}")
     return labels[np.concatenate((order[:switch], np.array(rest, dtype=np.int64)))]
 
 
@@ -131,7 +132,7 @@ def outcome(seq, stop_at, total_relevant):
     return {"left": 1 - stop_at / len(seq), "recall": recall, "reached": recall >= TARGET - 1e-12}
 
 
-def run(name, seeds, every, draws, cache):
+def run(name, seeds, every, draws, shuffles, cache):
     texts, labels = load(name)
     n, total = len(labels), int(labels.sum())
     results = {s: [] for s in STRATEGIES}
@@ -139,26 +140,30 @@ def run(name, seeds, every, draws, cache):
     for seed in seeds:
         order, features = cached_order(name, texts, labels, seed, every, cache, features)
         seq = labels[order]
-        results["ranked"].append(outcome(seq, stopping.simulate_stop_at(seq, n), total))
+        ranked_stop = stopping.simulate_stop_at(seq, n)
+        results["ranked"].append(outcome(seq, ranked_stop, total))
         switch = switch_point_fast(seq, n)
         assert switch is None or switch == switch_point(seq[: switch + 1], n)
         last = int(np.flatnonzero(seq).max()) + 1
         for draw in range(draws):
             if switch is None or switch >= n:
-                results["web"].append(outcome(seq, stopping.simulate_stop_at(seq, n), total))
+                results["web"].append(outcome(seq, ranked_stop, total))
                 results["sample-only"].append(outcome(seq, None, total))
             else:
                 mixed = sample_phase(order, labels, switch, seed, draw)
-                results["web"].append(outcome(mixed, stopping.simulate_stop_at(mixed, n, sampled_from=switch), total))
                 only = stopping.simulate_stop_at(mixed, n, sampled_from=switch, ranked_checks=False)
                 results["sample-only"].append(outcome(mixed, only, total))
+                # The ranked checks before the switch see the same records in every draw.
+                web = ranked_stop if ranked_stop is not None and ranked_stop <= switch else only
+                results["web"].append(outcome(mixed, web, total))
             if last < n:
                 mixed = sample_phase(order, labels, last, seed, draw)
                 only = stopping.simulate_stop_at(mixed, n, sampled_from=last, ranked_checks=False)
                 results["oracle"].append(outcome(mixed, only, total))
             else:
                 results["oracle"].append(outcome(seq, None, total))
-            shuffled = np.random.default_rng([seed, draw]).permutation(labels)
+        for repeat in range(shuffles):  # buscar checked after every record: slow on the larger sets
+            shuffled = np.random.default_rng([seed, repeat]).permutation(labels)
             results["shuffled"].append(outcome(shuffled, stopping.simulate_stop_at(shuffled, n), total))
     return results
 
@@ -200,7 +205,8 @@ def cost():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--draws", type=int, default=20, help="sample permutations (and shuffles) per seed")
+    parser.add_argument("--draws", type=int, default=20, help="sample permutations per seed")
+    parser.add_argument("--shuffles", type=int, default=20, help="random orders per seed for the shuffled check")
     parser.add_argument("--every", type=int, default=10, help="retrain after this many labels")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--orders-cache", default="", help="a folder to keep the model orders in between runs")
@@ -212,7 +218,7 @@ def main():
     everything = {s: [] for s in STRATEGIES}
     for name in args.datasets.split(","):
         started = time.perf_counter()
-        results = run(name, seeds, args.every, args.draws, cache)
+        results = run(name, seeds, args.every, args.draws, args.shuffles, cache)
         print(f"{name}  ({time.perf_counter() - started:.0f} s)")
         for strategy, runs in results.items():
             print(f"  {strategy:11} {summary(runs)}  ({len(runs)} runs)")
@@ -234,7 +240,8 @@ def main():
     print("cost:")
     cost()
     print(
-        f"command: .venv/bin/python bench/stopping.py --seeds {args.seeds} --draws {args.draws} --every {args.every} "
+        f"command: .venv/bin/python bench/stopping.py --seeds {args.seeds} --draws {args.draws} "
+        f"--shuffles {args.shuffles} --every {args.every} "
         f"--datasets {args.datasets}"
     )
 

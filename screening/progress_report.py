@@ -11,7 +11,12 @@ Order: records are taken in the order of their first vote at the stage (ties by 
 the team met them in, which is what the test needs. Relevant: the record passes the stage (at
 title/abstract, a reconciled "maybe" counts as relevant even where maybe does not count as
 include: it may still go on, and counting it relevant can only delay a stop). At full text only
-an include is relevant; "report not retrieved" counts as irrelevant.
+an include is relevant; "report not retrieved" counts as irrelevant (the rule:
+screening/sampling.py ``relevant_outcomes``).
+
+Targets: the recall target and confidence an owner set for the stage (screening/sampling.py).
+While a random sample runs at the stage, its test (no assumption about the ranking) is the
+advice, and the ranked test is shown beside it; the sample too counts reconciled records only.
 """
 
 import hashlib

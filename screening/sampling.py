@@ -25,7 +25,6 @@ import dataclasses
 import secrets
 from dataclasses import dataclass
 
-import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -117,13 +116,6 @@ def open_sample(review, stage):
     return RandomSample.objects.filter(review=review, stage=Stage(stage), ended_at__isnull=True).first()
 
 
-def draw_permutation(record_ids, seed):
-    """The ids in the order a numpy generator seeded with ``seed`` shuffles them (ids sorted first,
-    so the same ids and seed always give the same order)."""
-    ids = np.array(sorted(record_ids), dtype=np.int64)
-    return np.random.default_rng(int(seed, 16)).permutation(ids).tolist()
-
-
 def start_sample(review, stage, *, by):
     """Begin the random-sample phase at ``stage``: draw and store the permutation (audited).
 
@@ -161,7 +153,7 @@ def start_sample(review, stage, *, by):
         SampleRecord.objects.bulk_create(
             (
                 SampleRecord(sample=sample, record_id=pk, position=i)
-                for i, pk in enumerate(draw_permutation(remainder, seed), start=1)
+                for i, pk in enumerate(stopping.draw_permutation(remainder, seed), start=1)
             ),
             batch_size=5000,
         )

@@ -26,11 +26,22 @@ one look and stayed within its 5% error in simulation when checked after every r
 ranked test is buscar as published: it takes the smallest p over runs chosen after seeing where
 the relevant records fell (a run that starts just after a relevant record is biased towards
 holding none) and is checked after every record, so on an order no better than random (its
-assumption holding with equality) it stops short of the target more often than 5% (8% of 360 shuffled runs of the
-shared datasets, 18% on Jeyaraman_2020); on a model's order it has been conservative (every
-simulated run on the shared datasets reached the target). With few relevant records it cannot leave much: if one missing record
-breaks the target (fewer than 20 relevant at 95%), at most 1 in 20 of the records after the last
-relevant one may stay unscreened, whatever the model.
+assumption holding with equality) it stops short of the target more often than 5% (8% of 360
+shuffled runs of the shared datasets, 18% on Jeyaraman_2020); on a model's order it has been
+conservative (every simulated run on the shared datasets reached the target).
+
+How much any test free of the ranking can leave. Say ``r`` relevant records are found and a test
+recommends stopping with ``L`` records unscreened. At the edge of the null hypothesis ``m =
+relevant_needed(r) - r`` more relevant records exist, and a test that does not rest on the
+ranking must hold whichever ``m`` of the ``R = N - r`` other records they are. Take them at random
+among the ``R``: until one of them is screened, screening goes exactly as in the world where they
+are irrelevant, so the test misses all of them with probability ``E[C(L, m)] / C(R, m)``; some
+choice of ``m`` records does at least as badly. So a guarantee at ``confidence`` needs
+``C(L, m) / C(R, m) <= 1 - confidence``, about ``L <= R (1 - confidence) ** (1 / m)``, whatever the
+sampling design; a uniform sample attains it (``most_left_unscreened``). At 95%/95%, m is 1 up to
+18 relevant records (at most 5% of R left), 2 from 19 (22%), 3 from 38 (37%), 5 to 6 at 80-96
+(55-61%). R is the whole rest only if the ranking put every relevant record first; otherwise R is
+what is left when the sample starts, which must come after (almost) every relevant record.
 """
 
 import math
@@ -282,6 +293,13 @@ def records_to_sample(relevant_found, unscreened, *, recall_target=0.95, confide
     alpha = 1 - confidence
     # P(no relevant record in a sample of n) shrinks as n grows: find the first n below alpha.
     return _last_true(lambda n: hypergeom.pmf(0, unscreened, k, n) >= alpha, 0, unscreened) + 1
+
+
+def draw_permutation(record_ids, seed):
+    """The ids in the order a numpy generator seeded with ``seed`` (hex) shuffles them: a uniform
+    random permutation. The ids are sorted first, so the same ids and seed give the same order."""
+    ids = np.array(sorted(record_ids), dtype=np.int64)
+    return np.random.default_rng(int(seed, 16)).permutation(ids).tolist()
 
 
 def more_to_sample(labels, n_total, *, sampled_from, recall_target=0.95, confidence=0.95):

@@ -143,7 +143,7 @@ def test_the_sample_is_a_permutation_of_exactly_the_records_left_and_is_audited(
     assert (sample.sampled_from, sample.remainder) == (10, 20)
     assert (sample.recall_target, sample.confidence, sample.started_by) == (0.95, 0.95, alice)
     # The stored seed reproduces the stored order.
-    assert sampling.draw_permutation(left, sample.seed) == order
+    assert stopping.draw_permutation(left, sample.seed) == order
     [event] = stopping_events(review)
     assert event["stopping"] == "sample started" and event["seed"] == sample.seed and event["remainder"] == 20
 
@@ -159,7 +159,7 @@ def test_each_sample_draws_a_fresh_seed(review, alice):
 def test_the_permutation_puts_every_record_first_equally_often():
     """Uniform: over 6,000 seeds each of 6 ids comes first about 1,000 times (chi-square, 5 df)."""
     ids = [11, 12, 13, 14, 15, 16]
-    firsts = Counter(sampling.draw_permutation(ids, f"{seed:032x}")[0] for seed in range(6000))
+    firsts = Counter(stopping.draw_permutation(ids, f"{seed:032x}")[0] for seed in range(6000))
     chi2 = sum((firsts[i] - 1000) ** 2 / 1000 for i in ids)
     assert set(firsts) == set(ids)
     assert chi2 < 20.5  # p = 0.001 at 5 degrees of freedom
