@@ -125,7 +125,7 @@ def test_only_owners_change_the_stopping_rule(client, review, bob, dave, erin, n
     for user, status in ((bob, 403), (erin, 403), (dave, 404)):
         client.force_login(user)
         assert client.post(url, posted).status_code == status
-        assert client.get(url).status_code in (404, 405) if user == dave else client.get(url).status_code == 405
+        assert client.get(url).status_code == 405
     assert not RandomSample.objects.exists()
     assert sampling.targets(review, TA) == sampling.Targets(0.95, 0.95)
 
@@ -307,6 +307,9 @@ def test_records_imported_after_the_start_are_handed_out_first_and_block_a_stop_
     assert progress.recommendation.startswith("Keep screening: 3 records joined this stage after the random sample")
     # They come first, in import order, before the rest of the sample.
     assert [take(review, bob) for _ in range(4)] == [r.pk for r in late] + [order[n]]
+    late_hand_outs = HandOut.objects.filter(record__in=late).values_list("order", "rank")
+    assert list(late_hand_outs) == [(HandOutOrder.SAMPLE, None)] * 3
+    assert HandOut.objects.get(record_id=order[n]).rank == n + 1
     progress = progress_report.stage_progress(review, TA)
     assert progress.sample.outside_waiting == 0 and progress.advice.stop is True
     assert progress.sample.outside_settled == 23
