@@ -1,33 +1,42 @@
-"""The stopping rule in simulation on the shared labelled datasets.
+"""The stopping rule in simulation on the shared labelled datasets, as the web runs it.
 
-Run from the project root (one core, a few minutes for seeds 1-3):
+Run from the project root (one core; the model orders take most of the time, so cache them):
 
-    nice -n 10 .venv/bin/python bench/stopping.py [--seeds 1,2,3] [--every 10] [--datasets Chou_2004,...]
+    nice -n 10 .venv/bin/python bench/stopping.py [--seeds 1,2,3] [--draws 20] [--shuffles 20] [--every 10]
+        [--datasets Chou_2004,...] [--orders-cache DIR]
 
 For each dataset and seed it screens the records in the order screening/ranking.py gives (priors:
 one included and one excluded record picked by seed as ../shared/bench/screening.py does; the
-model retrains after every ``--every`` labels), then applies screening/stopping.py to that order
-at recall target 95% and confidence 95%, checking after every record, in these strategies:
+model retrains after every ``--every`` labels), and applies screening/stopping.py at recall
+target 95% and confidence 95%, checking after every record, in these strategies:
 
-  ranked      buscar's test (bias 1) on the ranked order.
-  sample      screen ranked until 5% of the records (at least 50) have gone by without a relevant
-              one, then draw the rest uniformly at random and test on that sample alone (no
-              assumption about the model).
-  ideal       buscar's test on the ideal order (every relevant record first): the most any test of
-              this kind can leave unscreened on the dataset, whatever the model.
-  shuffled    buscar's test on a random order: its assumption (a ranking no better than random)
-              holds with equality, so this shows whether checking after every record keeps the
-              nominal 95%.
+  ranked       buscar's test (bias 1) on the model's order. Guarantee rests on the ranking being
+               no worse than random.
+  web          what the dashboard does: the ranked test while ranked screening goes on; when it
+               suggests a random sample (screening/stopping.py ``ranked_phase_stalled``: 5% of the
+               records, at least 50, in a row without a relevant one), the sample starts over
+               everything left, the queue hands it out in a permutation drawn by
+               screening/stopping.py ``draw_permutation`` (as screening/sampling.py does), and from then on the sample test decides.
+               A stop before the switch rests on the ranking; one after it does not.
+  sample-only  the same switch, but only the sample test may stop: no assumption about the model.
+  oracle       the sample started right after the last relevant record of the model's order (not
+               knowable in practice): the most a sample after this ranking can leave.
+  shuffled     buscar on a random order: its assumption holds with equality there, which shows
+               whether checking after every record keeps the nominal 95%.
 
-It prints, per dataset and overall: the share of runs reaching 95% recall when the rule said stop,
-the mean share of records left unscreened, and the mean recall at the stop. Last, the cost of one
-``recommend`` (what the dashboard calls) on a synthetic 100,000-record stage with 800 relevant.
+Each sample strategy draws ``--draws`` permutations per seed (they cost no model run); the shuffled
+check draws ``--shuffles`` random orders per seed. Then the
+ceilings: for every dataset, the most any test whose guarantee does not rest on the ranking can
+leave unscreened (see bench/README.md for the argument): with r relevant records, m =
+floor(r / 0.95) + 1 - r of them must be ruled out among the L unscreened of the R not known to be
+relevant, and no sampling design can do that unless C(L, m) / C(R, m) <= 5%; with a perfect
+ranking R = N - r.
 
-Measured (baseline ELAS-u4 ranking, seeds 1-3; seeds 1-5 gave the same to 0.6 points):
-  ranked    100% of 18 runs reached 95% recall, 17.3% of records left unscreened on average
-  sample    100% of 18 runs, 14.2% left (no assumption about the model)
-  ideal     27.8% left: the ceiling of this test on these six datasets, whatever the model
-  shuffled  91.9% of 360 runs reached 95% (Jeyaraman_2020: 81.7%)
+It prints, per dataset and overall: the share of runs reaching 95% recall when the rule said
+stop, the mean share of records left unscreened, and the mean recall at the stop. Last, the cost
+of one ``recommend`` (what the dashboard calls) on a synthetic 100,000-record stage.
+
+Measured: see bench/README.md ("Stopping rule").
 """
 
 import argparse
@@ -48,6 +57,7 @@ from tests.shared import shared  # noqa: E402
 DATASETS = ["van_de_Schoot_2018", "Chou_2004", "Jeyaraman_2020", "Oud_2018", "Nelson_2002", "Donners_2021"]
 TARGET = 0.95
 CONFIDENCE = 0.95
+STRATEGIES = ["ranked", "web", "sample-only", "oracle", "shuffled"]
 
 
 def load(name):
@@ -80,45 +90,90 @@ def ranked_order(features, labels, seed, every):
     return order
 
 
-def stall_point(seq, n_total):
-    """Where the ranked phase stalls: 5% of the records (at least 50) without a relevant one."""
-    window = max(50, int(0.05 * n_total))
+def cached_order(name, texts, labels, seed, every, cache, features):
+    path = cache / f"{name}-{seed}-{every}.npy" if cache else None
+    if path and path.exists():
+        return np.load(path), features
+    features = features or ranking.build_features(texts)
+    order = np.array(ranked_order(features, labels, seed, every))
+    if path:
+        np.save(path, order)
+    return order, features
+
+
+def switch_point(seq, n_total):
+    """Where the dashboard first suggests a random sample (None: never)."""
+    for i in range(1, len(seq) + 1):
+        if stopping.ranked_phase_stalled(seq[:i], n_total):
+            return i
+    return None
+
+
+def switch_point_fast(seq, n_total):
+    """``switch_point`` in one pass (the same rule: a run of ``max(50, 5%)`` irrelevant records)."""
+    window = max(stopping.STALL_FLOOR, int(stopping.STALL_SHARE * n_total))
     since = 0
     for i, v in enumerate(seq, 1):
         since = 0 if v else since + 1
         if since >= window:
             return i
-    return len(seq)
+    return None
+
+
+def sample_phase(order, labels, switch, seed, draw):
+    """The screening order with everything after ``switch`` in the queue's sample permutation."""
+    rest = stopping.draw_permutation(order[switch:].tolist(), f"{seed:016x}{draw:016x}")
+    return labels[np.concatenate((order[:switch], np.array(rest, dtype=np.int64)))]
 
 
 def outcome(seq, stop_at, total_relevant):
     stop_at = len(seq) if stop_at is None else stop_at
     recall = seq[:stop_at].sum() / total_relevant
-    return {"left": 1 - stop_at / len(seq), "recall": recall, "reached": recall >= TARGET}
+    return {"left": 1 - stop_at / len(seq), "recall": recall, "reached": recall >= TARGET - 1e-12}
 
 
-def run(name, seeds, every):
+def run(name, seeds, every, draws, shuffles, cache):
     texts, labels = load(name)
-    features = ranking.build_features(texts)
     n, total = len(labels), int(labels.sum())
-    results = {"ranked": [], "sample": [], "ideal": [], "shuffled": []}
+    results = {s: [] for s in STRATEGIES}
+    features = None
     for seed in seeds:
-        seq = labels[ranked_order(features, labels, seed, every)]
-        results["ranked"].append(outcome(seq, stopping.simulate_stop_at(seq, n), total))
-
-        switch = stall_point(seq, n)
-        rng = np.random.default_rng(seed)
-        mixed = np.concatenate((seq[:switch], rng.permutation(seq[switch:])))
-        stop = stopping.simulate_stop_at(mixed, n, sampled_from=switch)
-        results["sample"].append(outcome(mixed, stop, total))
-
-        ideal = np.sort(labels)[::-1]
-        results["ideal"].append(outcome(ideal, stopping.simulate_stop_at(ideal, n), total))
-
-        for repeat in range(20):  # cheap: no model, so more draws per seed
+        order, features = cached_order(name, texts, labels, seed, every, cache, features)
+        seq = labels[order]
+        ranked_stop = stopping.simulate_stop_at(seq, n)
+        results["ranked"].append(outcome(seq, ranked_stop, total))
+        switch = switch_point_fast(seq, n)
+        assert switch is None or switch == switch_point(seq[: switch + 1], n)
+        last = int(np.flatnonzero(seq).max()) + 1
+        for draw in range(draws):
+            if switch is None or switch >= n:
+                results["web"].append(outcome(seq, ranked_stop, total))
+                results["sample-only"].append(outcome(seq, None, total))
+            else:
+                mixed = sample_phase(order, labels, switch, seed, draw)
+                only = stopping.simulate_stop_at(mixed, n, sampled_from=switch, ranked_checks=False)
+                results["sample-only"].append(outcome(mixed, only, total))
+                # The ranked checks before the switch see the same records in every draw.
+                web = ranked_stop if ranked_stop is not None and ranked_stop <= switch else only
+                results["web"].append(outcome(mixed, web, total))
+            if last < n:
+                mixed = sample_phase(order, labels, last, seed, draw)
+                only = stopping.simulate_stop_at(mixed, n, sampled_from=last, ranked_checks=False)
+                results["oracle"].append(outcome(mixed, only, total))
+            else:
+                results["oracle"].append(outcome(seq, None, total))
+        for repeat in range(shuffles):  # buscar checked after every record: slow on the larger sets
             shuffled = np.random.default_rng([seed, repeat]).permutation(labels)
             results["shuffled"].append(outcome(shuffled, stopping.simulate_stop_at(shuffled, n), total))
     return results
+
+
+def ceiling(name):
+    """(N, r, m, the most a test free of the ranking can leave with a perfect ranking, as a share)."""
+    _, labels = load(name)
+    n, r = len(labels), int(labels.sum())
+    m = stopping.relevant_needed(r, TARGET) - r
+    return n, r, m, stopping.most_left_unscreened(r, n - r, recall_target=TARGET, confidence=CONFIDENCE) / n
 
 
 def summary(runs):
@@ -150,26 +205,44 @@ def cost():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--draws", type=int, default=20, help="sample permutations per seed")
+    parser.add_argument("--shuffles", type=int, default=20, help="random orders per seed for the shuffled check")
     parser.add_argument("--every", type=int, default=10, help="retrain after this many labels")
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--orders-cache", default="", help="a folder to keep the model orders in between runs")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    everything = {"ranked": [], "sample": [], "ideal": [], "shuffled": []}
+    cache = Path(args.orders_cache) if args.orders_cache else None
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+    everything = {s: [] for s in STRATEGIES}
     for name in args.datasets.split(","):
         started = time.perf_counter()
-        results = run(name, seeds, args.every)
+        results = run(name, seeds, args.every, args.draws, args.shuffles, cache)
         print(f"{name}  ({time.perf_counter() - started:.0f} s)")
         for strategy, runs in results.items():
-            print(f"  {strategy:8} {summary(runs)}")
+            print(f"  {strategy:11} {summary(runs)}  ({len(runs)} runs)")
             everything[strategy].extend(runs)
         sys.stdout.flush()
-    print(f"all datasets, seeds {args.seeds}, retrain every {args.every}, target {TARGET:.0%} at {CONFIDENCE:.0%}:")
+    print(
+        f"all datasets, seeds {args.seeds}, {args.draws} draws each, retrain every {args.every}, "
+        f"target {TARGET:.0%} at {CONFIDENCE:.0%}:"
+    )
     for strategy, runs in everything.items():
-        print(f"  {strategy:8} {summary(runs)}  ({len(runs)} runs)")
+        print(f"  {strategy:11} {summary(runs)}  ({len(runs)} runs)")
+    print("ceiling of any test free of the ranking, with a perfect ranking (share of records left unscreened):")
+    shares = []
+    for name in args.datasets.split(","):
+        n, r, m, share = ceiling(name)
+        shares.append(share)
+        print(f"  {name:20} N={n:5}  r={r:3}  m={m}  0.05^(1/m)={0.05 ** (1 / m):.3f}  ceiling {share:6.1%}")
+    print(f"  mean ceiling {np.mean(shares):.1%}")
     print("cost:")
     cost()
     print(
-        f"command: .venv/bin/python bench/stopping.py --seeds {args.seeds} --every {args.every} --datasets {args.datasets}"
+        f"command: .venv/bin/python bench/stopping.py --seeds {args.seeds} --draws {args.draws} "
+        f"--shuffles {args.shuffles} --every {args.every} "
+        f"--datasets {args.datasets}"
     )
 
 

@@ -125,6 +125,7 @@ def _stopping_context(review):
     return {
         "stopping": [(p, progress_report.recall_curve_svg(p)) for p in progresses if p.n_total],
         "stopping_explanation": progress_report.explanation(),
+        "sample_explanation": progress_report.sample_explanation(),
         "methods_paragraph": progress_report.methods_paragraph(review, progresses),
     }
 

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.utils.html import escape
 
@@ -155,3 +157,22 @@ class ExtractionEntryForm(forms.Form):
     def values(self):
         """The cleaned values keyed by ExtractionField."""
         return {field: self.cleaned_data.get(self.key(field)) or "" for field in self.extraction_fields}
+
+
+class StoppingTargetsForm(forms.Form):
+    """The stopping test's recall target and confidence for one stage, in percent (50 to 99.9)."""
+
+    recall_target = forms.DecimalField(
+        label="Recall target (%)", min_value=Decimal("50"), max_value=Decimal("99.9"), decimal_places=1
+    )
+    confidence = forms.DecimalField(
+        label="Confidence (%)", min_value=Decimal("50"), max_value=Decimal("99.9"), decimal_places=1
+    )
+
+    def fractions(self):
+        """(recall_target, confidence) as fractions of 1."""
+        return float(self.cleaned_data["recall_target"]) / 100, float(self.cleaned_data["confidence"]) / 100
+
+    def error_text(self):
+        """Every error in one line, each naming its field."""
+        return " ".join(f"{self.fields[name].label}: {' '.join(errors)}" for name, errors in self.errors.items())

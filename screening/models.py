@@ -221,6 +221,15 @@ class OrderPreference(models.Model):
         return f"{self.user} screens {self.review} {self.order}"
 
 
+class HandOutOrder(models.TextChoices):
+    """The orders a hand-out can come from: a reviewer's choice, or a stage's random sample."""
+
+    RANKED = ScreeningOrder.RANKED.value, ScreeningOrder.RANKED.label
+    RANDOM = ScreeningOrder.RANDOM.value, ScreeningOrder.RANDOM.label
+    IMPORT = ScreeningOrder.IMPORT.value, ScreeningOrder.IMPORT.label
+    SAMPLE = "sample", "Random sample of the rest (stopping check)"
+
+
 class HandOut(models.Model):
     """A record handed to a reviewer, with what the model said about it then (append-only), so a
     review's methods can say which model version showed whom which record, at what rank."""
@@ -228,9 +237,10 @@ class HandOut(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     stage = models.CharField(max_length=20, choices=Stage.choices)
-    order = models.CharField(max_length=10, choices=ScreeningOrder.choices)
+    order = models.CharField(max_length=10, choices=HandOutOrder.choices)
     run = models.ForeignKey(RankingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model_version = models.PositiveIntegerField(null=True, blank=True)
+    # Ranked order: the model's rank; sample order: the position in the sample's permutation (1 first).
     rank = models.PositiveIntegerField(null=True, blank=True)
     score = models.FloatField(null=True, blank=True)
     handed_at = models.DateTimeField(default=timezone.now)
@@ -241,3 +251,76 @@ class HandOut(models.Model):
 
     def __str__(self):
         return f"#{self.record_id} to {self.reviewer} ({self.order}, v{self.model_version}, rank {self.rank})"
+
+
+class StoppingSettings(models.Model):
+    """The recall target and confidence the stopping test uses for one stage of a review (absent:
+    95% and 95%). Changes are audited (review.models.Event, kind "settings")."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="+")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    recall_target = models.FloatField(default=0.95)
+    confidence = models.FloatField(default=0.95)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "stage"], name="screening_stoppingsettings_one_per_stage"),
+        ]
+
+    def __str__(self):
+        return f"{self.review} {self.stage}: {self.recall_target:.1%} recall at {self.confidence:.1%}"
+
+
+class RandomSample(models.Model):
+    """A uniform random sample of the records left unscreened at one stage when the owner began
+    it: their order is a permutation drawn then (``SampleRecord``), which the queue follows for
+    every reviewer until the sample ends. The stopping test uses the longest prefix of the
+    permutation whose records all have a settled outcome (screening/sampling.py)."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="+")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    started_at = models.DateTimeField(default=timezone.now)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Records of the stage with a settled outcome at the start, and the remainder the sample is drawn from.
+    sampled_from = models.PositiveIntegerField()
+    remainder = models.PositiveIntegerField()
+    # The seed (from ``secrets``) of the numpy generator that shuffled the remainder's ids, sorted.
+    seed = models.CharField(max_length=40)
+    recall_target = models.FloatField()
+    confidence = models.FloatField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["review", "stage", "-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review", "stage"],
+                condition=Q(ended_at__isnull=True),
+                name="screening_randomsample_one_open_per_stage",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.review} {self.stage}: random sample of {self.remainder} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class SampleRecord(models.Model):
+    """One record of a random sample's permutation (position 1 is handed out first)."""
+
+    sample = models.ForeignKey(RandomSample, on_delete=models.CASCADE, related_name="records")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "record"], name="screening_samplerecord_one_per_sample"),
+            models.UniqueConstraint(fields=["sample", "position"], name="screening_samplerecord_one_per_position"),
+        ]
+
+    def __str__(self):
+        return f"#{self.record_id} at {self.position} in sample {self.sample_id}"

@@ -11,7 +11,12 @@ Order: records are taken in the order of their first vote at the stage (ties by 
 the team met them in, which is what the test needs. Relevant: the record passes the stage (at
 title/abstract, a reconciled "maybe" counts as relevant even where maybe does not count as
 include: it may still go on, and counting it relevant can only delay a stop). At full text only
-an include is relevant; "report not retrieved" counts as irrelevant.
+an include is relevant; "report not retrieved" counts as irrelevant (the rule:
+screening/sampling.py ``relevant_outcomes``).
+
+Targets: the recall target and confidence an owner set for the stage (screening/sampling.py).
+While a random sample runs at the stage, its test (no assumption about the ranking) is the
+advice, and the ranked test is shown beside it; the sample too counts reconciled records only.
 """
 
 import hashlib
@@ -23,24 +28,21 @@ from django.db.models import F, Min, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from review.models import Record, Stage
-from screening import stages, stopping
+from screening import sampling, stages, stopping
 from screening.models import Decision, Resolution
 from screening.retrain import RETRAIN_EVERY, criteria_text
 from screening.stages import OUTCOME_FIELD
 
 Outcome = Record.Outcome
-RECALL_TARGET = 0.95
-CONFIDENCE = 0.95
+RECALL_TARGET = sampling.RECALL_TARGET
+CONFIDENCE = sampling.CONFIDENCE
 # Where the rule first said stop is looked for at about this many points along the order: each
 # look costs a buscar test (tens of ms on thousands of records), and the dashboard must stay quick.
 CURVE_CHECKS = 50
 
 
-def relevant_outcomes(review, stage):
-    """The reconciled outcomes at ``stage`` that count as relevant for the stopping test."""
-    if Stage(stage) == Stage.TITLE_ABSTRACT:
-        return sorted({*stages.passing_outcomes(review), Outcome.MAYBE})
-    return [Outcome.INCLUDE]
+relevant_outcomes = sampling.relevant_outcomes
+percent = stopping.percent
 
 
 def screened_labels(review, stage):
@@ -89,6 +91,14 @@ def irrelevant_in_a_row(labels):
     return run
 
 
+def suggest_sample(labels, n_total):
+    """Whether to suggest starting the random-sample phase now: the ranked order has stalled (see
+    bench/stopping.py for how the rule was chosen and what it leaves). When the sample starts
+    changes only how much it leaves unscreened, never its guarantee: the sample is drawn from
+    whatever is left at that moment."""
+    return stopping.ranked_phase_stalled(labels, n_total)
+
+
 @dataclass(frozen=True)
 class StageProgress:
     stage: Stage
@@ -99,9 +109,14 @@ class StageProgress:
     # for while it says stop now (an earlier stop that a later relevant record undid is not shown).
     stop_at: int | None
     checked_every: int
-    # How many of the rest, drawn at random and all irrelevant, would let the sample test stop. Not
-    # shown yet: the panel runs the ranked test only (no record of a random-sample phase exists).
-    to_sample: int
+    # How many of the rest, drawn at random and all irrelevant, would let the sample test stop if a
+    # random sample began now (while one runs: how many more of it).
+    to_sample: int | None
+    # The ranked test (buscar, bias 1) on every settled record in screening order, and the random
+    # sample running at this stage (None: none). ``advice`` is the sample test's while one runs.
+    ranked_advice: stopping.StopAdvice | None = None
+    sample: sampling.SampleProgress | None = None
+    settings: sampling.Targets = sampling.Targets(RECALL_TARGET, CONFIDENCE)  # as set for the stage
 
     @property
     def label(self):
@@ -124,8 +139,24 @@ class StageProgress:
         return irrelevant_in_a_row(self.labels)
 
     @property
+    def target_percent(self):
+        return percent(self.settings.recall_target).removesuffix("%")
+
+    @property
+    def setting_confidence_percent(self):
+        return percent(self.settings.confidence).removesuffix("%")
+
+    @property
+    def suggest_sample(self):
+        """Whether the dashboard suggests checking with a random sample now (see ``suggest_sample``)."""
+        if self.sample is not None or not self.unscreened or self.advice is None:
+            return False
+        return suggest_sample(self.labels, self.n_total)
+
+    @property
     def confidence_percent(self):
-        return round(100 * self.advice.confidence) if self.advice else None
+        """The confidence as a number of percent, "95" or "99.5"."""
+        return percent(self.advice.confidence).removesuffix("%") if self.advice else None
 
     @property
     def estimated_recall_percent(self):
@@ -140,15 +171,38 @@ class StageProgress:
             return "No records at this stage yet."
         if not self.unscreened:
             return "Every record at this stage has been screened."
-        target = f"{a.recall_target:.0%} recall"
+        target = f"{percent(a.recall_target)} recall"
+        confidence = percent(a.confidence)
+        if self.sample is not None:
+            s = self.sample
+            if s.outside_waiting:
+                return (
+                    f"Keep screening: {s.outside_waiting} records joined this stage after the random sample began; "
+                    "the sample says nothing about them, so they must be screened before it can recommend stopping."
+                )
+            if a.stop:
+                return (
+                    f"Stopping is recommended: the random sample of {s.sampled} records rejects, at {confidence} "
+                    f"confidence, that fewer than {target} has been reached (p = {a.p_value:.3f}); the "
+                    f"{self.unscreened} records left may stay unscreened."
+                )
+            more = (
+                f"{s.more_to_sample} more sample records, if all irrelevant, would let it recommend stopping"
+                if s.more_to_sample is not None
+                else "the rest of the sample must be screened"
+            )
+            return (
+                f"Keep screening the random sample: it cannot yet show, at {confidence} confidence, that "
+                f"{target} has been reached (p = {a.p_value:.3f}); {more}."
+            )
         if a.stop:
             return (
-                f"Stopping is recommended: the test rejects, at {a.confidence:.0%} confidence, that fewer than "
+                f"Stopping is recommended: the test rejects, at {confidence} confidence, that fewer than "
                 f"{target} has been reached (p = {a.p_value:.3f}); the {self.unscreened} records left may stay "
                 "unscreened."
             )
         return (
-            f"Keep screening: the test cannot yet show, at {a.confidence:.0%} confidence, that {target} has been "
+            f"Keep screening: the test cannot yet show, at {confidence} confidence, that {target} has been "
             f"reached (p = {a.p_value:.3f})."
         )
 
@@ -166,19 +220,31 @@ def _first_stop(labels, n_total, recall_target, confidence, every):
     return None if found < 0 else found
 
 
-def stage_progress(review, stage, *, recall_target=RECALL_TARGET, confidence=CONFIDENCE):
+def stage_progress(review, stage, *, recall_target=None, confidence=None):
+    """Where ``stage`` stands against the stopping rule. The recall target and confidence default
+    to those set for the stage (screening/sampling.py ``targets``); a running random sample uses
+    the ones it began with, and its test is then the advice."""
     stage = Stage(stage)
+    chosen = sampling.targets(review, stage)
+    recall_target = chosen.recall_target if recall_target is None else recall_target
+    confidence = chosen.confidence if confidence is None else confidence
     labels = screened_labels(review, stage)
     n_total = stages.in_stage(review, stage).count()
     if not n_total:
         return StageProgress(stage, (), 0, None, None, 1, 0)
-    advice = stopping.recommend(labels, n_total, recall_target=recall_target, confidence=confidence)
+    ranked = stopping.recommend(labels, n_total, recall_target=recall_target, confidence=confidence)
     every = max(1, len(labels) // CURVE_CHECKS)
-    stop_at = _first_stop(labels, n_total, recall_target, confidence, every) if advice.stop else None
-    to_sample = stopping.records_to_sample(
-        sum(labels), n_total - len(labels), recall_target=recall_target, confidence=confidence
-    )
-    return StageProgress(stage, tuple(labels), n_total, advice, stop_at, every, to_sample)
+    stop_at = _first_stop(labels, n_total, recall_target, confidence, every) if ranked.stop else None
+    open_sample = sampling.open_sample(review, stage)
+    sample = sampling.sample_progress(review, stage, open_sample) if open_sample else None
+    if sample is None:
+        advice = ranked
+        to_sample = stopping.records_to_sample(
+            sum(labels), n_total - len(labels), recall_target=recall_target, confidence=confidence
+        )
+    else:
+        advice, to_sample = sample.advice, sample.more_to_sample
+    return StageProgress(stage, tuple(labels), n_total, advice, stop_at, every, to_sample, ranked, sample, chosen)
 
 
 def explanation(recall_target=RECALL_TARGET, confidence=CONFIDENCE):
@@ -186,8 +252,13 @@ def explanation(recall_target=RECALL_TARGET, confidence=CONFIDENCE):
     return stopping.explain(recall_target, confidence, stopping.RANKED)
 
 
+def sample_explanation(recall_target=RECALL_TARGET, confidence=CONFIDENCE):
+    """The one sentence explaining the random-sample test."""
+    return stopping.explain(recall_target, confidence, stopping.SAMPLE)
+
+
 def review_progress(review):
-    """[StageProgress] for title/abstract and full text."""
+    """[StageProgress] for title/abstract and full text, at the targets set for each."""
     return [stage_progress(review, stage) for stage in Stage]
 
 
@@ -333,19 +404,33 @@ def methods_paragraph(review, progresses=None):
         a = p.advice
         share = 100 * p.screened / p.n_total
         low, high = a.interval
+        target, confidence = percent(a.recall_target), percent(a.confidence)
+        if p.sample is None:
+            how = (
+                "Stopping was assessed with the hypergeometric test of Callaghan and Müller-Hansen (2020) at a "
+                f"recall target of {target} and {confidence} confidence, which assumes the ranking placed the "
+                "unscreened records no earlier than a random order would; "
+            )
+        else:
+            s = p.sample
+            how = (
+                f"When {s.sample.sampled_from} records had been screened, a uniform random sample of the "
+                f"{s.remainder} records then left unscreened was screened in a random order drawn in advance; "
+                f"stopping was assessed on the first {s.sampled} records of that order ({s.relevant_in_sample} "
+                "relevant) with the hypergeometric test of Callaghan and Müller-Hansen (2020) at a recall target "
+                f"of {target} and {confidence} confidence, which makes no assumption about the ranking; "
+            )
         parts.append(
             f"At {p.label.lower()} screening, {p.screened} of {p.n_total} records ({share:.0f}%) were screened "
-            f"and {p.relevant_found} relevant records found. Stopping was assessed with the "
-            "hypergeometric test of Callaghan and Müller-Hansen (2020) at a recall target of "
-            f"{a.recall_target:.0%} and {a.confidence:.0%} confidence, which assumes the ranking placed the "
-            "unscreened records no earlier than a random order would; "
+            f"and {p.relevant_found} relevant records found. "
+            + how
             + (
                 f"it recommended stopping (p = {a.p_value:.3f})"
                 if a.stop
                 else f"it had not recommended stopping (p = {a.p_value:.3f})"
             )
             + f". An estimated {a.estimated_remaining} relevant records (at most {high} at "
-            f"{a.confidence:.0%} confidence{'' if not low else f', at least {low}'}) remain unscreened"
+            f"{confidence} confidence{'' if not low else f', at least {low}'}) remain unscreened"
             + (
                 f", an estimated recall of {p.estimated_recall_percent}%."
                 if p.estimated_recall_percent is not None

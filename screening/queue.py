@@ -30,8 +30,17 @@ from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from review.models import Membership, Record
-from screening import retrain, stages
-from screening.models import Claim, Decision, HandOut, OrderPreference, RecordScore, ScreeningOrder
+from screening import retrain, sampling, stages
+from screening.models import (
+    Claim,
+    Decision,
+    HandOut,
+    HandOutOrder,
+    OrderPreference,
+    RecordScore,
+    SampleRecord,
+    ScreeningOrder,
+)
 
 CLAIM_TTL = timedelta(minutes=20)
 # How many candidates one hand-out looks at before giving up on rows others hold locked.
@@ -89,9 +98,18 @@ def _shuffle_key(user):
 def _order(records, review, user, stage, order=None):
     """The one place that decides screening order.
 
-    Ranked: the latest finished model's ranks, records it has not scored (imported since) after
-    them in import order. Random: a permutation fixed per reviewer. Import: record order.
+    While a random sample runs at ``stage`` (screening/sampling.py), every reviewer gets the
+    sample's permutation, whatever order they chose: first the records outside it (they joined
+    the stage after it began, and must all be screened before the sample test can stop), in
+    import order, then the sample's records by position.
+    Otherwise, ranked: the latest finished model's ranks, records it has not scored (imported
+    since) after them in import order. Random: a permutation fixed per reviewer. Import: record order.
     """
+    sample = sampling.open_sample(review, stage)
+    if sample is not None:
+        position = SampleRecord.objects.filter(sample=sample, record=OuterRef("pk")).values("position")[:1]
+        records = records.annotate(sample_position=Subquery(position, output_field=IntegerField()))
+        return records.order_by(F("sample_position").asc(nulls_first=True), "pk")
     order = order or order_for(review, user, stage)
     if order == ScreeningOrder.RANKED:
         run = retrain.latest_run(review, stage)
@@ -182,7 +200,16 @@ def next_record(review, user, stage):
 
 def _record_hand_out(record, review, user, stage, now):
     """What the reviewer was shown and why: the order, and in ranked order the model version,
-    the record's rank and its score (for the review's methods: what the model showed whom)."""
+    the record's rank and its score (for the review's methods: what the model showed whom). In a
+    random sample: order "sample" and the record's position in the permutation as its rank (none
+    for a record outside the sample, handed out before it)."""
+    sample = sampling.open_sample(review, stage)
+    if sample is not None:
+        position = SampleRecord.objects.filter(sample=sample, record=record).values_list("position", flat=True).first()
+        HandOut.objects.create(
+            record=record, reviewer=user, stage=stage, order=HandOutOrder.SAMPLE, rank=position, handed_at=now
+        )
+        return
     order = order_for(review, user, stage)
     hand_out = HandOut(record=record, reviewer=user, stage=stage, order=order, handed_at=now)
     if order == ScreeningOrder.RANKED and (run := retrain.latest_run(review, stage)):

@@ -26,11 +26,22 @@ one look and stayed within its 5% error in simulation when checked after every r
 ranked test is buscar as published: it takes the smallest p over runs chosen after seeing where
 the relevant records fell (a run that starts just after a relevant record is biased towards
 holding none) and is checked after every record, so on an order no better than random (its
-assumption holding with equality) it stops short of the target more often than 5% (8% of 360 shuffled runs of the
-shared datasets, 18% on Jeyaraman_2020); on a model's order it has been conservative (every
-simulated run on the shared datasets reached the target). With few relevant records it cannot leave much: if one missing record
-breaks the target (fewer than 20 relevant at 95%), at most 1 in 20 of the records after the last
-relevant one may stay unscreened, whatever the model.
+assumption holding with equality) it stops short of the target more often than 5% (8% of 360
+shuffled runs of the shared datasets, 18% on Jeyaraman_2020); on a model's order it has been
+conservative (every simulated run on the shared datasets reached the target).
+
+How much any test free of the ranking can leave. Say ``r`` relevant records are found and a test
+recommends stopping with ``L`` records unscreened. At the edge of the null hypothesis ``m =
+relevant_needed(r) - r`` more relevant records exist, and a test that does not rest on the
+ranking must hold whichever ``m`` of the ``R = N - r`` other records they are. Take them at random
+among the ``R``: until one of them is screened, screening goes exactly as in the world where they
+are irrelevant, so the test misses all of them with probability ``E[C(L, m)] / C(R, m)``; some
+choice of ``m`` records does at least as badly. So a guarantee at ``confidence`` needs
+``C(L, m) / C(R, m) <= 1 - confidence``, about ``L <= R (1 - confidence) ** (1 / m)``, whatever the
+sampling design; a uniform sample attains it (``most_left_unscreened``). At 95%/95%, m is 1 up to
+18 relevant records (at most 5% of R left), 2 from 19 (22%), 3 from 38 (37%), 5 to 6 at 80-96
+(55-61%). R is the whole rest only if the ranking put every relevant record first; otherwise R is
+what is left when the sample starts, which must come after (almost) every relevant record.
 """
 
 import math
@@ -253,6 +264,11 @@ def recommend(labels, n_total, *, recall_target=0.95, confidence=0.95, sampled_f
     )
 
 
+def percent(fraction):
+    """95% or 99.5%: a recall target or confidence as set (one decimal at most, none when whole)."""
+    return f"{100 * fraction:.1f}".rstrip("0").rstrip(".") + "%"
+
+
 def explain(recall_target=0.95, confidence=0.95, method=RANKED):
     """The one sentence the dashboard shows beside the recommendation."""
     basis = (
@@ -263,7 +279,7 @@ def explain(recall_target=0.95, confidence=0.95, method=RANKED):
     )
     return (
         f"Stopping is recommended when a hypergeometric test (Callaghan and Müller-Hansen 2020), {basis}, "
-        f"rejects at {confidence:.0%} confidence that fewer than {recall_target:.0%} of the relevant records "
+        f"rejects at {percent(confidence)} confidence that fewer than {percent(recall_target)} of the relevant records "
         "have been found."
     )
 
@@ -279,13 +295,65 @@ def records_to_sample(relevant_found, unscreened, *, recall_target=0.95, confide
     return _last_true(lambda n: hypergeom.pmf(0, unscreened, k, n) >= alpha, 0, unscreened) + 1
 
 
-def simulate_stop_at(labels, n_total=None, *, recall_target=0.95, confidence=0.95, sampled_from=None, every=1):
+def draw_permutation(record_ids, seed):
+    """The ids in the order a numpy generator seeded with ``seed`` (hex) shuffles them: a uniform
+    random permutation. The ids are sorted first, so the same ids and seed give the same order."""
+    ids = np.array(sorted(record_ids), dtype=np.int64)
+    return np.random.default_rng(int(seed, 16)).permutation(ids).tolist()
+
+
+def more_to_sample(labels, n_total, *, sampled_from, recall_target=0.95, confidence=0.95):
+    """How many more records of a running random sample, all irrelevant, the sample test needs
+    before it recommends stopping (0: it already does; None: no number of them would do, which
+    happens only when the remainder is exhausted first)."""
+    labels = _check(labels, n_total, recall_target, confidence, sampled_from)
+    alpha = 1 - confidence
+    left = n_total - len(labels)
+
+    def still_short(extra):
+        more = np.concatenate((labels, np.zeros(extra, dtype=np.int64)))
+        return _p_value(more, n_total, recall_target, sampled_from) >= alpha
+
+    if not still_short(0):
+        return 0
+    if still_short(left):
+        return None
+    # Each irrelevant draw lowers the p-value (same count found, a larger sample).
+    return _last_true(still_short, 0, left) + 1
+
+
+def most_left_unscreened(relevant, remainder, *, recall_target=0.95, confidence=0.95):
+    """The most records a random sample of ``remainder`` records (all irrelevant) can leave
+    unscreened when ``relevant`` relevant records are known outside it: ``remainder`` less
+    ``records_to_sample``. With ``m = relevant_needed(relevant) - relevant`` relevant records to
+    rule out, it is about ``remainder * (1 - confidence) ** (1 / m)``."""
+    return remainder - records_to_sample(relevant, remainder, recall_target=recall_target, confidence=confidence)
+
+
+# The ranked phase has stalled after this share of all records (and at least STALL_FLOOR) screened
+# in a row without a relevant one: the point the dashboard suggests a random sample.
+STALL_SHARE = 0.05
+STALL_FLOOR = 50
+
+
+def ranked_phase_stalled(labels, n_total):
+    """Whether the last ``max(STALL_FLOOR, STALL_SHARE * n_total)`` records screened were all
+    irrelevant (a heuristic for *when* to start a random sample; it guarantees nothing)."""
+    window = max(STALL_FLOOR, int(STALL_SHARE * n_total))
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    return len(labels) >= window and not labels[len(labels) - window :].any()
+
+
+def simulate_stop_at(
+    labels, n_total=None, *, recall_target=0.95, confidence=0.95, sampled_from=None, every=1, ranked_checks=True
+):
     """How many records had been screened when the rule first said stop (None: never).
 
     ``labels`` is a whole simulated screening order (1 relevant, 0 not); the rule is checked
     after every ``every`` records (and after the last), as the screening page would.
     ``sampled_from``: the records after the first ``sampled_from`` were a random sample of the
-    remainder (checks before that use the ranked test; from then on, the sample test).
+    remainder (checks before that use the ranked test, unless ``ranked_checks`` is False; from
+    then on, the sample test).
     """
     n_total = len(labels) if n_total is None else n_total
     labels = _check(labels, n_total, recall_target, confidence, sampled_from)
@@ -293,8 +361,23 @@ def simulate_stop_at(labels, n_total=None, *, recall_target=0.95, confidence=0.9
     checkpoints = list(range(every, len(labels) + 1, every))
     if not checkpoints or checkpoints[-1] != len(labels):
         checkpoints.append(len(labels))
-    for n in checkpoints:
-        mode = None if sampled_from is None or n <= sampled_from else sampled_from
-        if _p_value(labels[:n], n_total, recall_target, mode) < alpha:
+    ranked = [n for n in checkpoints if (sampled_from is None or n <= sampled_from) and ranked_checks]
+    for n in ranked:
+        if _p_value(labels[:n], n_total, recall_target, None) < alpha:
             return n
+    sampled = np.array([n for n in checkpoints if sampled_from is not None and n > sampled_from], dtype=np.int64)
+    if len(sampled):
+        # The sample test at every checkpoint at once: one urn each, so a vectorised tail.
+        found = np.concatenate(([0], np.cumsum(labels)))
+        before = found[sampled_from]
+        needed = np.floor(found[sampled] / recall_target + 1e-9).astype(np.int64) + 1
+        p = _tail_p(
+            found[sampled] - before,
+            sampled - sampled_from,
+            np.full(len(sampled), n_total - sampled_from),
+            needed - before,
+        )
+        hits = np.flatnonzero(p < alpha)
+        if len(hits):
+            return int(sampled[hits[0]])
     return None

@@ -15,11 +15,11 @@ from review.access import SCREENING_ROLES, review_for_member
 from review.models import Record, Role, Stage
 from screening import conflicts as conflicting
 from screening import extraction as extracting
-from screening import handouts, prisma_svg, progress_report, queue, retrain, tasks, visibility
+from screening import handouts, prisma_svg, progress_report, queue, retrain, sampling, tasks, visibility
 from screening import prisma as prisma_counts
 from screening.decisions import OUTCOME_FIELD, DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
-from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm
+from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm, StoppingTargetsForm
 from screening.models import Decision, ExtractionField, ExtractionValue, RecordScore, ScreeningOrder
 from screening.tables import RECORD_COLUMNS, RecordTable
 
@@ -98,6 +98,7 @@ def _card(request, review, stage, record=None, form=None, notice=""):
         "ranking": ranking,
         "order": queue.order_for(review, request.user, stage),
         "orders": ScreeningOrder.choices,
+        "sampling": sampling.open_sample(review, stage) is not None,
         "form": form or DecisionForm.from_decision(mine, review=review, stage=stage),
         "back": queue.previous_decision(review, request.user, stage, before=mine),
         "progress": queue.progress(review, request.user, stage),
@@ -357,6 +358,61 @@ def handouts_csv(request, slug):
     response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{review.slug}-handouts.csv"'
     return response
+
+
+def _stopping_panel(review, stage):
+    return redirect(reverse("review:detail", args=[review.slug]) + f"#stopping-{stage.value}")
+
+
+@login_required
+@require_POST
+def stopping_targets(request, slug, stage):
+    review, _ = review_for_member(request, slug, (Role.OWNER,))
+    stage = _stage(stage)
+    form = StoppingTargetsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Stopping rule not changed. {form.error_text()}")
+        return _stopping_panel(review, stage)
+    recall_target, confidence = form.fractions()
+    sampling.set_targets(review, stage, recall_target=recall_target, confidence=confidence, by=request.user)
+    messages.success(
+        request,
+        f"{stage.label}: the stopping test now asks for {form.cleaned_data['recall_target']}% recall at "
+        f"{form.cleaned_data['confidence']}% confidence.",
+    )
+    return _stopping_panel(review, stage)
+
+
+@login_required
+@require_POST
+def sample_start(request, slug, stage):
+    review, _ = review_for_member(request, slug, (Role.OWNER,))
+    stage = _stage(stage)
+    try:
+        sample = sampling.start_sample(review, stage, by=request.user)
+    except sampling.SamplingError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(
+            request,
+            f"{stage.label}: random sample started over the {sample.remainder} records left; every reviewer now "
+            "gets records in the sample's order.",
+        )
+    return _stopping_panel(review, stage)
+
+
+@login_required
+@require_POST
+def sample_end(request, slug, stage):
+    review, _ = review_for_member(request, slug, (Role.OWNER,))
+    stage = _stage(stage)
+    try:
+        sampling.end_sample(review, stage, by=request.user)
+    except sampling.SamplingError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, f"{stage.label}: random sample ended; reviewers get their chosen order again.")
+    return _stopping_panel(review, stage)
 
 
 # Extraction -------------------------------------------------------------------------------------

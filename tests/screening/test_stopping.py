@@ -173,3 +173,78 @@ def test_the_urns_it_skips_could_never_have_rejected():
     skipped = x >= mean + 1
     assert skipped.sum() > 1000
     assert (hypergeom.cdf(x[skipped], population[skipped], k[skipped], size[skipped]) >= 0.5).all()
+
+
+def test_more_to_sample_is_the_fewest_further_irrelevant_draws_that_stop_it():
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        n_total = int(rng.integers(100, 2000))
+        before = int(rng.integers(10, n_total // 2))
+        labels = list((rng.random(before) < 0.1).astype(int)) + list(rng.random(int(rng.integers(0, 30))) < 0.05)
+        labels = [int(x) for x in labels]
+        more = stopping.more_to_sample(labels, n_total, sampled_from=before)
+        if more is None:
+            padded = labels + [0] * (n_total - len(labels))
+            assert stopping.p_value(padded, n_total, sampled_from=before) >= 0.05
+            continue
+        enough = labels + [0] * more
+        assert stopping.recommend(enough, n_total, sampled_from=before).stop
+        if more:
+            assert not stopping.recommend(enough[:-1], n_total, sampled_from=before).stop
+    # A fresh sample: the same as records_to_sample.
+    assert stopping.more_to_sample([1] * 8 + [0] * 32, 400, sampled_from=40) == stopping.records_to_sample(8, 360)
+
+
+def test_no_test_free_of_the_ranking_can_leave_more_than_the_uniform_samples_share():
+    """most_left_unscreened: C(L, m) / C(R, m) <= 1 - confidence at L, not at L + 1 (m relevant to rule out)."""
+    for relevant, remainder in [(9, 1621), (15, 243), (20, 932), (38, 4506), (80, 286), (96, 1079)]:
+        m = stopping.relevant_needed(relevant, 0.95) - relevant
+        left = stopping.most_left_unscreened(relevant, remainder)
+        assert math.comb(left, m) / math.comb(remainder, m) < 0.05 <= math.comb(left + 1, m) / math.comb(remainder, m)
+        assert abs(left / remainder - 0.05 ** (1 / m)) < 0.02
+
+
+def test_simulate_stop_at_with_a_sample_matches_checking_each_prefix_by_hand():
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        n_total = int(rng.integers(50, 500))
+        labels = (rng.random(n_total) < rng.uniform(0.01, 0.2)).astype(int)
+        switch = int(rng.integers(0, n_total))
+        labels[:switch] = np.sort(labels[:switch])[::-1]
+        target = float(rng.choice([0.8, 0.9, 0.95]))
+        by_hand = next(
+            (
+                n
+                for n in range(1, n_total + 1)
+                if stopping.p_value(
+                    labels[:n], n_total, recall_target=target, sampled_from=switch if n > switch else None
+                )
+                < 0.05
+            ),
+            None,
+        )
+        assert stopping.simulate_stop_at(labels, n_total, recall_target=target, sampled_from=switch) == by_hand
+        sample_only = next(
+            (
+                n
+                for n in range(switch + 1, n_total + 1)
+                if stopping.p_value(labels[:n], n_total, recall_target=target, sampled_from=switch) < 0.05
+            ),
+            None,
+        )
+        assert (
+            stopping.simulate_stop_at(labels, n_total, recall_target=target, sampled_from=switch, ranked_checks=False)
+            == sample_only
+        )
+
+
+def test_the_ranked_phase_has_stalled_after_five_percent_or_fifty_irrelevant_in_a_row():
+    assert not stopping.ranked_phase_stalled([1] + [0] * 49, 400)
+    assert stopping.ranked_phase_stalled([1] + [0] * 50, 400)
+    assert not stopping.ranked_phase_stalled([1] + [0] * 99, 2000)
+    assert stopping.ranked_phase_stalled([0] * 100, 2000)
+    assert not stopping.ranked_phase_stalled([0] * 99 + [1], 2000)
+
+
+def test_percent_shows_a_target_as_set():
+    assert [stopping.percent(x) for x in (0.95, 0.995, 0.5, 0.999)] == ["95%", "99.5%", "50%", "99.9%"]
