@@ -1,6 +1,6 @@
 from django.urls import path
 
-from screening import views
+from screening import closing_views, views
 
 app_name = "screening"
 urlpatterns = [
@@ -14,6 +14,8 @@ urlpatterns = [
     path("r/<slug:slug>/prisma/", views.prisma, name="prisma"),
     path("r/<slug:slug>/prisma/download.<str:fmt>", views.prisma_download, name="prisma_download"),
     path("r/<slug:slug>/stopping/<str:stage>/curve.<str:fmt>", views.recall_curve, name="recall_curve"),
+    path("r/<slug:slug>/stopping/<str:stage>/close/", closing_views.close_stage, name="close_stage"),
+    path("r/<slug:slug>/stopping/<str:stage>/reopen/", closing_views.reopen_stage, name="reopen_stage"),
     path("r/<slug:slug>/methods.txt", views.methods_text, name="methods_text"),
     path("r/<slug:slug>/extraction/", views.extraction, name="extraction"),
     path("r/<slug:slug>/extraction/fields/", views.extraction_fields, name="extraction_fields"),
