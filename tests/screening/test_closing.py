@@ -550,3 +550,27 @@ def test_the_records_table_shows_and_filters_the_closed_records(stoppable, alice
     assert closed == left and "Ineligible (automation)" in html
     pending, _ = listed("ta=pending")
     assert pending == {late.pk}
+
+
+def test_the_screening_page_refuses_a_vote_on_a_closed_record_and_says_why(stoppable, alice, carol, client):
+    record = unscreened_records(stoppable)[0]
+    closing.close_stage(stoppable, TA, alice)
+    client.force_login(carol)
+    url = reverse("screening:decide", args=[stoppable.slug, TA, record.pk])
+    response = client.post(url, {"decision": "include"})
+    assert response.status_code == 400
+    assert "closed on the stopping rule" in response.content.decode()
+    assert not Decision.objects.filter(record=record).exists()
+
+
+def test_an_imported_full_text_vote_on_a_closed_report_names_the_closure(review, alice, bob):
+    records = add_records(review, TOTAL)
+    screen(review, records, bob, ["include"] * TOTAL)
+    decisions = ["include"] * RELEVANT + ["exclude"] * IRRELEVANT
+    screen(review, records[: RELEVANT + IRRELEVANT], bob, decisions, stage=FT, minute=1000)
+    closing.close_stage(review, FT, alice)
+    text = f"pmid,reviewer,stage,decision\n{records[-1].pmid},bob,full_text,include\n"
+    with pytest.raises(
+        DecisionImportError, match="line 2: Full text screening was closed on the stopping rule.*record #"
+    ):
+        import_decisions(review=review, text=text, user=alice)
