@@ -4,6 +4,7 @@ a stage's "Close on this recommendation" button, and the stages closed on the st
 from django import template
 
 from screening import closing
+from screening.models import StageClosure
 
 register = template.Library()
 
@@ -30,3 +31,11 @@ def closures(review, membership):
     member: a closure reveals no vote."""
     rows = sorted(closing.history(review), key=lambda c: (not c.is_open, c.closed_at))
     return {"review": review, "membership": membership, "closures": rows}
+
+
+@register.simple_tag
+def closure_of(record, stage):
+    """The open closure that marked ``record`` at ``stage`` ineligible by automation, or None."""
+    return StageClosure.objects.filter(
+        review_id=record.review_id, stage=stage, reopened_at__isnull=True, records__record=record
+    ).first()

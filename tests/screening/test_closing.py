@@ -574,3 +574,18 @@ def test_an_imported_full_text_vote_on_a_closed_report_names_the_closure(review,
         DecisionImportError, match="line 2: Full text screening was closed on the stopping rule.*record #"
     ):
         import_decisions(review=review, text=text, user=alice)
+
+
+def test_a_closed_records_page_says_it_was_marked_by_automation(stoppable, alice, bob, client):
+    closed, screened = unscreened_records(stoppable)[0], Record.objects.filter(review=stoppable).first()
+    closing.close_stage(stoppable, TA, alice)
+    client.force_login(bob)
+    page = client.get(reverse("review:record", args=[stoppable.slug, closed.pk])).content.decode()
+    assert "Ineligible (automation)" in page and "closed on the stopping rule" in page
+    other = client.get(reverse("review:record", args=[stoppable.slug, screened.pk])).content.decode()
+    assert "Ineligible (automation)" not in other
+    closing.reopen_stage(stoppable, TA, alice)
+    assert (
+        "Ineligible (automation)"
+        not in client.get(reverse("review:record", args=[stoppable.slug, closed.pk])).content.decode()
+    )
