@@ -68,7 +68,24 @@ def describe_event(event, record=None):
         return describe_extraction(d)
     if kind == Event.Kind.BLINDING:
         return STAGES.get(d.get("stage"), d.get("stage", ""))
+    if kind == Event.Kind.CLOSURE:
+        return describe_closure(d)
     return ""
+
+
+def describe_closure(d):
+    """One line for a stage closed on the stopping rule, or reopened."""
+    stage = STAGES.get(d.get("stage"), d.get("stage", ""))
+    if d.get("action") == "reopened":
+        n = d.get("records_returned", 0)
+        return f"{stage} screening reopened: {n} record{'s' if n != 1 else ''} returned to screening"
+    n = d.get("records_marked", 0)
+    target, confidence = d.get("recall_target"), d.get("confidence")
+    rule = f" (recall target {target:.0%}, {confidence:.0%} confidence)" if target and confidence else ""
+    return (
+        f"{stage} screening closed on the stopping rule{rule}: "
+        f"{n} record{'s' if n != 1 else ''} marked ineligible by automation tools"
+    )
 
 
 def describe_extraction(d):

@@ -412,6 +412,7 @@ class Event(models.Model):
         SETTINGS = "settings", "Settings changed"
         EXTRACTION = "extraction", "Extraction changed"
         INVITATION = "invitation", "Invitation"
+        CLOSURE = "closure", "Stage closed on the stopping rule"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")
     record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")

@@ -1,4 +1,8 @@
-"""The search log as CSV: every PubMed search and file import of a review, for PRISMA-S reporting."""
+"""The search log as CSV: every PubMed search and file import of a review, for PRISMA-S reporting.
+
+Other apps add rows through ``register_rows`` (review never imports them): screening adds the
+closures of a stage on the stopping rule, and their reopenings, in its apps.ready.
+"""
 
 import csv
 import io
@@ -26,8 +30,20 @@ COLUMNS = [
 ]
 
 
+# Callables (review) -> [dict]: each dict has "when" (an aware datetime) and any of COLUMNS' keys.
+_ROW_SOURCES = []
+
+
+def register_rows(source):
+    """Add ``source``'s rows to every review's search log (once, however often it is registered)."""
+    if source not in _ROW_SOURCES:
+        _ROW_SOURCES.append(source)
+    return source
+
+
 def search_log_rows(review):
-    """One dict per search or import, oldest first, keyed as in ``COLUMNS``."""
+    """One dict per search or import (and per row a registered source adds), oldest first, keyed
+    as in ``COLUMNS``."""
     rows = []
     for search in Search.objects.filter(review=review).select_related("run_by").order_by("run_at", "pk"):
         rows.append(
@@ -48,8 +64,20 @@ def search_log_rows(review):
                 "added": search.added,
                 "duplicates": search.duplicates,
                 "skipped": search.skipped,
+                "_when": search.run_at,
             }
         )
+    for source in _ROW_SOURCES:
+        for extra in source(review):
+            when = extra["when"]
+            row = {key: "" for key, _ in COLUMNS}
+            row.update({key: value for key, value in extra.items() if key in row})
+            row.update(run_at=when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), _when=when)
+            rows.append(row)
+    # Stable: searches keep their order among themselves, and come first at the same instant.
+    rows.sort(key=lambda row: row["_when"])
+    for row in rows:
+        del row["_when"]
     return rows
 
 

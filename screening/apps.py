@@ -1,12 +1,24 @@
 from django.apps import AppConfig
 
 
+def closure_log_rows(review):
+    """The search log's rows for stage closures (screening/closing.py), imported when asked for:
+    closing pulls in the ranking stack, which a management command should not load at start."""
+    from screening import closing
+
+    return closing.search_log_rows(review)
+
+
 class ScreeningConfig(AppConfig):
     name = "screening"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from review import searchlog
         from review.signals import records_added
         from screening import tasks
 
         records_added.connect(tasks.on_records_added, dispatch_uid="screening.prepare_ranking")
+
+        # The search log lives in review, which never imports screening: it asks through a hook.
+        searchlog.register_rows(closure_log_rows)

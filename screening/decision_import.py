@@ -166,9 +166,14 @@ def import_decisions(*, review, path=None, text=None, filename="", user=None):
                 continue
             if stage == Stage.FULL_TEXT:
                 outside = stages.check_in_stage(review, stage, {r.record_id for r in stage_rows})
+                closed = set(stages.closed_records(review, stage).values_list("record_id", flat=True)) & outside
                 bad = [
-                    f"line {r.line}: record {r.record_id} is not included at title/abstract, so it has no "
-                    "full-text decision"
+                    f"line {r.line}: "
+                    + (
+                        stages.not_in_stage_message(review, stage, {r.record_id})
+                        if r.record_id in closed
+                        else f"record {r.record_id} is not included at title/abstract, so it has no full-text decision"
+                    )
                     for r in stage_rows
                     if r.record_id in outside
                 ]

@@ -4,10 +4,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
 from review.models import Record, RecordTag, Search, Stage, Tag
-from screening import visibility
+from screening import stages, visibility
 from screening.models import Choice, Decision
 
-OUTCOME_CHOICES = [("pending", "Pending")] + [(o.value, o.label) for o in Record.Outcome if o.value]
+# "automation": left unscreened when the stage was closed on the stopping rule (not pending any more).
+AUTOMATION = "automation"
+OUTCOME_CHOICES = (
+    [("pending", "Pending")]
+    + [(o.value, o.label) for o in Record.Outcome if o.value]
+    + [(AUTOMATION, "Ineligible (automation)")]
+)
 DUPLICATE_CHOICES = [("unique", "Unique"), ("duplicate", "Duplicate")]
 
 
@@ -70,8 +76,13 @@ class RecordFilter(django_filters.FilterSet):
     def filter_outcome(self, queryset, name, value):
         field = "ta_outcome" if name == "ta" else "ft_outcome"
         stage = Stage.TITLE_ABSTRACT if name == "ta" else Stage.FULL_TEXT
-        if value == "pending" and stage in self.blind:
-            return queryset.filter(**{f"{field}__in": visibility.UNRECONCILED})
+        closed = stages.closed_records(self.review, stage)
+        if value == AUTOMATION:
+            return queryset.filter(pk__in=closed)
+        if value == "pending":
+            queryset = queryset.exclude(pk__in=closed)
+            if stage in self.blind:
+                return queryset.filter(**{f"{field}__in": visibility.UNRECONCILED})
         return queryset.filter(**{field: "" if value == "pending" else value})
 
     def filter_tags(self, queryset, name, value):

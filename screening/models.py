@@ -302,6 +302,44 @@ class RandomSample(models.Model):
                 fields=["review", "stage"],
                 condition=Q(ended_at__isnull=True),
                 name="screening_randomsample_one_open_per_stage",
+class StageClosure(models.Model):
+    """A stage closed on the stopping rule's recommendation (screening/closing.py): the test's
+    figures at that moment, and (ClosedRecord) the records it left unscreened. Reopening keeps the
+    row and stamps it, so the history stays; at most one closure per stage is open at a time."""
+
+    class Method(models.TextChoices):
+        RANKED = "ranked", "Ranked test"
+        SAMPLE = "random sample", "Random-sample test"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="closures")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=15, choices=Method.choices)
+    recall_target = models.FloatField()
+    confidence = models.FloatField()
+    p_value = models.FloatField()
+    screened = models.PositiveIntegerField()
+    relevant_found = models.PositiveIntegerField()
+    n_total = models.PositiveIntegerField()
+    estimated_remaining = models.PositiveIntegerField()
+    remaining_low = models.PositiveIntegerField()
+    remaining_high = models.PositiveIntegerField()
+    # The ranking model whose order the team was screening in (None: no model had run).
+    model_version = models.PositiveIntegerField(null=True, blank=True)
+    records_marked = models.PositiveIntegerField()
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reopened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["closed_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review", "stage"],
+                condition=Q(reopened_at__isnull=True),
+                name="screening_stageclosure_one_open_per_stage",
             ),
         ]
 
@@ -324,3 +362,27 @@ class SampleRecord(models.Model):
 
     def __str__(self):
         return f"#{self.record_id} at {self.position} in sample {self.sample_id}"
+        state = "reopened" if self.reopened_at else "closed"
+        return f"{self.review} {self.stage} {state} ({self.records_marked} records)"
+
+    @property
+    def is_open(self):
+        """True while the closure holds (it has not been reopened)."""
+        return self.reopened_at is None
+
+
+class ClosedRecord(models.Model):
+    """A record a closure left unscreened, marked ineligible by automation tools (PRISMA 2020).
+    One row per record: a record imported after the closure is not covered by it."""
+
+    closure = models.ForeignKey(StageClosure, on_delete=models.CASCADE, related_name="records")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["closure", "record"], name="screening_closedrecord_one_per_closure"),
+        ]
+        indexes = [models.Index(fields=["record", "closure"], name="closedrecord_record")]
+
+    def __str__(self):
+        return f"#{self.record_id} closed by {self.closure_id}"

@@ -3,6 +3,11 @@
 Only final (reconciled) outcomes count: a record whose reviewers disagree and nobody resolved it
 yet is a conflict, and stays out of every box until it is resolved. Duplicates are counted once,
 in "Duplicate records removed", and never again further down.
+
+A stage closed on the stopping rule (screening/closing.py): at title/abstract the records it left
+unscreened are "Records marked as ineligible by automation tools", removed before screening (so
+"Records screened" does not count them); at full text they are counted as assessed and excluded
+under closing.FULL_TEXT_REASON. Either way a footnote names the method, target and confidence.
 """
 
 import csv
@@ -13,7 +18,7 @@ from django.db.models import Count, Min, Q
 
 from review.models import Record, Stage
 from review.spreadsheet import safe_row
-from screening import stages
+from screening import closing, stages
 
 OUTCOME = Record.Outcome
 
@@ -21,6 +26,7 @@ OUTCOME = Record.Outcome
 JSON_KEYS = (
     "records_identified",
     "duplicates_removed",
+    "records_excluded_automation",
     "records_screened",
     "records_excluded",
     "reports_sought",
@@ -28,6 +34,7 @@ JSON_KEYS = (
     "reports_assessed",
     "reports_excluded",
     "studies_included",
+    "footnotes",
 )
 
 NO_REASON = "Reason not recorded"
@@ -37,6 +44,8 @@ NO_REASON = "Reason not recorded"
 class PrismaCounts:
     records_identified: dict[str, int] = field(default_factory=dict)
     duplicates_removed: int = 0
+    # Left unscreened when title/abstract screening was closed on the stopping rule.
+    records_excluded_automation: int = 0
     records_screened: int = 0
     records_excluded: int = 0
     reports_sought: int = 0
@@ -44,6 +53,11 @@ class PrismaCounts:
     reports_assessed: int = 0
     reports_excluded: dict[str, int] = field(default_factory=dict)
     studies_included: int = 0
+    # Of reports_assessed and reports_excluded: left unassessed when full-text screening was closed
+    # on the stopping rule (reason closing.FULL_TEXT_REASON).
+    reports_closed_by_rule: int = 0
+    # What the diagram's readers must be told beside it (a closure on the stopping rule).
+    footnotes: list[str] = field(default_factory=list)
     # Work still open, for the page beside the diagram; none of it appears in the diagram.
     awaiting_screening: int = 0
     screening_conflicts: int = 0
@@ -93,11 +107,15 @@ def compute(review) -> PrismaCounts:
     # With maybe_counts_as_include off, a final 'maybe' is neither excluded nor sent on: it waits
     # for someone to decide, so it is not counted as screened either (the boxes must add up).
     decided = Q(ta_outcome=OUTCOME.EXCLUDE) | sought
+    # Records an open closure left unscreened: out of the stage, counted in their own boxes.
+    ta_closed = Q(pk__in=stages.closed_records(review, Stage.TITLE_ABSTRACT))
+    ft_closed = Q(pk__in=stages.closed_records(review, Stage.FULL_TEXT))
     totals = records.aggregate(
         duplicates=Count("pk", filter=Q(duplicate_of__isnull=False)),
         screened=Count("pk", filter=Q(duplicate_of__isnull=True) & decided),
         excluded=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.EXCLUDE)),
-        awaiting=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.PENDING)),
+        ta_closed=Count("pk", filter=Q(duplicate_of__isnull=True) & ta_closed),
+        awaiting=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.PENDING) & ~ta_closed),
         ta_conflicts=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.CONFLICT)),
         maybe=Count("pk", filter=Q(duplicate_of__isnull=True, ta_outcome=OUTCOME.MAYBE) & ~sought),
         sought=Count("pk", filter=Q(duplicate_of__isnull=True) & sought),
@@ -106,8 +124,9 @@ def compute(review) -> PrismaCounts:
             "pk",
             filter=Q(duplicate_of__isnull=True, ft_outcome__in=[OUTCOME.INCLUDE, OUTCOME.EXCLUDE]) & sought,
         ),
+        ft_closed=Count("pk", filter=Q(duplicate_of__isnull=True) & sought & ft_closed),
         included=Count("pk", filter=Q(duplicate_of__isnull=True, ft_outcome=OUTCOME.INCLUDE) & sought),
-        ft_awaiting=Count("pk", filter=Q(duplicate_of__isnull=True, ft_outcome=OUTCOME.PENDING) & sought),
+        ft_awaiting=Count("pk", filter=Q(duplicate_of__isnull=True, ft_outcome=OUTCOME.PENDING) & sought & ~ft_closed),
         ft_conflicts=Count("pk", filter=Q(duplicate_of__isnull=True, ft_outcome=OUTCOME.CONFLICT) & sought),
     )
     reasons = {}
@@ -120,16 +139,24 @@ def compute(review) -> PrismaCounts:
     ):
         reason = row["ft_reason"].strip() or NO_REASON
         reasons[reason] = reasons.get(reason, 0) + row["n"]
+    if totals["ft_closed"]:
+        reasons[closing.FULL_TEXT_REASON] = reasons.get(closing.FULL_TEXT_REASON, 0) + totals["ft_closed"]
+    marked = {Stage.TITLE_ABSTRACT: totals["ta_closed"], Stage.FULL_TEXT: totals["ft_closed"]}
+    # One more query only where a closure on the stopping rule left records in the diagram.
+    closures = closing.open_closures(review) if any(marked.values()) else {}
     return PrismaCounts(
         records_identified=identified,
         duplicates_removed=totals["duplicates"],
+        records_excluded_automation=totals["ta_closed"],
         records_screened=totals["screened"],
         records_excluded=totals["excluded"],
         reports_sought=totals["sought"],
         reports_not_retrieved=totals["not_retrieved"],
-        reports_assessed=totals["assessed"],
+        reports_assessed=totals["assessed"] + totals["ft_closed"],
         reports_excluded=reasons,
         studies_included=totals["included"],
+        reports_closed_by_rule=totals["ft_closed"],
+        footnotes=[closing.prisma_footnote(closures[s], marked[s]) for s in Stage if s in closures and marked[s]],
         awaiting_screening=totals["awaiting"],
         screening_conflicts=totals["ta_conflicts"],
         undecided_maybe=totals["maybe"],
@@ -143,6 +170,7 @@ def to_json(counts: PrismaCounts) -> dict:
     data = {key: getattr(counts, key) for key in JSON_KEYS}
     data["records_identified"] = dict(counts.records_identified)
     data["reports_excluded"] = dict(counts.reports_excluded)
+    data["footnotes"] = list(counts.footnotes)
     return data
 
 
@@ -160,7 +188,8 @@ def prisma2020_rows(counts: PrismaCounts):
 
     Each row is (data, node, box, description, boxtext, tooltips, url, n). The package finds rows
     by their ``data`` value; rows for boxes with no figure (title and side boxes) have data "NA".
-    Boxes this tool does not track (previous studies, other methods, automation) get n = 0.
+    Boxes this tool does not track (previous studies, other methods) get n = 0. The CSV has no
+    place for footnotes: the diagram's own downloads carry them.
     """
     dbr_excluded = _reason_list(counts.reports_excluded) or "0"
     databases = _reason_list(counts.records_identified) or "0"
@@ -196,7 +225,7 @@ def prisma2020_rows(counts: PrismaCounts):
         ("duplicates", "node8", "box3", "Duplicate records", "Duplicate records", "Duplicate records",
          "duplicates.html", counts.duplicates_removed),
         ("excluded_automatic", na, "box3", "Records marked as ineligible by automation tools",
-         "Records marked as ineligible by automation tools", na, na, 0),
+         "Records marked as ineligible by automation tools", na, na, counts.records_excluded_automation),
         ("excluded_other", na, "box3", "Records removed for other reasons", "Records removed for other reasons",
          na, na, 0),
         ("records_screened", "node9", "box4", "Records screened (databases and registers)", "Records screened",

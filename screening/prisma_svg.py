@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from xml.sax.saxutils import escape, quoteattr
 
+from screening.closing import FULL_TEXT_REASON
+
 # DejaVu Sans first: text is measured with it (Verdana has near-identical widths), so the wrapping
 # holds wherever the SVG is shown; Arial/Helvetica are narrower and only ever leave more room.
 FONT_FAMILY = "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif"
 FONT_SIZE = 13
 TITLE_SIZE = 16
+FOOTNOTE_SIZE = 11
 LINE = 17  # line height
 PAD_X, PAD_Y = 10, 8
 BOX_W = 300
@@ -119,6 +122,10 @@ def n(value):
     return f"(n = {value:,})"
 
 
+# Marks a box line that a footnote below the diagram explains (a closure on the stopping rule).
+NOTE_MARK = "*"
+
+
 def _boxes(counts):
     identified = [("Records identified from:", 0)]
     if counts.records_identified:
@@ -126,10 +133,15 @@ def _boxes(counts):
         identified += [(f"{source} {n(k)}", INDENT) for source, k in counts.records_identified.items()]
     else:
         identified.append((f"Databases and registers {n(0)}", 0))
+    noted = bool(counts.footnotes)
+    automation = NOTE_MARK if noted and counts.records_excluded_automation else ""
     removed = [
         ("Records removed before screening:", 0),
         (f"Duplicate records removed {n(counts.duplicates_removed)}", INDENT),
-        (f"Records marked as ineligible by automation tools {n(0)}", INDENT),
+        (
+            f"Records marked as ineligible by automation tools {n(counts.records_excluded_automation)}{automation}",
+            INDENT,
+        ),
         (f"Records removed for other reasons {n(0)}", INDENT),
     ]
 
@@ -138,7 +150,11 @@ def _boxes(counts):
 
     if counts.reports_excluded:
         excluded = Box(
-            [("Reports excluded:", 0)] + [(f"{reason} {n(k)}", INDENT) for reason, k in counts.reports_excluded.items()]
+            [("Reports excluded:", 0)]
+            + [
+                (f"{reason} {n(k)}{NOTE_MARK if noted and reason == FULL_TEXT_REASON else ''}", INDENT)
+                for reason, k in counts.reports_excluded.items()
+            ]
         )
     else:
         excluded = centred("Reports excluded", 0)
@@ -179,8 +195,10 @@ class _Canvas:
             f'stroke="{stroke}" stroke-width="1.2"/>'
         )
 
-    def text(self, x, y, content, *, anchor="start", size=FONT_SIZE, bold=False, transform=""):
+    def text(self, x, y, content, *, anchor="start", size=FONT_SIZE, bold=False, transform="", css=""):
         attrs = f'x="{x:g}" y="{y:g}"'
+        if css:
+            attrs += f' class="{css}"'
         if anchor != "start":
             attrs += f' text-anchor="{anchor}"'
         if size != FONT_SIZE:
@@ -243,7 +261,14 @@ def render_svg(counts, *, title=None) -> str:
     for h in heights:
         tops.append(y)
         y += h + ROW_GAP
-    height = y - ROW_GAP + MARGIN
+    y -= ROW_GAP
+    # Footnotes under the diagram, as wide as it: what a reader must know to read the boxes.
+    for note in counts.footnotes:
+        y += 12
+        for line in wrap(f"{NOTE_MARK} {note}", WIDTH - 2 * MARGIN, size=FOOTNOTE_SIZE):
+            y += FOOTNOTE_SIZE + 4
+            canvas.text(MARGIN, y, line, size=FOOTNOTE_SIZE, css="footnote")
+    height = y + MARGIN
 
     for label, first, last in BANDS:
         top, bottom = tops[first], tops[last] + heights[last]

@@ -399,6 +399,12 @@ def methods_paragraph(review, progresses=None):
         f"in the background after every {RETRAIN_EVERY} screening decisions. {prior}",
     ]
     for p in progresses:
+        # A stage closed on the stopping rule: its sentence, from the figures at closure (screening/closing.py).
+        from screening import closing  # closing builds on this module: imported here, not at the top
+
+        if closed := closing.methods_sentence(review, p.stage):
+            parts.append(closed)
+            continue
         if p.advice is None:
             continue
         a = p.advice

@@ -84,15 +84,37 @@ def set_order(review, user, order):
     OrderPreference.objects.update_or_create(review=review, user=user, defaults={"order": ScreeningOrder(order)})
 
 
-# A fixed permutation of record ids per reviewer: (pk * A) mod P with P prime and a multiplier A
-# from the golden ratio (consecutive ids land far apart), a different one per reviewer.
+# A fixed permutation of record ids per reviewer: (pk * M) mod P with P prime and a multiplier M
+# per reviewer, derived from A (from the golden ratio: consecutive ids land far apart).
 _PERMUTE_P = 2_147_483_647
 _PERMUTE_A = 1_327_217_885
 
 
-def _shuffle_key(user):
+def _spreads(multiplier, bound=8, terms=6):
+    """True when M/P has small leading partial quotients, like the golden ratio's: then no run of
+    consecutive ids keeps its import order for more than about ``bound`` records. (A small M, say
+    P/29, would keep runs of 29 ids in import order.)"""
+    a, b = multiplier, _PERMUTE_P
+    for _ in range(terms):
+        if a == 0:
+            return True
+        q, r = divmod(b, a)
+        if q > bound:
+            return False
+        a, b = r, a
+    return True
+
+
+def _multiplier(user):
     multiplier = _PERMUTE_A * (user.pk % (_PERMUTE_P - 1) + 1) % _PERMUTE_P
-    return ExpressionWrapper(Mod(F("pk") % _PERMUTE_P * multiplier, _PERMUTE_P), IntegerField())
+    # Deterministic per reviewer; about one multiplier in three passes, so this loops a few times.
+    while not _spreads(multiplier):
+        multiplier = multiplier * _PERMUTE_A % _PERMUTE_P
+    return multiplier
+
+
+def _shuffle_key(user):
+    return ExpressionWrapper(Mod(F("pk") % _PERMUTE_P * _multiplier(user), _PERMUTE_P), IntegerField())
 
 
 def _order(records, review, user, stage, order=None):

@@ -4,17 +4,19 @@ Each rule lives here and only here; the queue, decisions, PRISMA, the dashboard,
 filters, the conflicts queue and extraction all call these (what a blinded reviewer sees is the
 other rule set, in ``screening/visibility.py``).
 
-- A record takes part in title/abstract screening when it is not a duplicate.
+- A record takes part in title/abstract screening when it is not a duplicate, and no open closure
+  of the stage on the stopping rule (screening/closing.py) marked it ineligible by automation.
 - It goes on to full text when its reconciled title/abstract outcome is an include, or a "maybe"
   in a review where maybe counts as include (a conflict resolved as "maybe" included). With that
   setting off, a reconciled "maybe" waits for someone to decide: it is neither excluded nor sent on.
+- At full text the same holds: a record an open full-text closure left unassessed takes no part.
 - A full-text exclusion needs a reason.
 """
 
 from django.db.models import Q
 
 from review.models import Record, Stage
-from screening.models import Choice
+from screening.models import Choice, ClosedRecord
 
 Outcome = Record.Outcome
 # Each stage's reconciled outcome, kept up to date by screening.decisions.refresh_outcomes.
@@ -52,12 +54,19 @@ def passes_title_abstract(record, review):
     return record.ta_outcome in passing_outcomes(review)
 
 
+def closed_records(review, stage):
+    """Ids (a subquery) of the records an open closure of ``stage`` left unscreened."""
+    return ClosedRecord.objects.filter(
+        closure__review=review, closure__stage=Stage(stage), closure__reopened_at__isnull=True
+    ).values("record_id")
+
+
 def in_stage_q(review, stage, prefix=""):
     """A Q for the records of ``review`` taking part in ``stage`` (the caller limits to the review)."""
     q = Q(**{f"{prefix}duplicate_of__isnull": True})
     if Stage(stage) == Stage.FULL_TEXT:
         q &= passes_title_abstract_q(review, prefix)
-    return q
+    return q & ~Q(**{f"{prefix}pk__in": closed_records(review, stage)})
 
 
 def in_stage(review, stage):
@@ -75,6 +84,13 @@ def check_in_stage(review, stage, record_ids):
 def not_in_stage_message(review, stage, record_ids):
     """Why records cannot be voted on at ``stage``: named by number, with the rule that keeps them out."""
     ids = ", ".join(f"#{pk}" for pk in sorted(record_ids))
+    closed = set(closed_records(review, stage).filter(record_id__in=record_ids).values_list("record_id", flat=True))
+    if closed:
+        which = ", ".join(f"#{pk}" for pk in sorted(closed))
+        return (
+            f"{Stage(stage).label} screening was closed on the stopping rule's recommendation and record {which} "
+            "was marked ineligible by automation tools; the owner can reopen the stage to screen it."
+        )
     if Stage(stage) == Stage.FULL_TEXT:
         maybe = " (or marked maybe: in this review maybe counts as include)" if review.maybe_counts_as_include else ""
         return f"Only records included at title/abstract{maybe} go on to full-text screening; record {ids} is not one."

@@ -1,5 +1,5 @@
 import django_tables2 as tables
-from django.db.models import Prefetch
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -23,6 +23,14 @@ RECORD_COLUMNS = (
 
 def _outcome(value, label):
     return format_html('<span class="outcome outcome-{}">{}</span>', value or "pending", label)
+
+
+# A record a closure on the stopping rule left unscreened (screening/closing.py).
+AUTOMATION_LABEL = "Ineligible (automation)"
+
+
+def _closed(review, stage):
+    return ExpressionWrapper(Q(pk__in=stages.closed_records(review, stage)), output_field=BooleanField())
 
 
 class RecordTable(tables.Table):
@@ -65,6 +73,8 @@ class RecordTable(tables.Table):
         data = data.annotate(
             ta_shown=visibility.shown_outcome_expression(Stage.TITLE_ABSTRACT, membership),
             ft_shown=visibility.shown_outcome_expression(Stage.FULL_TEXT, membership),
+            ta_closed=_closed(review, Stage.TITLE_ABSTRACT),
+            ft_closed=_closed(review, Stage.FULL_TEXT),
         )
         # The Tags column: one query per page rather than one per row.
         data = data.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("pk", "name")))
@@ -78,11 +88,15 @@ class RecordTable(tables.Table):
         return record.first_author
 
     def render_ta_outcome(self, record):
+        if record.ta_closed:
+            return _outcome("automation", AUTOMATION_LABEL)
         return _outcome(record.ta_shown, Record.Outcome(record.ta_shown).label)
 
     def render_ft_outcome(self, record):
         if not (stages.passes_title_abstract(record, self.review) or record.ft_outcome):
             return ""
+        if record.ft_closed:
+            return _outcome("automation", AUTOMATION_LABEL)
         return _outcome(record.ft_shown, Record.Outcome(record.ft_shown).label)
 
     def render_tags(self, record):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from screening import views
+from screening import closing_views, views
 
 app_name = "screening"
 urlpatterns = [
@@ -17,6 +17,8 @@ urlpatterns = [
     path("r/<slug:slug>/stopping/<str:stage>/targets/", views.stopping_targets, name="stopping_targets"),
     path("r/<slug:slug>/stopping/<str:stage>/sample/start/", views.sample_start, name="sample_start"),
     path("r/<slug:slug>/stopping/<str:stage>/sample/end/", views.sample_end, name="sample_end"),
+    path("r/<slug:slug>/stopping/<str:stage>/close/", closing_views.close_stage, name="close_stage"),
+    path("r/<slug:slug>/stopping/<str:stage>/reopen/", closing_views.reopen_stage, name="reopen_stage"),
     path("r/<slug:slug>/methods.txt", views.methods_text, name="methods_text"),
     path("r/<slug:slug>/handouts.csv", views.handouts_csv, name="handouts_csv"),
     path("r/<slug:slug>/extraction/", views.extraction, name="extraction"),

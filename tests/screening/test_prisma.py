@@ -131,6 +131,7 @@ def expected_counts(plan, duplicates):
     return {
         "records_identified": identified,
         "duplicates_removed": len(duplicates),
+        "records_excluded_automation": 0,
         "records_screened": sum(ta in ("include", "exclude") for ta, _, _ in outcomes),
         "records_excluded": sum(ta == "exclude" for ta, _, _ in outcomes),
         "reports_sought": sum(ta == "include" for ta, _, _ in outcomes),
@@ -138,6 +139,7 @@ def expected_counts(plan, duplicates):
         "reports_assessed": sum(ft in ("include", "exclude") for _, ft, _ in outcomes),
         "reports_excluded": reasons,
         "studies_included": sum(ft == "include" for _, ft, _ in outcomes),
+        "footnotes": [],
     }
 
 

@@ -83,6 +83,23 @@ def test_random_order_is_stable_per_reviewer_and_differs_between_reviewers(mixed
     assert bobs != list(queue.pending(review, carol, TA).values_list("pk", flat=True))
 
 
+def test_no_reviewers_random_order_keeps_a_run_of_records_in_import_order():
+    """Each reviewer's permutation multiplies record ids by their own multiplier modulo a prime.
+    A small multiplier (P/29 for user #12, once) kept runs of 29 consecutive ids in import order,
+    so "random" could hand out 20 records in import order; a test failed on PostgreSQL by chance."""
+    from types import SimpleNamespace
+
+    p = queue._PERMUTE_P
+    in_import_order = []
+    for user_pk in range(1, 3000):
+        multiplier = queue._multiplier(SimpleNamespace(pk=user_pk))
+        for start in (1, 500, 40_216, 1_234_567):
+            keys = [pk * multiplier % p for pk in range(start, start + 12)]
+            if keys == sorted(keys):
+                in_import_order.append((user_pk, start))
+    assert not in_import_order
+
+
 def test_import_order_ignores_the_model(mixed, bob):
     review, pks = mixed
     retrain.retrain_now(review, TA)
