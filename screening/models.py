@@ -302,6 +302,30 @@ class RandomSample(models.Model):
                 fields=["review", "stage"],
                 condition=Q(ended_at__isnull=True),
                 name="screening_randomsample_one_open_per_stage",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.review} {self.stage}: random sample of {self.remainder} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class SampleRecord(models.Model):
+    """One record of a random sample's permutation (position 1 is handed out first)."""
+
+    sample = models.ForeignKey(RandomSample, on_delete=models.CASCADE, related_name="records")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "record"], name="screening_samplerecord_one_per_sample"),
+            models.UniqueConstraint(fields=["sample", "position"], name="screening_samplerecord_one_per_position"),
+        ]
+
+    def __str__(self):
+        return f"#{self.record_id} at {self.position} in sample {self.sample_id}"
+
+
 class StageClosure(models.Model):
     """A stage closed on the stopping rule's recommendation (screening/closing.py): the test's
     figures at that moment, and (ClosedRecord) the records it left unscreened. Reopening keeps the
@@ -344,24 +368,6 @@ class StageClosure(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.review} {self.stage}: random sample of {self.remainder} from {self.started_at:%Y-%m-%d %H:%M}"
-
-
-class SampleRecord(models.Model):
-    """One record of a random sample's permutation (position 1 is handed out first)."""
-
-    sample = models.ForeignKey(RandomSample, on_delete=models.CASCADE, related_name="records")
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
-    position = models.PositiveIntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["sample", "record"], name="screening_samplerecord_one_per_sample"),
-            models.UniqueConstraint(fields=["sample", "position"], name="screening_samplerecord_one_per_position"),
-        ]
-
-    def __str__(self):
-        return f"#{self.record_id} at {self.position} in sample {self.sample_id}"
         state = "reopened" if self.reopened_at else "closed"
         return f"{self.review} {self.stage} {state} ({self.records_marked} records)"
 
