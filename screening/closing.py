@@ -34,7 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from review.models import Event, Membership, Record, Review, Role, Stage
-from screening import progress_report, retrain, stages
+from screening import progress_report, retrain, sampling, stages
 from screening.decisions import lock_records
 from screening.models import Claim, ClosedRecord, Decision, StageClosure
 from screening.stages import OUTCOME_FIELD
@@ -147,6 +147,10 @@ def close_stage(review, stage, by, *, expect=None):
                 f"You confirmed marking {_plural(expect, 'record')}, but {len(ids):,} are unscreened now (records "
                 "were screened or imported since): check the figures and confirm again."
             )
+        if sampling.open_sample(review, stage) is not None:
+            # The closure ends the random-sample phase (its figures are logged as they stand): the
+            # records left are no longer in the stage, so the sample would count them as settled.
+            sampling.end_sample(review, stage, by=by)
         run = retrain.latest_run(review, stage)
         low, high = advice.interval
         closure = StageClosure.objects.create(

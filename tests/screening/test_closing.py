@@ -116,6 +116,28 @@ def test_the_closure_names_the_model_version_the_team_was_screening_with(stoppab
     assert closing.close_stage(stoppable, TA, alice).model_version == 3
 
 
+def test_closing_on_the_sample_test_ends_the_random_sample(stoppable, alice, bob):
+    from screening import sampling
+    from screening.models import SampleRecord
+
+    sample = sampling.start_sample(stoppable, TA, by=alice)
+    assert not progress_report.stage_progress(stoppable, TA).advice.stop  # nothing sampled yet
+    drawn = [s.record for s in SampleRecord.objects.filter(sample=sample).order_by("position")]
+    for n in range(1, len(drawn) + 1):
+        screen(stoppable, drawn[n - 1 : n], bob, ["exclude"], minute=500 + n)
+        if progress_report.stage_progress(stoppable, TA).advice.stop:
+            break
+    assert n < len(drawn)  # the sample test stopped before the remainder ran out
+
+    closure = closing.close_stage(stoppable, TA, alice)
+
+    sample.refresh_from_db()
+    assert closure.method == "random sample"
+    assert sample.ended_at is not None and sample.ended_by == alice
+    assert sampling.open_sample(stoppable, TA) is None
+    assert closure.records_marked == len(drawn) - n
+
+
 def test_closed_records_leave_the_stage_and_the_queue(stoppable, alice, carol):
     left = unscreened_records(stoppable)
     assert queue.pending(stoppable, carol, TA).filter(pk__in=[r.pk for r in left]).count() == LEFT
