@@ -110,7 +110,9 @@ def test_the_review_exclusion_criteria_do_not_rank_the_records_they_describe_fir
     review, pks = mixed
     review.exclusion_criteria = IRRELEVANT
     review.save()
+    assert not retrain.has_prior_knowledge(review, TA)  # exclusion criteria alone rank nothing
     run = retrain.retrain_now(review, TA)
+    assert not run.used_criteria
     assert not RecordScore.objects.filter(run=run, rank=1, record_id__in=pks[1::2]).exists()
     review.question = "Does kratom relieve PTSD symptoms in veterans?"
     review.save()
