@@ -59,6 +59,11 @@ def text_of(row, V):
 def build(rows, criteria, V):
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95)
     X = vec.fit_transform([text_of(r, V) for r in rows])
+    if V.get("drop_generic"):  # leave out the generic PICO parts: outcomes, designs, language
+        generic = re.compile(
+            r"^\s*[-*]?\s*(outcomes?|study designs?|designs?|types? of stud\w*|language|publication)\b[^:]*:", re.I
+        )
+        criteria = "\n".join(line for line in criteria.splitlines() if not generic.match(line))
     inc, exc = split_criteria(criteria) if V.get("split") else (criteria, "")
     C = vec.transform([inc]) if inc else None
     if V.get("multi") and inc:
