@@ -55,8 +55,16 @@ class TrainingData:
 
 
 def criteria_text(review):
-    """The review's question and criteria: the model's prior knowledge."""
-    return "\n".join(part for part in (review.question, review.inclusion_criteria, review.exclusion_criteria) if part)
+    """The review's question and criteria: the model's prior knowledge. The question and inclusion
+    criteria under their headings; every line of the exclusion criteria marked "Exclude:", so that
+    ranking.split_criteria keeps them out of what the review wants whatever headings they hold."""
+    parts = []
+    if review.question.strip():
+        parts.append(f"Question:\n{review.question.strip()}")
+    if review.inclusion_criteria.strip():
+        parts.append(f"Inclusion criteria:\n{review.inclusion_criteria.strip()}")
+    parts += [f"Exclude: {line.strip()}" for line in review.exclusion_criteria.splitlines() if line.strip()]
+    return "\n".join(parts)
 
 
 def _vote_label(decision, review):
@@ -460,7 +468,7 @@ def retrain(run, *, seed=0):
         run.decisions_seen = seen
         run.relevant_labels = relevant
         run.irrelevant_labels = len(labels_by_row) - relevant
-        run.used_criteria = bool(criteria_text(review))
+        run.used_criteria = features.criteria is not None
         run.finished_at = timezone.now()
         if newer:
             run.status = RankingRun.Status.SUPERSEDED
@@ -493,8 +501,8 @@ def retrain_now(review, stage, *, seed=0):
 
 def has_prior_knowledge(review, stage):
     """True when ranking has something to go on: the review's criteria, or a relevant and an
-    irrelevant label in the latest run."""
-    if criteria_text(review).strip():
+    irrelevant label in the latest run (exclusion criteria alone rank nothing)."""
+    if ranking.split_criteria(criteria_text(review))[0]:
         return True
     run = latest_run(review, stage)
     return bool(run and run.relevant_labels and run.irrelevant_labels)

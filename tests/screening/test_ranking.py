@@ -59,3 +59,57 @@ def test_the_criteria_count_less_once_relevant_records_are_found():
     one_include = lift({0: 1, 8: 0})
     seven_includes = lift({**{i: 1 for i in range(7)}, 8: 0})
     assert one_include > seven_includes > 0
+
+
+def test_exclusion_criteria_are_not_part_of_what_the_review_wants():
+    wanted, excluded = ranking.split_criteria(
+        "Question: does kratom relieve PTSD?\nInclude: trials in veterans.\nExclude: animal studies, reviews."
+    )
+    assert wanted == "does kratom relieve PTSD? trials in veterans."
+    assert excluded == "animal studies, reviews."
+
+
+def test_criteria_split_at_headings_on_lines_of_their_own_and_pico_labels():
+    wanted, excluded = ranking.split_criteria(
+        "## Inclusion criteria\n"
+        "- Population: adults with asthma\n"
+        "- control group given placebo\n"
+        "Exclusion criteria\n"
+        "- children\n"
+        "- animal studies\n"
+        "Outcomes: exacerbations\n"
+        "Not eligible:\n"
+        "1. letters"
+    )
+    assert wanted == "adults with asthma - control group given placebo exacerbations"
+    assert excluded == "- children - animal studies 1. letters"
+
+
+def test_criteria_split_at_sentences_that_say_what_they_exclude():
+    wanted, excluded = ranking.split_criteria(
+        "We included randomised trials of kratom in adults. Studies were excluded if they used animals. "
+        "Reviews were also left out. Eligible outcomes: PTSD symptoms."
+    )
+    assert wanted == "We included randomised trials of kratom in adults. PTSD symptoms."
+    assert excluded == "Studies were excluded if they used animals. Reviews were also left out."
+
+
+def test_criteria_without_headings_are_all_wanted():
+    assert ranking.split_criteria("Does kratom relieve PTSD symptoms?") == ("Does kratom relieve PTSD symptoms?", "")
+    assert ranking.split_criteria("") == ("", "")
+
+
+def test_the_words_of_the_exclusion_criteria_do_not_pull_records_up():
+    texts = [
+        "kratom survey in veterans",  # 0 relevant (prior)
+        "mouse liver enzyme study",  # 1 irrelevant (prior)
+        "narrative review of kratom in animal models",  # 2 what the review excludes
+        "kratom and ptsd symptoms",  # 3 on the question
+    ]
+    criteria = "Question: Does kratom relieve PTSD symptoms?\nExclusion criteria: narrative review, animal models"
+    features = ranking.build_features(texts, criteria=criteria)
+    assert ranking.next_rows(ranking.score(features, {}), screened=[], k=1) == [3]
+    assert ranking.next_rows(ranking.score(features, {0: 1, 1: 0}), screened=[0, 1]) == [3]
+    # The same text read whole (the exclusion part as wanted, the old behaviour) puts record 2 first.
+    naive = ranking.build_features(texts, criteria="Does kratom relieve PTSD symptoms? narrative review, animal models")
+    assert ranking.next_rows(ranking.score(naive, {}), screened=[], k=1) == [2]

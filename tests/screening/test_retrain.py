@@ -98,6 +98,31 @@ def test_the_review_criteria_rank_records_before_any_label(mixed):
     assert first_ten == set(pks[0::2])
 
 
+def test_the_review_exclusion_criteria_never_count_as_what_it_wants(review):
+    review.question = "Does kratom relieve PTSD symptoms?"
+    review.inclusion_criteria = "Population: veterans\nDesign: cohort studies"
+    # Headings inside the exclusion field (a pasted PICO list) do not turn its lines into wanted text.
+    review.exclusion_criteria = "Population: rats\nOutcomes: liver enzymes"
+    wanted, excluded = ranking.split_criteria(retrain.criteria_text(review))
+    assert wanted == "Does kratom relieve PTSD symptoms? veterans cohort studies"
+    assert excluded == "Population: rats Outcomes: liver enzymes"
+
+
+def test_the_review_exclusion_criteria_do_not_rank_the_records_they_describe_first(mixed):
+    review, pks = mixed
+    review.exclusion_criteria = IRRELEVANT
+    review.save()
+    assert not retrain.has_prior_knowledge(review, TA)  # exclusion criteria alone rank nothing
+    run = retrain.retrain_now(review, TA)
+    assert not run.used_criteria
+    assert not RecordScore.objects.filter(run=run, rank=1, record_id__in=pks[1::2]).exists()
+    review.question = "Does kratom relieve PTSD symptoms in veterans?"
+    review.save()
+    run = retrain.retrain_now(review, TA)
+    first_ten = set(RecordScore.objects.filter(run=run, rank__lte=10).values_list("record_id", flat=True))
+    assert first_ten == set(pks[0::2])
+
+
 def test_a_newer_model_never_loses_to_an_older_one_that_finishes_later(mixed, bob):
     review, pks = mixed
     vote(pks[0], bob, "include")
