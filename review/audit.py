@@ -4,15 +4,13 @@ Events are append-only (review.models.Event refuses updates and deletes). Whoeve
 sees other reviewers' votes only as screening.visibility allows.
 """
 
-import csv
-import io
 import json
 from datetime import UTC
 
 from django.db.models import Q
 
 from review.models import Event, Stage
-from review.spreadsheet import safe_row
+from review.spreadsheet import csv_chunks
 from screening.models import Choice
 from screening.visibility import visible_events
 
@@ -128,13 +126,4 @@ def audit_rows(review, membership):
 def audit_csv_chunks(review, membership, rows_per_chunk=1000):
     """The whole trail of ``review`` as CSV text (times in UTC), as ``membership`` may see it,
     in pieces for a streamed download."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for n, row in enumerate(audit_rows(review, membership), start=1):
-        writer.writerow(safe_row(row))
-        if n % rows_per_chunk == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
+    return csv_chunks(CSV_COLUMNS, audit_rows(review, membership), rows_per_chunk)

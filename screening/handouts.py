@@ -2,11 +2,9 @@
 model version, the record's rank and its score then (screening/queue.py records them), so that a
 review's methods can say what the model showed whom. A read-only report, streamed as CSV."""
 
-import csv
-import io
 from datetime import UTC
 
-from review.spreadsheet import safe_row
+from review.spreadsheet import csv_chunks
 from screening.models import HandOut
 from screening.visibility import visible_handouts
 
@@ -56,13 +54,4 @@ def handout_rows(review, membership=None):
 
 def handout_csv_chunks(review, membership=None, rows_per_chunk=1000):
     """The hand-out log as CSV text, in pieces for a streamed download or a file."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for n, row in enumerate(handout_rows(review, membership), start=1):
-        writer.writerow(safe_row(row))
-        if n % rows_per_chunk == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
+    return csv_chunks(CSV_COLUMNS, handout_rows(review, membership), rows_per_chunk)
