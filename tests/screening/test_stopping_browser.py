@@ -153,3 +153,31 @@ def test_an_empty_sample_estimates_nothing_yet_and_the_ranked_table_keeps_its_ow
     # The estimated recall row belongs to the sample's figures while it runs: none from an empty sample,
     # and the ranked table no longer shows the sample's figure beside its own estimate.
     assert "Estimated recall" not in sample_table and "Estimated recall" not in ranked_table
+
+
+def test_bob_is_told_why_the_stage_ran_out_once_it_is_closed(stoppable, alice, bob):
+    closing.close_stage(stoppable, TA, alice, expect=LEFT)
+    client = Client()
+    client.force_login(bob)
+    page = client.get(reverse("screening:screen", args=[stoppable.slug, TA.value])).content.decode()
+    assert "All done at this stage" in page
+    assert f"the {LEFT} records nobody had screened were marked ineligible by automation tools" in page
+    closing.reopen_stage(stoppable, TA, alice)
+    page = client.get(reverse("screening:screen", args=[stoppable.slug, TA.value])).content.decode()
+    assert "marked ineligible by automation tools" not in page
+
+
+def test_the_searches_page_lists_the_closure_and_the_reopening_like_its_csv(stoppable, alice, bob):
+    closing.close_stage(stoppable, TA, alice, expect=LEFT)
+    closing.reopen_stage(stoppable, TA, alice)
+    client = Client()
+    client.force_login(bob)
+    page = client.get(reverse("review:searches", args=[stoppable.slug])).content.decode()
+    listed = page[page.index("Also in the search log") :]
+    assert listed.index("Stage closed") < listed.index("Stage reopened")
+    assert (
+        f"Stopping rule: title/abstract screening closed, {LEFT} records marked ineligible by automation tools"
+        in listed
+    )
+    assert f"Stopping rule: title/abstract screening reopened, {LEFT} records returned to screening" in listed
+    assert "<td>alice</td>" in listed
