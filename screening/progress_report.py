@@ -417,6 +417,18 @@ def methods_paragraph(review, progresses=None):
                 f"recall target of {target} and {confidence} confidence, which assumes the ranking placed the "
                 "unscreened records no earlier than a random order would; "
             )
+        elif not p.sample.sampled:
+            # Nothing of the sample agreed on yet: its test has no evidence, and its "estimate" (every
+            # record left relevant) would read as a finding.
+            s = p.sample
+            parts.append(
+                f"At {p.label.lower()} screening, {p.screened} of {p.n_total} records ({share:.0f}%) were screened "
+                f"and {p.relevant_found} relevant records found. A uniform random sample of the {s.remainder} "
+                "records then left unscreened was started, to assess stopping with the hypergeometric test of "
+                f"Callaghan and Müller-Hansen (2020) at a recall target of {target} and {confidence} confidence; "
+                "none of its records had been screened yet, so it gave no estimate of the relevant records left."
+            )
+            continue
         else:
             s = p.sample
             how = (

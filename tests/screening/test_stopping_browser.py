@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from review.models import Stage
-from screening import closing, sampling
+from screening import closing, progress_report, sampling
 from tests.browser import log_in
 from tests.screening.test_closing import IRRELEVANT, LEFT, RELEVANT, add_records, screen
 
@@ -181,3 +181,16 @@ def test_the_searches_page_lists_the_closure_and_the_reopening_like_its_csv(stop
     )
     assert f"Stopping rule: title/abstract screening reopened, {LEFT} records returned to screening" in listed
     assert "<td>alice</td>" in listed
+
+
+def test_the_methods_paragraph_claims_no_estimate_from_an_empty_sample(stoppable, alice, bob):
+    sampling.start_sample(stoppable, TA, by=alice)
+    text = progress_report.methods_paragraph(stoppable)
+    title_abstract = next(part for part in text.split("\n\n") if part.startswith("At title/abstract"))
+    assert f"A uniform random sample of the {LEFT} records then left unscreened was started" in title_abstract
+    assert "none of its records had been screened yet, so it gave no estimate" in title_abstract
+    assert "An estimated" not in title_abstract and "estimated recall" not in title_abstract
+    # Once a sample record is agreed on, the figures come back.
+    record = sampling.open_sample(stoppable, TA).records.get(position=1).record
+    screen(stoppable, [record], bob, ["exclude"], minute=500)
+    assert "An estimated" in progress_report.methods_paragraph(stoppable)
