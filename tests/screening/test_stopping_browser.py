@@ -68,6 +68,8 @@ def test_alice_closes_title_abstract_on_the_rule_sees_it_in_prisma_and_reopens(s
         message = f"{panel} .messages .msg-success"
         assert f"{LEFT} records marked ineligible by automation tools" in page.inner_text(message)
         assert in_viewport(page, message)
+        # ... and the keyboard focus on it, so a screen reader reads it out.
+        assert page.evaluate("document.activeElement.closest('#stopping-title_abstract .messages') !== null")
         assert page.locator("main > .messages").count() == 0
         # The panel says the stage was closed, not that every record was screened.
         closed = page.inner_text(panel)
