@@ -196,3 +196,12 @@ def test_the_methods_paragraph_claims_no_estimate_from_an_empty_sample(stoppable
     record = sampling.open_sample(stoppable, TA).records.get(position=1).record
     screen(stoppable, [record], bob, ["exclude"], minute=500)
     assert "An estimated" in progress_report.methods_paragraph(stoppable)
+
+
+def test_erin_the_viewer_is_told_the_blinded_hand_out_log_holds_nothing_of_hers(stoppable, erin, bob):
+    client = Client()
+    for user, told in ((erin, True), (bob, False)):
+        client.force_login(user)
+        page = client.get(reverse("review:detail", args=[stoppable.slug])).content.decode()
+        assert "lists your own hand-outs only" in page
+        assert ("as a viewer you have none" in page) is told
