@@ -285,12 +285,21 @@ def _ticks(high, count=5):
     return list(range(0, top + 1, step))
 
 
+def _curve_advice(progress):
+    """The estimate the recall curve draws: the stage's, except from a random sample with nothing
+    screened yet, which counts every record left as relevant (the curve would lie flat at the
+    bottom of an axis that high); until the sample has evidence, the ranked test's estimate holds."""
+    if progress.sample is not None and not progress.sample.sampled and progress.ranked_advice is not None:
+        return progress.ranked_advice
+    return progress.advice
+
+
 def recall_curve_svg(progress, *, title=""):
     """The recall curve of one stage as a standalone SVG document (all text escaped, no style or
     script: presentation attributes only, so the page's CSP holds)."""
     n_total = max(progress.n_total, 1)
     found = progress.relevant_found
-    advice = progress.advice
+    advice = _curve_advice(progress)
     estimated_total = found + (advice.estimated_remaining if advice else 0)
     y_high = max(found + (advice.interval[1] if advice else 0), 1)
     x_ticks, y_ticks = _ticks(n_total), _ticks(y_high)
@@ -361,7 +370,7 @@ def recall_curve_svg(progress, *, title=""):
 
 
 def _describe(progress):
-    a = progress.advice
+    a = _curve_advice(progress)
     if a is None:
         return "No records at this stage yet."
     every = f" (checked every {progress.checked_every} records)" if progress.checked_every > 1 else ""

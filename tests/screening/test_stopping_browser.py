@@ -205,3 +205,12 @@ def test_erin_the_viewer_is_told_the_blinded_hand_out_log_holds_nothing_of_hers(
         page = client.get(reverse("review:detail", args=[stoppable.slug])).content.decode()
         assert "lists your own hand-outs only" in page
         assert ("as a viewer you have none" in page) is told
+
+
+def test_the_recall_curve_keeps_its_scale_when_a_sample_starts(stoppable, alice):
+    before = progress_report.recall_curve_svg(progress_report.stage_progress(stoppable, TA))
+    sampling.start_sample(stoppable, TA, by=alice)
+    during = progress_report.stage_progress(stoppable, TA)
+    assert during.sample is not None and during.sample.sampled == 0
+    assert during.advice.estimated_remaining == LEFT  # the empty sample's own "estimate": every record left
+    assert progress_report.recall_curve_svg(during) == before
