@@ -67,6 +67,16 @@ def search_log_rows(review):
                 "_when": search.run_at,
             }
         )
+    rows.extend(_registered_rows(review))
+    # Stable: searches keep their order among themselves, and come first at the same instant.
+    rows.sort(key=lambda row: row["_when"])
+    for row in rows:
+        del row["_when"]
+    return rows
+
+
+def _registered_rows(review):
+    rows = []
     for source in _ROW_SOURCES:
         for extra in source(review):
             when = extra["when"]
@@ -74,8 +84,13 @@ def search_log_rows(review):
             row.update({key: value for key, value in extra.items() if key in row})
             row.update(run_at=when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), _when=when)
             rows.append(row)
-    # Stable: searches keep their order among themselves, and come first at the same instant.
-    rows.sort(key=lambda row: row["_when"])
+    return rows
+
+
+def registered_rows(review):
+    """The search log's rows other apps add (not searches or imports), oldest first, keyed as in
+    ``COLUMNS``: the searches page lists them below its table, as the CSV does among its rows."""
+    rows = sorted(_registered_rows(review), key=lambda row: row["_when"])
     for row in rows:
         del row["_when"]
     return rows

@@ -210,7 +210,13 @@ def import_file(request, slug):
 def searches(request, slug):
     review, membership = review_for_member(request, slug)
     log = review.searches.select_related("run_by").order_by("run_at", "pk")
-    return render(request, "review/searches.html", {"review": review, "membership": membership, "searches": log})
+    context = {
+        "review": review,
+        "membership": membership,
+        "searches": log,
+        "log_events": searchlog.registered_rows(review),
+    }
+    return render(request, "review/searches.html", context)
 
 
 @login_required

@@ -9,11 +9,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from review.access import review_for_member
 from review.models import Role
 from screening import closing
+from screening.templatetags.closing import panel_tag
 from screening.views import _stage
 
 
-def _dashboard(review):
-    return redirect(reverse("review:detail", args=[review.slug]) + "#stopping")
+def _dashboard(review, stage):
+    return redirect(reverse("review:detail", args=[review.slug]) + f"#{panel_tag(stage)}")
 
 
 @login_required
@@ -28,14 +29,15 @@ def close_stage(request, slug, stage):
                 raise closing.ClosureError("Confirm how many records to mark from the confirmation page.")
             closure = closing.close_stage(review, stage, request.user, expect=int(expect))
         except closing.ClosureError as e:
-            messages.error(request, str(e))
+            messages.error(request, str(e), extra_tags=panel_tag(stage))
         else:
             messages.success(
                 request,
                 f"{stage.label} screening closed on the stopping rule: {closure.records_marked} records marked "
                 "ineligible by automation tools.",
+                extra_tags=panel_tag(stage),
             )
-        return _dashboard(review)
+        return _dashboard(review, stage)
     try:
         progress = closing.check_closable(review, stage)
     except closing.ClosureError as e:
@@ -61,9 +63,11 @@ def reopen_stage(request, slug, stage):
     try:
         closure = closing.reopen_stage(review, stage, request.user)
     except closing.ClosureError as e:
-        messages.error(request, str(e))
+        messages.error(request, str(e), extra_tags=panel_tag(stage))
     else:
         messages.success(
-            request, f"{stage.label} screening reopened: {closure.records_marked} records returned to screening."
+            request,
+            f"{stage.label} screening reopened: {closure.records_marked} records returned to screening.",
+            extra_tags=panel_tag(stage),
         )
-    return _dashboard(review)
+    return _dashboard(review, stage)

@@ -285,12 +285,21 @@ def _ticks(high, count=5):
     return list(range(0, top + 1, step))
 
 
+def _curve_advice(progress):
+    """The estimate the recall curve draws: the stage's, except from a random sample with nothing
+    screened yet, which counts every record left as relevant (the curve would lie flat at the
+    bottom of an axis that high); until the sample has evidence, the ranked test's estimate holds."""
+    if progress.sample is not None and not progress.sample.sampled and progress.ranked_advice is not None:
+        return progress.ranked_advice
+    return progress.advice
+
+
 def recall_curve_svg(progress, *, title=""):
     """The recall curve of one stage as a standalone SVG document (all text escaped, no style or
     script: presentation attributes only, so the page's CSP holds)."""
     n_total = max(progress.n_total, 1)
     found = progress.relevant_found
-    advice = progress.advice
+    advice = _curve_advice(progress)
     estimated_total = found + (advice.estimated_remaining if advice else 0)
     y_high = max(found + (advice.interval[1] if advice else 0), 1)
     x_ticks, y_ticks = _ticks(n_total), _ticks(y_high)
@@ -361,7 +370,7 @@ def recall_curve_svg(progress, *, title=""):
 
 
 def _describe(progress):
-    a = progress.advice
+    a = _curve_advice(progress)
     if a is None:
         return "No records at this stage yet."
     every = f" (checked every {progress.checked_every} records)" if progress.checked_every > 1 else ""
@@ -417,6 +426,18 @@ def methods_paragraph(review, progresses=None):
                 f"recall target of {target} and {confidence} confidence, which assumes the ranking placed the "
                 "unscreened records no earlier than a random order would; "
             )
+        elif not p.sample.sampled:
+            # Nothing of the sample agreed on yet: its test has no evidence, and its "estimate" (every
+            # record left relevant) would read as a finding.
+            s = p.sample
+            parts.append(
+                f"At {p.label.lower()} screening, {p.screened} of {p.n_total} records ({share:.0f}%) were screened "
+                f"and {p.relevant_found} relevant records found. A uniform random sample of the {s.remainder} "
+                "records then left unscreened was started, to assess stopping with the hypergeometric test of "
+                f"Callaghan and Müller-Hansen (2020) at a recall target of {target} and {confidence} confidence; "
+                "none of its records had been screened yet, so it gave no estimate of the relevant records left."
+            )
+            continue
         else:
             s = p.sample
             how = (

@@ -22,6 +22,7 @@ from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm, StoppingTargetsForm
 from screening.models import Decision, ExtractionField, ExtractionValue, RecordScore, ScreeningOrder
 from screening.tables import RECORD_COLUMNS, RecordTable
+from screening.templatetags.closing import panel_tag
 
 PRISMA_FORMATS = {
     "svg": "image/svg+xml",
@@ -361,7 +362,7 @@ def handouts_csv(request, slug):
 
 
 def _stopping_panel(review, stage):
-    return redirect(reverse("review:detail", args=[review.slug]) + f"#stopping-{stage.value}")
+    return redirect(reverse("review:detail", args=[review.slug]) + f"#{panel_tag(stage)}")
 
 
 @login_required
@@ -371,14 +372,22 @@ def stopping_targets(request, slug, stage):
     stage = _stage(stage)
     form = StoppingTargetsForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"Stopping rule not changed. {form.error_text()}")
+        messages.error(request, f"Stopping rule not changed. {form.error_text()}", extra_tags=panel_tag(stage))
         return _stopping_panel(review, stage)
     recall_target, confidence = form.fractions()
     sampling.set_targets(review, stage, recall_target=recall_target, confidence=confidence, by=request.user)
+    running = sampling.open_sample(review, stage)
     messages.success(
         request,
         f"{stage.label}: the stopping test now asks for {form.cleaned_data['recall_target']}% recall at "
-        f"{form.cleaned_data['confidence']}% confidence.",
+        f"{form.cleaned_data['confidence']}% confidence"
+        + (
+            f"; the random sample running now keeps {100 * running.recall_target:.3g}% recall at "
+            f"{100 * running.confidence:.3g}% confidence until it ends."
+            if running
+            else "."
+        ),
+        extra_tags=panel_tag(stage),
     )
     return _stopping_panel(review, stage)
 
@@ -391,12 +400,13 @@ def sample_start(request, slug, stage):
     try:
         sample = sampling.start_sample(review, stage, by=request.user)
     except sampling.SamplingError as e:
-        messages.error(request, str(e))
+        messages.error(request, str(e), extra_tags=panel_tag(stage))
     else:
         messages.success(
             request,
             f"{stage.label}: random sample started over the {sample.remainder} records left; every reviewer now "
             "gets records in the sample's order.",
+            extra_tags=panel_tag(stage),
         )
     return _stopping_panel(review, stage)
 
@@ -409,9 +419,13 @@ def sample_end(request, slug, stage):
     try:
         sampling.end_sample(review, stage, by=request.user)
     except sampling.SamplingError as e:
-        messages.error(request, str(e))
+        messages.error(request, str(e), extra_tags=panel_tag(stage))
     else:
-        messages.success(request, f"{stage.label}: random sample ended; reviewers get their chosen order again.")
+        messages.success(
+            request,
+            f"{stage.label}: random sample ended; reviewers get their chosen order again.",
+            extra_tags=panel_tag(stage),
+        )
     return _stopping_panel(review, stage)
 
 

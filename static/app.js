@@ -91,4 +91,17 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "card") window.scrollTo(0, 0);
   });
+
+  // An owner's action on the stopping panel comes back to the stage's panel with its message there:
+  // move the keyboard focus to the message, so it is read out and Tab goes on from the panel.
+  function focusPanelMessage() {
+    var panel = location.hash && document.getElementById(location.hash.slice(1));
+    var message = panel && panel.classList.contains("stopping-stage") && panel.querySelector(".messages");
+    if (!message) return;
+    message.setAttribute("tabindex", "-1");
+    message.focus();
+  }
+  // After "load": the browser's scroll to the #fragment, done by then, would take the focus away again.
+  if (document.readyState === "complete") focusPanelMessage();
+  else window.addEventListener("load", focusPanelMessage);
 })();

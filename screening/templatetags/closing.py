@@ -34,8 +34,36 @@ def closures(review, membership):
 
 
 @register.simple_tag
+def stage_closure(review, stage):
+    """The closure that holds now at ``stage`` of ``review``, or None."""
+    return closing.open_closure(review, stage)
+
+
+@register.simple_tag
 def closure_of(record, stage):
     """The open closure that marked ``record`` at ``stage`` ineligible by automation, or None."""
     return StageClosure.objects.filter(
         review_id=record.review_id, stage=stage, reopened_at__isnull=True, records__record=record
     ).first()
+
+
+# An owner's action on the stopping panel (targets, random sample, close, reopen) comes back to the
+# dashboard scrolled to that stage's panel, far below the page's message list: its message is shown
+# in the panel, where the owner is looking. Such messages carry the panel's id as their extra tag.
+def panel_tag(stage):
+    """The extra tag that puts a message in ``stage``'s stopping panel."""
+    return f"stopping-{getattr(stage, 'value', stage)}"
+
+
+@register.filter
+def panel_messages(messages, stage):
+    """The messages for ``stage``'s stopping panel."""
+    return [m for m in messages if m.extra_tags == panel_tag(stage)]
+
+
+@register.filter
+def outside_panels(messages, stopping):
+    """The messages for the top of the page: all but those of the stopping panels shown
+    (``stopping``: the dashboard's [(progress, svg)]); a panel not shown leaves its message here."""
+    shown = {panel_tag(progress.stage) for progress, _ in stopping or ()}
+    return [m for m in messages if m.extra_tags not in shown]

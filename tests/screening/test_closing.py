@@ -436,7 +436,7 @@ def test_the_owner_sees_the_close_button_and_the_confirmation_names_the_count(st
     assert f"and mark {LEFT} records</button>" in page
 
     response = client.post(close_url, {"expect": str(LEFT)})
-    assert response.status_code == 302 and response["Location"].endswith("#stopping")
+    assert response.status_code == 302 and response["Location"].endswith("#stopping-title_abstract")
     assert closing.open_closure(stoppable, TA).records_marked == LEFT
     html = _dashboard(client, alice, stoppable)
     assert f'href="{close_url}"' not in html
