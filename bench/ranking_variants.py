@@ -4,7 +4,10 @@
     nice -n 10 .venv/bin/python bench/ranking_variants.py '{"split":1,"title2":1}' --seeds 1
 
 A standalone copy of simulate's replay loop (retrain after every label, highest score first) with
-switches: split (exclusion criteria left out, ranking.split_criteria), authors/journal (surnames
+switches: knn/knn_k/fuse (max or top-k cosine to the includes found, fused by z-scores, "rrf" or "rank"),
+sgd (a logistic-loss SGD learner fused likewise), lr (liblinear logistic regression: too slow),
+rocchio (criteria + mean include as a query, rank-fused, fading as 1/includes found),
+split (exclusion criteria left out, ranking.split_criteria), authors/journal (surnames
 and journal as tokens), title2 (title counted twice), excl_w (exclusion text as an irrelevant
 document of that weight), pseudo (random unlabelled records as irrelevant while fewer real ones),
 char (a char_wb 3-5-gram SVM, z-scored, added at that weight), nb (multinomial NB likewise),
@@ -126,6 +129,21 @@ def z(s):
     return (s - s.mean()) / (sd if sd > 0 else 1)
 
 
+def ranks(s):
+    r = np.empty(len(s))
+    r[np.argsort(-s, kind="stable")] = np.arange(len(s))
+    return r
+
+
+def fuse(a, b, w, how):
+    if how == "rrf":
+        k = 60.0
+        return 1.0 / (k + ranks(a)) + w / (k + ranks(b))
+    if how == "rank":
+        return -(ranks(a) + w * ranks(b))
+    return z(a) + w * z(b)
+
+
 def scores(F, labels, V, rng):
     rows = np.fromiter(labels.keys(), dtype=np.int64)
     y = np.array([labels[r] for r in rows])
@@ -134,6 +152,58 @@ def scores(F, labels, V, rng):
     if V.get("char"):
         s2 = svm(F["char"], F["charC"], None, rows, y, V, pos)
         s = z(s) + V["char"] * z(s2)
+    if V.get("knn"):
+        # nearest-include similarity: each record's max (or top-k mean) cosine to the relevant
+        # records found so far (TF-IDF rows are L2-normalised, so one sparse matmul)
+        P = F["X"][rows[y == 1]]
+        sim = (F["X"] @ P.T).toarray()
+        k = min(V.get("knn_k", 1), sim.shape[1])
+        if k == 1:
+            nn = sim.max(axis=1)
+        else:
+            nn = -np.sort(-sim, axis=1)[:, :k].mean(axis=1)
+        s = fuse(s, nn, V["knn"], V.get("fuse", "z"))
+    if V.get("lr"):
+        from sklearn.linear_model import LogisticRegression
+
+        weight = np.where(y == 1, 1.0, pos / (9.8 * (len(y) - pos)))
+        weight *= len(y) / weight.sum()
+        M = F["X"][rows]
+        yy = y
+        if F["C"] is not None:
+            M = sp.vstack([M, F["C"]], format="csr")
+            weight = np.append(weight, 1.0 / pos * weight[y == 1][0])
+            yy = np.append(yy, 1)
+        lr = LogisticRegression(C=V.get("lr_C", 1.0), solver="liblinear")
+        lr.fit(M, yy, sample_weight=weight)
+        s = fuse(s, lr.decision_function(F["X"]), V["lr"], V.get("fuse", "z"))
+    if V.get("sgd"):
+        # a second learner on the same features: logistic loss by SGD (fixed seed), rank-fused
+        from sklearn.linear_model import SGDClassifier
+
+        weight = np.where(y == 1, 1.0, pos / (9.8 * (len(y) - pos)))
+        weight *= len(y) / weight.sum()
+        M = F["X"][rows]
+        yy = y
+        if F["C"] is not None:
+            M = sp.vstack([M, F["C"]], format="csr")
+            weight = np.append(weight, 1.0 / pos * weight[y == 1][0])
+            yy = np.append(yy, 1)
+        g = SGDClassifier(loss="log_loss", alpha=V.get("sgd_alpha", 1e-4), max_iter=20, tol=None, random_state=0)
+        g.fit(M, yy, sample_weight=weight)
+        s = fuse(s, g.decision_function(F["X"]), V["sgd"], V.get("fuse", "z"))
+    if V.get("rocchio"):
+        # Rocchio query: criteria + mean of found includes; fused by rank, fading as includes accrue
+        P = F["X"][rows[y == 1]]
+        q = np.asarray(P.mean(axis=0)).ravel()
+        if F["C"] is not None:
+            q = q + np.asarray(F["C"].toarray()).ravel() * V.get("roc_c", 1.0)
+        if V.get("roc_neg"):
+            N = F["X"][rows[y == 0]]
+            q = q - V["roc_neg"] * np.asarray(N.mean(axis=0)).ravel()
+        r = F["X"] @ q
+        w = V["rocchio"] / pos if V.get("roc_fade", True) else V["rocchio"]
+        s = fuse(s, np.asarray(r).ravel(), w, V.get("fuse", "rrf"))
     if V.get("nb"):
         from sklearn.naive_bayes import MultinomialNB
 
