@@ -392,41 +392,47 @@ def stopping_targets(request, slug, stage):
     return _stopping_panel(review, stage)
 
 
-@login_required
-@require_POST
-def sample_start(request, slug, stage):
+def stopping_action(request, slug, stage, act, error, success):
+    """An owner's action on a stage's stopping panel: ``act(review, stage)``; its ``error`` or
+    ``success(stage, result)`` shown in that stage's panel, where the dashboard scrolls back to."""
     review, _ = review_for_member(request, slug, (Role.OWNER,))
     stage = _stage(stage)
     try:
-        sample = sampling.start_sample(review, stage, by=request.user)
-    except sampling.SamplingError as e:
+        result = act(review, stage)
+    except error as e:
         messages.error(request, str(e), extra_tags=panel_tag(stage))
     else:
-        messages.success(
-            request,
-            f"{stage.label}: random sample started over the {sample.remainder} records left; every reviewer now "
-            "gets records in the sample's order.",
-            extra_tags=panel_tag(stage),
-        )
+        messages.success(request, success(stage, result), extra_tags=panel_tag(stage))
     return _stopping_panel(review, stage)
+
+
+@login_required
+@require_POST
+def sample_start(request, slug, stage):
+    return stopping_action(
+        request,
+        slug,
+        stage,
+        lambda review, stage: sampling.start_sample(review, stage, by=request.user),
+        sampling.SamplingError,
+        lambda stage, sample: (
+            f"{stage.label}: random sample started over the {sample.remainder} records left; every reviewer now "
+            "gets records in the sample's order."
+        ),
+    )
 
 
 @login_required
 @require_POST
 def sample_end(request, slug, stage):
-    review, _ = review_for_member(request, slug, (Role.OWNER,))
-    stage = _stage(stage)
-    try:
-        sampling.end_sample(review, stage, by=request.user)
-    except sampling.SamplingError as e:
-        messages.error(request, str(e), extra_tags=panel_tag(stage))
-    else:
-        messages.success(
-            request,
-            f"{stage.label}: random sample ended; reviewers get their chosen order again.",
-            extra_tags=panel_tag(stage),
-        )
-    return _stopping_panel(review, stage)
+    return stopping_action(
+        request,
+        slug,
+        stage,
+        lambda review, stage: sampling.end_sample(review, stage, by=request.user),
+        sampling.SamplingError,
+        lambda stage, _: f"{stage.label}: random sample ended; reviewers get their chosen order again.",
+    )
 
 
 # Extraction -------------------------------------------------------------------------------------
