@@ -221,10 +221,23 @@ class Search(models.Model):
     class Kind(models.TextChoices):
         PUBMED = "pubmed", "PubMed search"
         FILE = "file", "File import"
+        COUNT = "count", "Counted, not imported"
+
+    class SourceType(models.TextChoices):
+        """PRISMA 2020 draws databases, registers and other methods apart."""
+
+        DATABASE = "database", "Database"
+        REGISTER = "register", "Register"
+        OTHER = "other", "Other method (citation searching, websites, organisations)"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="searches")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     source = models.CharField("database / source", max_length=200)
+    source_type = models.CharField(max_length=10, choices=SourceType.choices, default=SourceType.DATABASE)
+    # PRISMA-S items 1-3, 8, 9, 13 as the user typed them (or as the file showed them).
+    platform = models.CharField("platform / interface", max_length=100, blank=True)
+    searched_on = models.DateField("date the search was run", null=True, blank=True)
+    limits = models.TextField("limits and restrictions", blank=True)
     query = models.TextField(blank=True)
     query_translation = models.TextField(blank=True)
     filename = models.CharField(max_length=300, blank=True)
