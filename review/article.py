@@ -15,6 +15,7 @@ class Article:
     pages: str = ""
     doi: str = ""
     pmid: str = ""
+    pmcid: str = ""  # "PMC1234567"
     keywords: list[str] = field(default_factory=list)
     url: str = ""
     publication_type: str = ""

@@ -146,6 +146,7 @@ def _record_from(article, search):
         source=search.source,
         source_key=article.source_key[:200],
         pmid=dedup.normalise_pmid(article.pmid),
+        pmcid=(article.pmcid or "").strip().upper()[:20],
         doi=(article.doi or "").strip()[:300],
         title=article.title or "",
         abstract=article.abstract or "",

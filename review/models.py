@@ -285,6 +285,7 @@ class Record(models.Model):
     source = models.CharField(max_length=200, db_index=True)
     source_key = models.CharField(max_length=200, blank=True, help_text="The record's id in its source file")
     pmid = models.CharField("PMID", max_length=20, blank=True)
+    pmcid = models.CharField("PMCID", max_length=20, blank=True)
     doi = models.CharField("DOI", max_length=300, blank=True)
     title = models.TextField(blank=True)
     abstract = models.TextField(blank=True)
