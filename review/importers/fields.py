@@ -10,6 +10,9 @@ from urllib.parse import unquote
 
 _NO_PAGES = re.compile(r"^(?:no[- ]?specified|no pagination|n/?a)$", re.I)
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2}|2100)(?!\d)")
+# RIS dates are "YYYY/MM/DD/other": EBSCOhost writes "2007/08//2014 Sep", where the part after
+# the third slash is the issue's own date (the first is the date the database took the record).
+_RIS_DATE_OTHER = re.compile(r"^\s*\d{4}/[^/]*/[^/]*/(.+)$")
 _DOI_IN_TEXT = re.compile(r"(?:doi(?:\.org)?[/:=]\s*|^)(10\.\d{4,9}/[^\s&\"'<>]+)", re.I)
 _DOI_URL_PREFIX = re.compile(r"^(?:https?://)?(?:dx\.)?(?:doi\.org/)?(?:doi:\s*)?", re.I)
 # "R.", "DG", "D.G.", "J.-P.", "Jr": the initials that follow a surname in "Liu R." or "Kimura M".
@@ -42,12 +45,15 @@ _GROUP_WORDS = re.compile(
 
 
 def parse_year(value) -> int | None:
-    """The first plausible four-digit year in ``value`` ('2014//', '2019/06//undefined', '2002.0')."""
+    """The first plausible four-digit year in ``value`` ('2014//', '2019/06//undefined', '2002.0'),
+    or the year of the free-text part of an RIS date that has one ('2007/08//2014 Sep' -> 2014)."""
     if value is None:
         return None
     if isinstance(value, int | float):
         value = str(int(value))
-    match = _YEAR.search(str(value))
+    value = str(value)
+    compound = _RIS_DATE_OTHER.match(value)
+    match = (compound and _YEAR.search(compound.group(1))) or _YEAR.search(value)
     return int(match.group(1)) if match else None
 
 

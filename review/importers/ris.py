@@ -12,9 +12,8 @@ from rispy import RisParser
 from rispy.config import TYPE_OF_REFERENCE_MAPPING
 
 from review.article import Article, ImportFileError
-from review.importers import fields
+from review.importers import fields, identifiers
 
-_PMID_NOTE = re.compile(r"\b(?:PMID|PubMed ID)\s*:?\s*(\d{1,9})\b", re.I)
 _DIGITS = re.compile(r"^\d{1,9}$")
 
 
@@ -67,7 +66,6 @@ def _article(entry, location, name, warn):
     databases = " ".join(
         v for v in (entry.get("name_of_database"), entry.get("database_provider")) if isinstance(v, str)
     ).lower()
-    notes = entry.get("notes", []) + [entry.get("note", "")]
     # AU and A1 both name the authors; an export that writes both repeats them.
     authors = [fields.person(a) for a in entry.get("authors", []) if a.strip()]
     authors += [a for a in (fields.person(a) for a in entry.get("first_authors", []) if a.strip()) if a not in authors]
@@ -77,9 +75,9 @@ def _article(entry, location, name, warn):
         year = fields.parse_year(_first(entry, "publication_year")) or fields.parse_year(_first(entry, "date"))
     if year is None and year_text and warn:
         warn(f"{name}: {location}: '{year_text}' is not a year; the year is left empty.")
-    doi = fields.clean_doi(_first(entry, "doi")) or fields.find_doi(
-        entry.get("file_attachments2"), entry.get("urls"), notes
-    )
+    carriers = _carriers(entry)
+    doi = fields.clean_doi(_first(entry, "doi")) or identifiers.first_unambiguous(identifiers.dois, *carriers)
+    url = (entry.get("urls") or [""])[0] or _first(entry, "file_attachments2") or identifiers.doi_url(doi)
     kind = _first(entry, "type_of_reference")
     return Article(
         title=_first(entry, "title", "primary_title", "translated_title", "short_title"),
@@ -93,17 +91,31 @@ def _article(entry, location, name, warn):
         issue=_first(entry, "number"),
         pages=fields.pages(_first(entry, "start_page"), _first(entry, "end_page")),
         doi=doi,
-        pmid=_pmid(entry, databases, notes),
+        pmid=_pmid(entry, databases) or identifiers.first_unambiguous(identifiers.pmids, *carriers),
+        pmcid=identifiers.first_unambiguous(identifiers.pmcids, *carriers),
         keywords=[k.strip() for k in entry.get("keywords", []) if k and k.strip()],
-        url=(entry.get("urls") or [""])[0],
+        url=url,
         publication_type=TYPE_OF_REFERENCE_MAPPING.get(kind, kind),
         source_key=_first(entry, "id", "accession_number"),
         location=location,
     )
 
 
-def _pmid(entry, databases, notes):
-    """Each database hides the PubMed ID in its own tag."""
+def _carriers(entry):
+    """The fields that may name the record's PMID, PMC ID or DOI, labelled ones before links.
+
+    Dimensions writes "U1  - 35957633 [PMID]" and "U2  - PMC9361234 [PMCID]"; notes say "PMID: 123";
+    links may be PubMed, PMC, doi.org or Ovid/EBSCOhost MEDLINE pages.
+    """
+    labelled = [_unknown(entry, f"U{n}") for n in range(1, 6)]
+    labelled += [entry.get("notes", []), [entry.get("note", "")], _unknown(entry, "M2")]
+    labelled += [[entry.get(f"custom{n}", "")] for n in range(1, 9)]
+    links = [entry.get("urls") or [], [entry.get("file_attachments2", "")], [entry.get("file_attachments1", "")]]
+    return labelled + links + [_unknown(entry, "L3")]
+
+
+def _pmid(entry, databases):
+    """Each database hides the PubMed ID in its own bare-number tag."""
     candidates = _unknown(entry, "PM")  # Web of Science
     if "nlm" in databases or "pubmed" in databases:
         candidates.append(entry.get("accession_number", ""))  # EndNote's PubMed import
@@ -114,8 +126,4 @@ def _pmid(entry, databases, notes):
     for value in candidates:
         if value and _DIGITS.match(str(value).strip()):
             return str(value).strip()
-    for note in notes:
-        match = _PMID_NOTE.search(note or "")
-        if match:
-            return match.group(1)
     return ""
