@@ -18,7 +18,7 @@ from pathlib import Path
 
 from review import limits
 from review.article import ImportFileError
-from review.importers import medline, pubmed_xml, ris, tabular
+from review.importers import medline, pubmed_xml, ris, sources, tabular
 from review.importing import import_articles
 from review.models import Search
 
@@ -55,27 +55,6 @@ _OTHER_XML = {
 _MEDLINE_START = re.compile(r"\A\s*PMID- ?\d", re.M)
 _RIS_TY = re.compile(r"^TY  -", re.M)
 _WOS_PLAIN = re.compile(r"\A\s*(?:FN (?:Clarivate|Thomson)|PT [A-Z]\s*\n(?:AU|AF|TI) )")
-_RIS_TAGS = re.compile(r"^(DB|DP|AN|UR|L2)  - ?(.*?)\s*$", re.M)
-_OVID_DATABASES = {
-    "psyc": "PsycINFO",
-    "medl": "MEDLINE",
-    "prem": "MEDLINE",
-    "mesz": "MEDLINE",
-    "emed": "Embase",
-    "emez": "Embase",
-    "coch": "Cochrane Library",
-    "cctr": "Cochrane Central",
-}
-_DATABASES = {
-    "nlm": "PubMed",
-    "pubmed": "PubMed",
-    "medline": "MEDLINE",
-    "embase": "Embase",
-    "scopus": "Scopus",
-    "web of science": "Web of Science",
-    "psycinfo": "PsycINFO",
-    "cinahl": "CINAHL",
-}
 
 
 @dataclass
@@ -85,11 +64,17 @@ class Sniffed:
     format: str
     encoding: str = "utf-8"
     delimiter: str = ","
-    source: str = ""  # the database the file names, when it names one
+    database: str = ""  # the database the file shows it came from ("APA PsycInfo", "MEDLINE")
+    platform: str = ""  # the platform it was searched on ("Ovid", "EBSCOhost", "Lens")
 
     @property
     def label(self):
         return LABELS[self.format]
+
+    @property
+    def source(self):
+        """The one-line source name ('APA PsycInfo (Ovid)'), or '' when the file names none."""
+        return sources.label(self.database, self.platform)
 
 
 def import_file(*, review, path=None, fileobj=None, filename="", source=None, user=None):
@@ -181,9 +166,10 @@ def sniff(stream, name) -> Sniffed:
     if text.lstrip().startswith("<"):
         return _sniff_xml(text, name)
     if _MEDLINE_START.match(text):
-        return Sniffed("medline", encoding, source="PubMed")
+        return Sniffed("medline", encoding, database="PubMed", platform="PubMed")
     if _RIS_TY.search(text):
-        return Sniffed("ris", encoding, source=_ris_source(text))
+        database, platform = sources.ris_source(text)
+        return Sniffed("ris", encoding, database=database, platform=platform)
     if _WOS_PLAIN.match(text):
         raise ImportFileError(
             f"{name}: this is a Web of Science plain-text export, which is not supported; export the records "
@@ -193,7 +179,8 @@ def sniff(stream, name) -> Sniffed:
     if delimiter:
         header = next(csv.reader([text.split("\n", 1)[0]], delimiter=delimiter))
         kind = "tsv" if delimiter == "\t" else "csv"
-        return Sniffed(kind, encoding, delimiter, source=_table_source(header))
+        database, platform = sources.table_source({tabular.key(h) for h in header})
+        return Sniffed(kind, encoding, delimiter, database=database, platform=platform)
     first = text.split("\n", 1)[0]
     if tabular.looks_tabular(text):
         raise ImportFileError(
@@ -253,53 +240,21 @@ def _sniff_zip(stream, name):
         raise ImportFileError(
             f"{name}: row 1 of the first sheet has no title column (columns found: {', '.join(header) or 'none'})."
         )
-    return Sniffed("xlsx", source=_table_source(header))
+    database, platform = sources.table_source({tabular.key(h) for h in header})
+    return Sniffed("xlsx", database=database, platform=platform)
 
 
 def _sniff_xml(text, name):
     match = _XML_ROOT.match(_XML_PROLOGUE.sub("", text))
     root = match.group(1) if match else ""
     if root in _PUBMED_ROOTS:
-        return Sniffed("pubmed_xml", source="PubMed")
+        return Sniffed("pubmed_xml", database="PubMed", platform="PubMed")
     if root in _OTHER_XML:
         raise ImportFileError(f"{name}: this is {_OTHER_XML[root]}.")
     raise ImportFileError(
         f"{name}: XML with root element <{root or '?'}> is not a supported format (PubMed XML starts with "
         "<PubmedArticleSet>)."
     )
-
-
-def _ris_source(text):
-    """The database an RIS export came from, judged by its first records' DB/DP/AN/UR tags."""
-    tags = {}
-    for tag, value in _RIS_TAGS.findall(text):
-        if value:
-            tags.setdefault(tag, []).append(value)
-    links = " ".join(tags.get("UR", []) + tags.get("L2", [])).lower()
-    if any(a.startswith("WOS:") for a in tags.get("AN", [])):
-        return "Web of Science"
-    if "ovidsp.ovid.com" in links:
-        code = re.search(r"[?&]d=([a-z]+)", links)
-        database = next((v for k, v in _OVID_DATABASES.items() if code and code.group(1).startswith(k)), "")
-        return f"{database} (Ovid)" if database else "Ovid"
-    names = [_DATABASES.get(d.lower(), d) for d in tags.get("DB", []) + tags.get("DP", [])]
-    name = "Embase" if "Embase" in names else (names[0] if names else "")
-    if "proquest" in links or "sid=proq" in links:
-        return f"{name} (ProQuest)" if name else "ProQuest"
-    return name
-
-
-def _table_source(header):
-    keys = {tabular.key(h) for h in header}
-    if any(k.startswith("emtree") for k in keys):
-        return "Embase"
-    if "eid" in keys and "sourcetitle" in keys:
-        return "Scopus"
-    if "ut" in keys or "utuniquewosid" in keys:
-        return "Web of Science"
-    if {"pmid", "citation", "createdate"} <= keys:
-        return "PubMed"
-    return ""
 
 
 def read_articles(stream, sniffed, name, warn=None):

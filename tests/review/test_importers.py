@@ -26,7 +26,7 @@ FILES = [
     (
         ("exports", "baseline_endnote.ris"),
         100,
-        "baseline_endnote.ris",
+        "Lens",  # EndNote export of Lens records: every UR links to lens.org
         "RIS",
         dict(
             title=BASELINE_ENDNOTE_TITLE,
@@ -44,7 +44,7 @@ FILES = [
     (
         ("exports", "baseline_zotero.ris"),
         100,
-        "baseline_zotero.ris",
+        "Lens",
         "RIS",
         dict(
             title="An open source machine learning framework for efficient and transparent systematic reviews",
@@ -141,7 +141,7 @@ FILES = [
     (
         ("exports", "ovid_psycinfo.ris"),
         6,
-        "PsycINFO (Ovid)",
+        "APA PsycInfo (Ovid)",
         "RIS",
         dict(
             title="The influence of self-criticism on depression symptoms among ambulatory patients with "
