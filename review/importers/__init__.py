@@ -198,6 +198,9 @@ def _encoding(head, name):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    unbommed = _utf16_without_bom(head)
+    if unbommed:
+        return unbommed
     controls = sum(1 for b in head if b < 32 and b not in b"\t\n\r\f\x1a")
     if b"\x00" in head or controls > len(head) // 100:
         offset = next(i for i, b in enumerate(head) if b < 32 and b not in b"\t\n\r\f\x1a")
@@ -214,6 +217,20 @@ def _encoding(head, name):
         return "cp1252"
     except UnicodeDecodeError:
         return "latin-1"
+
+
+def _utf16_without_bom(head):
+    """'utf-16-le' or 'utf-16-be' for UTF-16 text without a byte-order mark (Web of Science and
+    some Windows tools write it): mostly-Latin text in UTF-16 has a NUL in every other byte."""
+    sample = head[: len(head) - len(head) % 2][:4096]
+    if len(sample) < 8:
+        return ""
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > len(odd) * 0.9 and even.count(0) < len(even) * 0.1:
+        return "utf-16-le"
+    if even.count(0) > len(even) * 0.9 and odd.count(0) < len(odd) * 0.1:
+        return "utf-16-be"
+    return ""
 
 
 def _sniff_zip(stream, name):
@@ -276,7 +293,7 @@ def read_articles(stream, sniffed, name, warn=None):
 
 def _lines(stream, encoding, name):
     """Decoded lines, one at a time, with the line number in any decoding error."""
-    if encoding == "utf-16":
+    if encoding.startswith("utf-16"):
         yield from io.TextIOWrapper(stream, encoding=encoding, newline="")
         return
     for n, raw in enumerate(stream, 1):

@@ -21,7 +21,7 @@ _PMID_PATTERNS = [
 ]
 _PMCID_PATTERNS = [
     re.compile(r"(?<![A-Za-z0-9])(PMC\d{4,9})(?!\d)"),
-    re.compile(r"(?<![\w/.])(\d{4,9})\s*\[PMCID?\]", re.I),
+    re.compile(r"(?<![\w/.])(\d{4,9})\s*\[PMC(?:ID)?\]", re.I),
 ]
 _OVID_HOST = re.compile(r"ovid(?:sp)?\.", re.I)
 # Ovid's MEDLINE segments (Ovid MEDLINE(R) ALL, Epub Ahead of Print and In-Process, daily

@@ -58,6 +58,7 @@ def _article(record, location):
         pages=_text(record, "PG"),
         doi=_ids(record, "doi"),
         pmid=_text(record, "PMID"),
+        pmcid=_text(record, "PMC") or _ids(record, "pmc"),
         keywords=list(record.get("OT", [])) + list(record.get("MH", [])),
         publication_type=types[0] if types else "",
         source_key=_text(record, "PMID"),

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from review.article import Article, ImportFileError
-from review.importers import fields
+from review.importers import fields, identifiers
 
 # Normalised header (lower case, letters and digits only) -> Article field, best name first.
 COLUMNS = {
@@ -33,6 +33,9 @@ COLUMNS = {
     ],
     "doi": ["doi", "di"],
     "pmid": ["pmid", "pubmedid", "pm"],
+    "pmcid": ["pmcid", "pmc", "pubmedcentralid"],
+    # Free text that may name the identifiers: Zotero's "Extra" ("PMID: 123"), notes.
+    "notes": ["extra", "notes", "note", "n1"],
     "keywords": ["keywords", "authorkeywords", "keyword", "kw", "de"],
     "url": ["url", "link", "ur", "openurllink"],
     "volume": ["volume", "vl"],
@@ -41,7 +44,8 @@ COLUMNS = {
     "start_page": ["startpage", "pagestart", "bp", "sp"],
     "end_page": ["endpage", "pageend", "ep"],
     "publication_type": ["documenttype", "publicationtype", "typeofreference", "dt", "pt", "type"],
-    "source_key": ["recordid", "id", "accessionnumber", "eid", "ut", "uniquewosid", "utuniquewosid"],
+    # Web of Science's id is UT; its ID column is Keywords Plus, so UT comes before ID.
+    "source_key": ["recordid", "ut", "uniquewosid", "utuniquewosid", "id", "accessionnumber", "eid", "lensid"],
 }
 # Embase's "Source" cell: "Endoscopic Ultrasound (2014) 3:3 (152-160). Date of Publication: 2014".
 _CITATION = re.compile(
@@ -172,7 +176,8 @@ def _article(row, where, header, name, location, warn):
     year = fields.parse_year(year_text)
     if year is None and year_text and warn:
         warn(f"{name}: {location}: '{year_text}' is not a year; the year is left empty.")
-    doi = fields.clean_doi(cell("doi")) or fields.find_doi(cell("url"))
+    carriers = [cell("notes"), cell("url")]
+    doi = fields.clean_doi(cell("doi")) or identifiers.first_unambiguous(identifiers.dois, *carriers)
     return Article(
         title=cell("title"),
         abstract=cell("abstract"),
@@ -183,7 +188,9 @@ def _article(row, where, header, name, location, warn):
         issue=issue,
         pages=pages or fields.pages(cell("start_page"), cell("end_page")),
         doi=doi,
-        pmid=_pmid(cell("pmid")),
+        pmid=_pmid(cell("pmid")) or identifiers.first_unambiguous(identifiers.pmids, *carriers),
+        pmcid=identifiers.one(identifiers.pmcids(cell("pmcid")))
+        or identifiers.first_unambiguous(identifiers.pmcids, *carriers),
         keywords=fields.split_terms(cell("keywords")),
         url=cell("url") if cell("url").startswith("http") else "",
         publication_type=cell("publication_type"),
