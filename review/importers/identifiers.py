@@ -14,7 +14,8 @@ from review.importers import fields
 
 _PMID_PATTERNS = [
     re.compile(r"(?<![\w/.])(\d{1,9})\s*\[(?:PMID|pubmed)\]", re.I),  # Dimensions, MEDLINE's AID
-    re.compile(r"\b(?:PMID|PubMed\s*ID|PUBMED)\s*[:=]?\s*(\d{1,9})\b", re.I),  # notes, Cochrane's "PM:"
+    # Notes ("PMID: 123"), CINAHL ("PMID: NLM23803397"), Cochrane's "PM: PUBMED 123", OpenURLs' "pmid=123".
+    re.compile(r"\b(?:PMID|PubMed\s*ID|PUBMED)\s*[:=]?\s*(?:NLM)?(\d{1,9})\b", re.I),
     re.compile(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d{1,9})\b", re.I),
     re.compile(r"ncbi\.nlm\.nih\.gov/(?:entrez/query\.fcgi\?.*?list_uids=|pubmed/?(?:\?term=)?)(\d{1,9})\b", re.I),
     re.compile(r"europepmc\.org/(?:abstract|article)/MED/(\d{1,9})\b", re.I),

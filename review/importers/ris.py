@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from rispy import RisParser
-from rispy.config import TYPE_OF_REFERENCE_MAPPING
+from rispy.config import LIST_TYPE_TAGS, TYPE_OF_REFERENCE_MAPPING
 
 from review.article import Article, ImportFileError
 from review.importers import fields, identifiers
@@ -19,7 +19,9 @@ _DIGITS = re.compile(r"^\d{1,9}$")
 
 def parse(lines: Iterable[str], name: str = "", warn: Callable[[str], None] | None = None) -> Iterator[Article]:
     """Yield one Article per RIS record of ``lines`` (text lines, as from an open text file)."""
-    parser = RisParser()
+    # Link tags repeat (EndNote writes a PubMed, a PMC and a Europe PMC link as three L2 lines);
+    # rispy would keep the first only.
+    parser = RisParser(list_tags=[*LIST_TYPE_TAGS, "L1", "L2", "L4"])
     for number, start, record_lines in _records(lines, parser, name):
         entry = parser.parse_lines(iter(record_lines))[0]
         yield _article(entry, f"record {number} (line {start})", name, warn)
@@ -77,7 +79,7 @@ def _article(entry, location, name, warn):
         warn(f"{name}: {location}: '{year_text}' is not a year; the year is left empty.")
     carriers = _carriers(entry)
     doi = fields.clean_doi(_first(entry, "doi")) or identifiers.first_unambiguous(identifiers.dois, *carriers)
-    url = (entry.get("urls") or [""])[0] or _first(entry, "file_attachments2") or identifiers.doi_url(doi)
+    url = next(iter(entry.get("urls", []) + entry.get("file_attachments2", [])), "") or identifiers.doi_url(doi)
     kind = _first(entry, "type_of_reference")
     return Article(
         title=_first(entry, "title", "primary_title", "translated_title", "short_title"),
@@ -110,7 +112,7 @@ def _carriers(entry):
     labelled = [_unknown(entry, f"U{n}") for n in range(1, 6)]
     labelled += [entry.get("notes", []), [entry.get("note", "")], _unknown(entry, "M2")]
     labelled += [[entry.get(f"custom{n}", "")] for n in range(1, 9)]
-    links = [entry.get("urls") or [], [entry.get("file_attachments2", "")], [entry.get("file_attachments1", "")]]
+    links = [entry.get("urls", []), entry.get("file_attachments2", []), entry.get("file_attachments1", [])]
     return labelled + links + [_unknown(entry, "L3")]
 
 
