@@ -18,7 +18,7 @@ from pathlib import Path
 
 from review import limits
 from review.article import ImportFileError
-from review.importers import medline, pubmed_xml, ris, sources, tabular
+from review.importers import bibtex, cochrane, endnote_xml, medline, pubmed_xml, ris, sources, tabular, wos
 from review.importing import import_articles
 from review.models import Search
 
@@ -31,6 +31,10 @@ LABELS = {
     "csv": "CSV",
     "tsv": "TSV",
     "xlsx": "Excel workbook",
+    "bibtex": "BibTeX",
+    "endnote_xml": "EndNote XML",
+    "wos": "Web of Science plain text",
+    "cochrane": "Cochrane CENTRAL export",
 }
 _XML_PROLOGUE = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
 _XML_ROOT = re.compile(r"\s*<([A-Za-z_][\w:.-]*)")
@@ -50,11 +54,13 @@ _OTHER_XML = {
     "eSearchResult": "an E-utilities search result, which lists PMIDs but holds no records",
     "eInfoResult": "an E-utilities database description, which holds no records",
     "ePostResult": "an E-utilities post result, which holds no records",
-    "xml": "EndNote XML, which is not supported; export the library as RIS instead",
 }
 _MEDLINE_START = re.compile(r"\A\s*PMID- ?\d", re.M)
 _RIS_TY = re.compile(r"^TY  -", re.M)
 _WOS_PLAIN = re.compile(r"\A\s*(?:FN (?:Clarivate|Thomson)|PT [A-Z]\s*\n(?:AU|AF|TI) )")
+_COCHRANE = re.compile(r"^Record #1 of \d+\s*\n(?:[A-Z][A-Z0-9]{1,3}:.*\n)*?ID: CN-\d+", re.M)
+_BIBTEX = re.compile(r"^\s*@\s*[A-Za-z]+\s*[({]\s*[^\s,=]*\s*,", re.M)
+_ENDNOTE_DATABASE = re.compile(r"<remote-database-(?:name|provider)>(?:<style[^>]*>)?([^<]+)<")
 
 
 @dataclass
@@ -171,10 +177,11 @@ def sniff(stream, name) -> Sniffed:
         database, platform = sources.ris_source(text)
         return Sniffed("ris", encoding, database=database, platform=platform)
     if _WOS_PLAIN.match(text):
-        raise ImportFileError(
-            f"{name}: this is a Web of Science plain-text export, which is not supported; export the records "
-            "from Web of Science as RIS (EndNote Desktop / RIS) or tab-delimited instead."
-        )
+        return Sniffed("wos", encoding, database="Web of Science", platform="Web of Science")
+    if _COCHRANE.search(text):
+        return Sniffed("cochrane", encoding, database=sources.CENTRAL, platform="Cochrane Library")
+    if _BIBTEX.search(text):
+        return Sniffed("bibtex", encoding)
     delimiter = tabular.find_delimiter(text)
     if delimiter:
         header = next(csv.reader([text.split("\n", 1)[0]], delimiter=delimiter))
@@ -189,7 +196,8 @@ def sniff(stream, name) -> Sniffed:
         )
     raise ImportFileError(
         f"{name}: the format is not recognised (line 1: {first.strip()[:60]!r}). Supported: PubMed XML, "
-        "MEDLINE (.nbib/.txt), RIS, CSV/TSV and .xlsx with a title column."
+        "MEDLINE (.nbib/.txt), RIS, BibTeX, EndNote XML, Web of Science plain text, Cochrane CENTRAL text, CSV/TSV and "
+        ".xlsx with a title column."
     )
 
 
@@ -266,6 +274,10 @@ def _sniff_xml(text, name):
     root = match.group(1) if match else ""
     if root in _PUBMED_ROOTS:
         return Sniffed("pubmed_xml", database="PubMed", platform="PubMed")
+    if root == "xml" and re.search(r"<records\b", text):
+        names = _ENDNOTE_DATABASE.findall(text)
+        database = next((d for d in map(sources.named_database, names) if d), "")
+        return Sniffed("endnote_xml", database=database, platform=sources.platform_of(*names))
     if root in _OTHER_XML:
         raise ImportFileError(f"{name}: this is {_OTHER_XML[root]}.")
     raise ImportFileError(
@@ -278,6 +290,8 @@ def read_articles(stream, sniffed, name, warn=None):
     """The Article iterator for a sniffed binary ``stream``; parse errors surface as ImportFileError."""
     if sniffed.format == "pubmed_xml":
         articles = pubmed_xml.parse(stream, name=name)
+    elif sniffed.format == "endnote_xml":
+        articles = endnote_xml.parse(stream, name=name)
     elif sniffed.format == "xlsx":
         articles = tabular.parse_xlsx(stream, name, warn=warn)
     else:
@@ -286,9 +300,14 @@ def read_articles(stream, sniffed, name, warn=None):
             articles = medline.parse(lines, name, warn=warn)
         elif sniffed.format == "ris":
             articles = ris.parse(lines, name, warn=warn)
+        elif sniffed.format in _TEXT_PARSERS:
+            articles = _TEXT_PARSERS[sniffed.format](lines, name, warn=warn)
         else:
             articles = tabular.parse_csv(lines, name, delimiter=sniffed.delimiter, warn=warn)
     return _checked(articles, name, warn)
+
+
+_TEXT_PARSERS = {"wos": wos.parse, "cochrane": cochrane.parse, "bibtex": bibtex.parse}
 
 
 def _lines(stream, encoding, name):

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
+CENTRAL = "Cochrane Central Register of Controlled Trials"
 # EBSCOhost's database codes ("DB  - psyh", "...login.aspx?direct=true&db=psyh&AN=...").
 EBSCO_DATABASES = {
     "psyh": "APA PsycInfo",
@@ -78,7 +79,7 @@ NAMED_DATABASES = [
     (re.compile(r"\bcinahl\b", re.I), "CINAHL"),
     (re.compile(r"\beconlit\b", re.I), "EconLit"),
     (re.compile(r"^eric$", re.I), "ERIC"),
-    (re.compile(r"\bcochrane central\b|^central$", re.I), "Cochrane Central Register of Controlled Trials"),
+    (re.compile(r"\bcochrane central\b|^central$", re.I), CENTRAL),
     (re.compile(r"\bscopus\b", re.I), "Scopus"),
     (re.compile(r"\bweb of science\b|\bwos\b", re.I), "Web of Science"),
     (re.compile(r"^(?:nlm|pubmed)$", re.I), "PubMed"),
@@ -189,6 +190,8 @@ def _record_source(record):
     links = tags.get("UR", []) + tags.get("L2", []) + tags.get("L1", [])
     if any(a.startswith("WOS:") for a in tags.get("AN", [])):
         return "Web of Science", "Web of Science"
+    if any(i.startswith("CN-") for i in tags.get("ID", [])):  # Cochrane Library's RIS of CENTRAL records
+        return CENTRAL, "Cochrane Library"
     names = tags.get("DB", []) + tags.get("DP", [])
     platform = platform_of(*names) or platform_of(*links, *tags.get("N1", []))
     database = ""
