@@ -43,10 +43,10 @@ def parse(lines: Iterable[str], name: str = "", warn: Callable[[str], None] | No
         bibtexparser.parse_string(chunk, append_middleware=[LatexDecodingMiddleware()], library=library)
         if library.failed_blocks:
             failed = library.failed_blocks[0]
-            raise ImportFileError(
-                f"{name}: the entry at line {start} cannot be read ({type(failed).__name__}: "
-                f"{getattr(failed, 'error', '') or 'malformed entry'})."
-            )
+            error = getattr(failed, "error", None)
+            reason = getattr(error, "abort_reason", "") or getattr(error, "message", "") or str(error or "")
+            detail = " ".join(reason.split()).rstrip(".") or type(error).__name__
+            raise ImportFileError(f"{name}: the entry at line {start} cannot be read ({detail}).")
         strings = library.strings
         for entry in library.entries:
             number += 1
@@ -93,7 +93,7 @@ def _article(entry, location, name, warn):
         journal=_value(entry, "journal", "journaltitle", "booktitle"),
         volume=_value(entry, "volume"),
         issue=_value(entry, "number", "issue"),
-        pages=_value(entry, "pages").replace("--", "-"),
+        pages=re.sub(r"\s*(?:--|[\u2013\u2014])\s*", "-", _value(entry, "pages")),  # "134--140", decoded to a dash
         doi=doi or identifiers.first_unambiguous(identifiers.dois, *carriers),
         pmid=pmid if pmid.isdigit() else identifiers.first_unambiguous(identifiers.pmids, *carriers),
         pmcid=identifiers.one(identifiers.pmcids(_value(entry, "pmcid")))

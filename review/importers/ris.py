@@ -111,6 +111,7 @@ def _carriers(entry):
     """
     labelled = [_unknown(entry, f"U{n}") for n in range(1, 6)]
     labelled += [entry.get("notes", []), [entry.get("note", "")], _unknown(entry, "M2")]
+    labelled += [[entry.get("accession_number", "")]]  # Cochrane's RIS: "AN  - PUBMED 25995615"
     labelled += [[entry.get(f"custom{n}", "")] for n in range(1, 9)]
     links = [entry.get("urls", []), entry.get("file_attachments2", []), entry.get("file_attachments1", [])]
     return labelled + links + [_unknown(entry, "L3")]

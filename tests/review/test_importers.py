@@ -6,6 +6,7 @@ Expected values were read from the files themselves (first record unless said ot
 import io
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -685,10 +686,18 @@ def test_pmc_full_text_xml_is_refused_with_a_way_out(review, counts):
     assert "PubMed" in message
 
 
-def test_a_web_of_science_plain_text_export_gets_a_way_out(review, tmp_path, counts):
-    path = tmp_path / "savedrecs.txt"
-    path.write_text("FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nAU Alceste, F\nER\n\nEF\n")
-    _fails(review, path, counts, "Web of Science plain-text export", "as RIS")
+def test_a_web_of_science_plain_text_export_is_imported(review, counts):
+    # Refused with "export as RIS instead" before issue 8.
+    result = import_file(review=review, path=Path(__file__).parent / "files" / "wos_plain.txt")
+    assert (result.added, result.search.file_format, result.search.source) == (
+        2,
+        "Web of Science plain text",
+        "Web of Science",
+    )
+    assert sorted(result.search.records.values_list("source_key", flat=True)) == [
+        "WOS:000385319100006",
+        "WOS:000405046500010",
+    ]
 
 
 def test_an_esearch_result_holds_no_records(review, counts):
