@@ -20,6 +20,7 @@ _PMID_PATTERNS = [
     re.compile(r"ncbi\.nlm\.nih\.gov/(?:entrez/query\.fcgi\?.*?list_uids=|pubmed/?(?:\?term=)?)(\d{1,9})\b", re.I),
     re.compile(r"europepmc\.org/(?:abstract|article)/MED/(\d{1,9})\b", re.I),
 ]
+_PMID_HINTS = ("pmid", "pubmed", "ncbi", "/med/", "an=")
 _PMCID_PATTERNS = [
     re.compile(r"(?<![A-Za-z0-9])(PMC\d{4,9})(?!\d)"),
     re.compile(r"(?<![\w/.])(\d{4,9})\s*\[PMC(?:ID)?\]", re.I),
@@ -37,14 +38,18 @@ def pmids(text: str) -> set[str]:
     if not text:
         return set()
     text = str(text)
+    lowered = text.lower()
+    if not any(word in lowered for word in _PMID_HINTS):  # most fields name none: skip the regexes
+        return set()
     found = {m.group(1) for p in _PMID_PATTERNS for m in p.finditer(text)}
-    found |= set(_medline_accessions(text))
+    if "an=" in lowered:
+        found |= set(_medline_accessions(text))
     return {p.lstrip("0") for p in found if p.strip("0")}
 
 
 def pmcids(text: str) -> set[str]:
     """Every PMC ID (as 'PMC1234567') that ``text`` names."""
-    if not text:
+    if not text or "pmc" not in str(text).lower():
         return set()
     found = set()
     for pattern in _PMCID_PATTERNS:
@@ -59,6 +64,8 @@ def dois(text: str) -> set[str]:
     if not text:
         return set()
     found = {}
+    if "10." not in str(text):
+        return set()
     for word in str(text).split():
         doi = fields.find_doi(word)
         if doi:
@@ -96,8 +103,11 @@ def first_unambiguous(finder, *texts) -> str:
     for text in texts:
         if not text:
             continue
-        values = text if isinstance(text, list | tuple) else [text]
-        found = set().union(*(finder(unquote(str(v))) for v in values if v))
+        found = set()
+        for value in text if isinstance(text, list | tuple) else [text]:
+            if value:
+                value = str(value)
+                found |= finder(unquote(value) if "%" in value else value)
         if found:
             value = one(found)
             if value:
