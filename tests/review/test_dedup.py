@@ -40,7 +40,7 @@ def test_the_same_100_records_from_endnote_and_zotero_are_100_duplicates(review)
 
 def test_without_dois_the_zotero_records_still_match_by_title_year_and_first_author(review):
     _import(review, "exports", "baseline_endnote.ris")
-    articles = [dataclasses.replace(a, doi="", url="") for a in _zotero_articles()]
+    articles = [dataclasses.replace(a, doi="", url="", pmid="", pmcid="") for a in _zotero_articles()]
     result = _store(review, articles)
     assert result.duplicates == 100
     assert set(result.reasons) <= {"title", "title_fuzzy"}

@@ -17,7 +17,7 @@ def _run(*args):
 
 def test_alice_imports_endnote_then_zotero_and_sees_the_duplicates(review, alice):
     out, _ = _run(review.slug, str(shared("fixtures", "exports", "baseline_endnote.ris")), "--user", "alice")
-    assert out.strip() == "baseline_endnote.ris (RIS, source baseline_endnote.ris): 100 added, 0 duplicates, 0 skipped"
+    assert out.strip() == "baseline_endnote.ris (RIS, source Lens): 100 added, 0 duplicates, 0 skipped"
     out, _ = _run(review.slug, str(shared("fixtures", "exports", "baseline_zotero.ris")))
     assert "100 added, 100 duplicates, 0 skipped" in out
     assert Search.objects.filter(review=review).first().run_by == alice
