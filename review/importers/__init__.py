@@ -72,6 +72,7 @@ class Sniffed:
     delimiter: str = ","
     database: str = ""  # the database the file shows it came from ("APA PsycInfo", "MEDLINE")
     platform: str = ""  # the platform it was searched on ("Ovid", "EBSCOhost", "Lens")
+    skip_lines: int = 0  # lines before a table's header (Dimensions' "About the data" line)
 
     @property
     def label(self):
@@ -182,12 +183,14 @@ def sniff(stream, name) -> Sniffed:
         return Sniffed("cochrane", encoding, database=sources.CENTRAL, platform="Cochrane Library")
     if _BIBTEX.search(text):
         return Sniffed("bibtex", encoding)
-    delimiter = tabular.find_delimiter(text)
+    skip = tabular.preamble_lines(text)
+    table = text.split("\n", skip)[-1] if skip else text
+    delimiter = tabular.find_delimiter(table)
     if delimiter:
-        header = next(csv.reader([text.split("\n", 1)[0]], delimiter=delimiter))
+        header = next(csv.reader([table.split("\n", 1)[0]], delimiter=delimiter))
         kind = "tsv" if delimiter == "\t" else "csv"
         database, platform = sources.table_source({tabular.key(h) for h in header})
-        return Sniffed(kind, encoding, delimiter, database=database, platform=platform)
+        return Sniffed(kind, encoding, delimiter, database=database, platform=platform, skip_lines=skip)
     first = text.split("\n", 1)[0]
     if tabular.looks_tabular(text):
         raise ImportFileError(
@@ -303,7 +306,9 @@ def read_articles(stream, sniffed, name, warn=None):
         elif sniffed.format in _TEXT_PARSERS:
             articles = _TEXT_PARSERS[sniffed.format](lines, name, warn=warn)
         else:
-            articles = tabular.parse_csv(lines, name, delimiter=sniffed.delimiter, warn=warn)
+            articles = tabular.parse_csv(
+                lines, name, delimiter=sniffed.delimiter, warn=warn, skip_lines=sniffed.skip_lines
+            )
     return _checked(articles, name, warn)
 
 

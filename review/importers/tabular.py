@@ -37,21 +37,32 @@ COLUMNS = {
     # Free text that may name the identifiers: Zotero's "Extra" ("PMID: 123"), notes.
     "notes": ["extra", "notes", "note", "n1"],
     "keywords": ["keywords", "authorkeywords", "keyword", "kw", "de"],
-    "url": ["url", "link", "ur", "openurllink"],
+    "url": ["url", "link", "ur", "openurllink", "externalurl", "dimensionsurl"],
     "volume": ["volume", "vl"],
-    "issue": ["issue", "number", "is"],
-    "pages": ["pages", "pagerange"],
+    "issue": ["issue", "number", "is", "issuenumber"],
+    "pages": ["pages", "pagerange", "pagination"],
     "start_page": ["startpage", "pagestart", "bp", "sp"],
     "end_page": ["endpage", "pageend", "ep"],
     "publication_type": ["documenttype", "publicationtype", "typeofreference", "dt", "pt", "type"],
     # Web of Science's id is UT; its ID column is Keywords Plus, so UT comes before ID.
-    "source_key": ["recordid", "ut", "uniquewosid", "utuniquewosid", "id", "accessionnumber", "eid", "lensid"],
+    "source_key": [
+        "recordid",
+        "ut",
+        "uniquewosid",
+        "utuniquewosid",
+        "id",
+        "accessionnumber",
+        "eid",
+        "lensid",
+        "publicationid",
+    ],
 }
 # Embase's "Source" cell: "Endoscopic Ultrasound (2014) 3:3 (152-160). Date of Publication: 2014".
 _CITATION = re.compile(
     r"^(?P<journal>.+?) \((?P<year>\d{4})\)(?: (?P<volume>[^:\s(]+)(?::(?P<issue>[^\s(]+))?)?(?: \((?P<pages>[^)]+)\))?"
 )
 DELIMITERS = [",", ";", "\t", "|"]
+_PREAMBLE = re.compile(r'^\ufeff?"?About the data:', re.I)
 
 
 def key(header) -> str:
@@ -97,16 +108,25 @@ def looks_tabular(head: str) -> bool:
     return False
 
 
+def preamble_lines(head: str) -> int:
+    """How many lines come before the header row: Dimensions' CSV starts with one line about
+    the export ("About the data: Exported on Aug 12, 2022. Criteria: ...")."""
+    return 1 if _PREAMBLE.match(head) else 0
+
+
 def parse_csv(
-    lines: Iterable[str], name: str = "", delimiter: str = ",", warn: Callable | None = None
+    lines: Iterable[str], name: str = "", delimiter: str = ",", warn: Callable | None = None, skip_lines: int = 0
 ) -> Iterator[Article]:
-    """Yield one Article per data row of a delimited text file."""
+    """Yield one Article per data row of a delimited text file (after ``skip_lines`` lines)."""
+    lines = iter(lines)
+    for _ in range(skip_lines):
+        next(lines, None)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
         header = next(reader)
-        yield from _rows(((reader.line_num, row) for row in reader), header, name, warn)
+        yield from _rows(((skip_lines + reader.line_num, row) for row in reader), header, name, warn)
     except csv.Error as exc:
-        raise ImportFileError(f"{name}: line {reader.line_num}: {exc}.") from exc
+        raise ImportFileError(f"{name}: line {skip_lines + reader.line_num}: {exc}.") from exc
     except StopIteration:
         return
 
@@ -192,7 +212,7 @@ def _article(row, where, header, name, location, warn):
         pmcid=identifiers.one(identifiers.pmcids(cell("pmcid")))
         or identifiers.first_unambiguous(identifiers.pmcids, *carriers),
         keywords=fields.split_terms(cell("keywords")),
-        url=cell("url") if cell("url").startswith("http") else "",
+        url=cell("url") if cell("url").startswith("http") else identifiers.doi_url(doi),
         publication_type=cell("publication_type"),
         source_key=cell("source_key"),
         location=location,

@@ -137,6 +137,23 @@ def test_zotero_csv_extra_column_gives_pmid_and_pmcid(tmp_path):
     assert (articles[0].pmid, articles[0].pmcid) == ("29248691", "PMC5555555")
 
 
+def test_dimensions_csv_is_read_below_its_about_the_data_line():
+    sniffed, articles, _ = read(FILES / "dimensions.csv")
+    assert (sniffed.format, sniffed.database, sniffed.platform) == ("csv", "Dimensions", "Dimensions")
+    assert [(a.pmid, a.pmcid, a.source_key) for a in articles] == [
+        ("35957633", "PMC9371299", "pub.1150182134"),
+        ("38180140", "", "pub.1167654321"),
+    ]
+    assert (articles[1].pages, articles[1].issue, articles[1].location) == ("1131-1140", "5", "line 4")
+
+
+def test_lens_csv_names_lens_and_keeps_its_identifiers():
+    sniffed, articles, _ = read(FILES / "lens.csv")
+    assert (sniffed.database, sniffed.platform) == ("Lens", "Lens")
+    assert [(a.pmid, a.pmcid) for a in articles] == [("29248691", ""), ("24698080", "PMC4126873")]
+    assert articles[1].url == "https://doi.org/10.1016/j.drugalcdep.2014.03.017"
+
+
 # --- sources -----------------------------------------------------------------------------
 
 EBSCO_CODES = [
