@@ -74,7 +74,27 @@ def _is_initials(token: str) -> bool:
 
 
 # Degrees and titles some sources put around a name ('F.A.C.P. Stephen D. Silberstein M.D.').
-_NAME_NOISE = frozenset("md phd ms msc bsc mph rn facp frcp frcpc otr dr prof mr mrs jr sr".split())
+_NAME_NOISE = frozenset(
+    [
+        "md",
+        "phd",
+        "ms",
+        "msc",
+        "bsc",
+        "mph",
+        "rn",
+        "facp",
+        "frcp",
+        "frcpc",
+        "otr",
+        "dr",
+        "prof",
+        "mr",
+        "mrs",
+        "jr",
+        "sr",
+    ]
+)
 
 
 def author_key(authors) -> str:
@@ -131,39 +151,67 @@ _NUMBER_WORDS.update({"fifteen": 15, "eighteen": 18, "twenty": 20, "thirty": 30,
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
 # Words after which a roman numeral or a single letter numbers a report ('Part II', 'Study B').
 _SERIES = frozenset(
-    "part parts phase wave stage study studies trial type grade class cycle round paper section volume "
-    "series report experiment cohort arm level step period book chapter session visit".split()
+    [
+        "part",
+        "parts",
+        "phase",
+        "wave",
+        "stage",
+        "study",
+        "studies",
+        "trial",
+        "type",
+        "grade",
+        "class",
+        "cycle",
+        "round",
+        "paper",
+        "section",
+        "volume",
+        "series",
+        "report",
+        "experiment",
+        "cohort",
+        "arm",
+        "level",
+        "step",
+        "period",
+        "book",
+        "chapter",
+        "session",
+        "visit",
+    ]
 )
 _GROUPS = {
-    "sex:female": "women woman female females wives".split(),
-    "sex:male": "men man male males husbands".split(),
-    "sex:girl": "girls girl".split(),
-    "sex:boy": "boys boy".split(),
-    "parent:mother": "mothers mother maternal".split(),
-    "parent:father": "fathers father paternal".split(),
-    "age:child": "children child childhood paediatric pediatric kids school schoolchildren".split(),
-    "age:adolescent": "adolescents adolescent adolescence youth teenagers teens".split(),
-    "age:infant": "infants infant neonates neonatal newborn newborns preterm toddlers".split(),
-    "age:adult": "adults adult".split(),
-    "age:older": "elderly older aged geriatric".split(),
-    "kind:protocol": "protocol rationale".split(),
-    "kind:design": "design".split(),
-    "kind:plan": "plan".split(),
-    "kind:baseline": "baseline".split(),
-    "kind:interim": "interim preliminary".split(),
-    "kind:final": "final".split(),
-    "kind:pilot": "pilot feasibility".split(),
-    "kind:extension": "extension".split(),
-    "kind:update": "update updated".split(),
-    "kind:secondary": "secondary".split(),
-    "kind:posthoc": "hoc".split(),
-    "kind:long": "long".split(),
-    "kind:short": "short".split(),
-    "kind:erratum": "erratum errata corrigendum correction corrections".split(),
-    "kind:retraction": "retraction retracted withdrawn".split(),
-    "kind:comment": "comment comments commentary reply response letter editorial".split(),
-    "kind:abstract": "abstract abstracts".split(),
-    "kind:without": "without".split(),
+    "sex:female": ["women", "woman", "female", "females", "wives"],
+    "sex:male": ["men", "man", "male", "males", "husbands"],
+    "sex:girl": ["girls", "girl"],
+    "sex:boy": ["boys", "boy"],
+    "parent:mother": ["mothers", "mother", "maternal"],
+    "parent:father": ["fathers", "father", "paternal"],
+    "age:child": ["children", "child", "childhood", "paediatric", "pediatric", "kids", "school", "schoolchildren"],
+    "age:adolescent": ["adolescents", "adolescent", "adolescence", "youth", "teenagers", "teens"],
+    "age:infant": ["infants", "infant", "neonates", "neonatal", "newborn", "newborns", "preterm", "toddlers"],
+    "age:adult": ["adults", "adult"],
+    "age:older": ["elderly", "older", "aged", "geriatric"],
+    "kind:protocol": ["protocol", "rationale"],
+    "kind:design": ["design"],
+    "kind:plan": ["plan"],
+    "kind:baseline": ["baseline"],
+    "kind:interim": ["interim", "preliminary"],
+    "kind:final": ["final"],
+    "kind:pilot": ["pilot", "feasibility"],
+    "kind:extension": ["extension"],
+    "kind:update": ["update", "updated"],
+    "kind:secondary": ["secondary"],
+    "kind:posthoc": ["hoc"],
+    "kind:long": ["long"],
+    "kind:short": ["short"],
+    "kind:erratum": ["erratum", "errata", "corrigendum", "correction", "corrections"],
+    "kind:retraction": ["retraction", "retracted", "withdrawn"],
+    "kind:comment": ["comment", "comments", "commentary", "reply", "response", "letter", "editorial"],
+    "kind:abstract": ["abstract", "abstracts"],
+    "kind:without": ["without"],
 }
 # 'Cardiovascular' vs 'Noncardiovascular disease outcomes during 6.8 years of hormone therapy'
 # (Hulley 2002, two JAMA papers): a negated word makes another report.
@@ -214,7 +262,7 @@ def title_markers(title_norm: str) -> tuple:
 
 # -- Journal, volume, issue, pages --------------------------------------------------------------
 
-_JOURNAL_STOP = frozenset("the of and for in on de la".split())
+_JOURNAL_STOP = frozenset(["the", "of", "and", "for", "in", "on", "de", "la"])
 
 
 def journal_key(journal: str) -> tuple:
