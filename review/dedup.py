@@ -23,8 +23,8 @@ TITLE_THRESHOLD = 95
 # is long; beyond one year the journal (and volume/pages) must say it is the same article.
 YEAR_SLACK = 1
 ONLINE_FIRST_SLACK = 3
-# A title this short ("Burning mouth syndrome", "Letter to the editor") names a topic, not a
-# report: it needs a matching first author as well.
+# A title this short ("Poster Presentations", "Letter to the editor") names a topic, not a
+# report: without authors it needs the same year and journal as well.
 SHORT_TITLE_WORDS = 4
 
 # Rules, in the order ``difference`` applies them (the name is what it returns).
@@ -33,7 +33,7 @@ NO_TITLE = "no title"
 TITLE = "titles differ"
 TITLE_MARKERS = "title differs in a number, sex, age group, part/phase/wave or report kind"
 AUTHOR = "first authors differ"
-SHORT_TITLE = "short title without a matching first author"
+SHORT_TITLE = "short title without authors, in another year or journal"
 YEAR = "years too far apart"
 VOLUME = "different volume"
 ISSUE = "same volume, different issue"
@@ -247,7 +247,7 @@ def title_markers(title_norm: str) -> tuple:
             found.extend(f"n:{int(digits)}" for digits in re.findall(r"\d+", token))
         elif token in _NUMBER_WORDS:
             found.append(f"n:{_NUMBER_WORDS[token]}")
-        elif after_series and token in _ROMAN:
+        elif token in _ROMAN and (after_series or len(token) > 1):  # 'i', 'v', 'x' alone are letters
             found.append(f"n:{_ROMAN[token]}")
         elif after_series and len(token) == 1:
             found.append(f"id:{token}")
@@ -378,6 +378,15 @@ def _year_difference(a: dict, b: dict) -> str:
     return YEAR
 
 
+def _not_one_issue(a: dict, b: dict) -> bool:
+    """For a short title without authors ('Poster Presentations' in Haemophilia 2018 and 2019;
+    four records titled 'Post-traumatic stress disorder' with neither year nor journal): only the
+    same known year, in a journal that does not differ, lets the title speak for itself."""
+    if a["year"] is None or a["year"] != b["year"]:
+        return True
+    return journals_match(a["journal"], b["journal"]) is False
+
+
 def difference(a: dict, b: dict) -> str:
     """Why two candidates (from ``candidate``) are different reports, or '' when they are the
     same work by title, year, first author and publication details."""
@@ -394,7 +403,7 @@ def difference(a: dict, b: dict) -> str:
     authors_known = a["author"] and b["author"]
     if authors_known and fuzz.ratio(a["author"], b["author"]) < AUTHOR_THRESHOLD:
         return AUTHOR
-    if not authors_known and len(a["title_norm"].split()) <= SHORT_TITLE_WORDS:
+    if not authors_known and len(a["title_norm"].split()) <= SHORT_TITLE_WORDS and _not_one_issue(a, b):
         return SHORT_TITLE
     return _year_difference(a, b) or _publication_difference(a, b)
 
