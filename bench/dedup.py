@@ -312,6 +312,121 @@ def real_lookalike_pairs(articles):
     return pairs
 
 
+# -- The rules, each with the real pair that motivates it ----------------------------------------
+
+
+def rule_pairs():
+    """(rule, expected link?, a, b): each rule of review/dedup.py with the pair that motivates it.
+    The titles, first authors, years and journals are the records' own (../shared/datasets,
+    baseline_endnote.ris); a pair marked 'made' changes one thing of a real record by the rule."""
+    from review import dedup
+    from review.article import Article
+
+    def art(title, author, year, journal="", volume="", pages=""):
+        return Article(
+            title=title, authors=[author] if author else [], year=year, journal=journal, volume=volume, pages=pages
+        )
+
+    bulimia = "A Naturalistic Study of Psychotherapy for Bulimia Nervosa, Part {}"
+    eilat = "Progress report on new antiepileptic drugs: a summary of the {} Eilat Conference (EILAT {})"
+    hers = "{} Disease Outcomes During 6.8 Years of Hormone Therapy"
+    ebmh = "Transference-focused psychotherapy reduces treatment drop-out and suicide attempters"
+    wu = "Posttraumatic stress after a motor vehicle accident: A six-month follow-up study utilizing latent growth modeling"
+    topiramate = "Topiramate Treatment for Women With Borderline Personality Disorder"
+    bohus = (
+        "Dialectical Behaviour Therapy for Post-traumatic Stress Disorder after Childhood Sexual Abuse in Patients "
+        "with and without Borderline Personality Disorder: A Randomised Controlled Trial"
+    )
+    hoven = "The effect of intra-arterial angiotensin II on the hepatic tumor to non-tumor blood flow ratio for radioembolization: a systematic review"
+    carotid = "Effect of Treatment of Carotid Artery Stenosis on Blood Pressure"
+    return [
+        (
+            dedup.TITLE_MARKERS + " (part)",
+            False,
+            art(bulimia.format(1), "Heather Thompson-Brenner", 2005),
+            art(bulimia.format(2), "Heather Thompson-Brenner", 2005),
+        ),
+        (
+            dedup.TITLE_MARKERS + " (ordinal, roman)",
+            False,
+            art(eilat.format("Fifth", "V"), "Meir Bialer", 2001),
+            art(eilat.format("Sixth", "VI"), "Meir Bialer", 2002),
+        ),
+        (
+            dedup.TITLE_MARKERS + " (negation)",
+            False,
+            art(hers.format("Cardiovascular"), "Stephen B. Hulley", 2002, "JAMA"),
+            art(hers.format("Noncardiovascular"), "Stephen B. Hulley", 2002, "JAMA"),
+        ),
+        (
+            dedup.TITLE_MARKERS + " (erratum)",
+            False,
+            art(wu, "Kitty K. Wu", 2007),
+            art("Erratum for " + wu, "Kitty K. Wu", 2008),
+        ),
+        (
+            dedup.TITLE_MARKERS + " (sex, made)",
+            False,
+            art(topiramate + ": 18-month follow-up", "Thomas H. Loew", 2006),
+            art(topiramate.replace("Women", "Men") + ": 18-month follow-up", "Thomas H. Loew", 2006),
+        ),
+        (
+            dedup.TITLE_MARKERS + " (protocol, made)",
+            False,
+            art(bohus, "Martin Bohus", 2013),
+            art("Study protocol: " + bohus, "Martin Bohus", 2012),
+        ),
+        (
+            dedup.PAGES,
+            False,
+            art(hoven, "van den Hoven, Andor F.", 2014, "PloS one", "9", "e86394"),
+            art(hoven, "van den Hoven, null", 2014, "J Vasc Interv Radiol", "25", "S105"),
+        ),
+        (
+            dedup.SHORT_TITLE,
+            False,
+            art("Poster Presentations", "", 2018, "Haemophilia"),
+            art("Poster Presentations", "", 2019, "Haemophilia"),
+        ),
+        (
+            "online first, years 2 apart, same journal (recall, made)",
+            True,
+            art(carotid, "Fiona M. McKevitt", 2003, "Stroke", "34", "2576-81"),
+            art(carotid, "McKevitt FM", 2001, "Stroke"),
+        ),
+        (
+            "author written 'Given Surname' (recall)",
+            True,
+            art(carotid, "Fiona M. McKevitt", 2003, "Stroke"),
+            art(carotid.upper(), "McKevitt, F. M.", 2003, "Stroke"),
+        ),
+        (
+            "degrees around the name (recall)",
+            True,
+            art("Migraine and Women", "F.A.C.P. Stephen D. Silberstein M.D.", 1993),
+            art("Migraine and women", "Silberstein SD", 1993),
+        ),
+        (
+            dedup.DIFFERENT_DOI + " (two DOIs of one commentary stay apart: known limit)",
+            False,
+            art(ebmh, "Kenneth N. Levy", 2010),
+            art(ebmh, "Kenneth N. Levy", 2011),
+        ),
+    ]
+
+
+def print_rules():
+    print("rules, each with the pair that motivates it (linked = the import path links b to a):")
+    for rule, expected, a, b in rule_pairs():
+        if rule.startswith("different DOIs"):
+            a, b = replace(a, doi="10.1136/ebmh1097"), replace(b, doi="10.1136/ebmh.13.4.119")
+        counts, _ = run([Item("a", a), Item("a" if expected else "b", b)])
+        verdict = "linked" if counts["linked"] else "kept apart"
+        flag = "" if bool(counts["linked"]) == expected else "   <-- NOT AS EXPECTED"
+        print(f"  {rule}\n      a: {a.title[:80]!r} {a.authors[:1]} {a.year} {a.journal}")
+        print(f"      b: {b.title[:80]!r} {b.authors[:1]} {b.year} {b.journal}  -> {verdict}{flag}")
+
+
 # -- Running the matcher -----------------------------------------------------------------------
 
 
@@ -445,6 +560,7 @@ def main():
             everything.append(Item(works[i] if same else f"s{i}a", a))
             everything.append(Item(f"s{i}b", b))
     measure("everything in one index", everything)
+    print_rules()
     print(f"{time.perf_counter() - started:.1f} s")
     print(f"command: .venv/bin/python bench/dedup.py --seed {args.seed}")
 
