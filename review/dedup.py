@@ -117,13 +117,6 @@ def author_key(authors) -> str:
     return words[-1] if words else ""
 
 
-def years_compatible(a, b) -> bool:
-    """Online-first and print years often differ by one."""
-    if a is None or b is None:
-        return True
-    return abs(int(a) - int(b)) <= YEAR_SLACK
-
-
 # -- Title markers: words that tell two reports of one study apart ------------------------------
 
 _NUMBER_WORDS = {
@@ -324,9 +317,9 @@ def volume_key(volume: str) -> str:
 
 
 def page_key(pages: str) -> str:
-    """The first page: '97-105' -> '97', 'S12-S15' -> 's12', 'e1002341' -> 'e1002341'."""
-    match = re.search(r"[a-z]*\d+", _fold(pages or ""))
-    return match.group() if match else ""
+    """The first page's number: '97-105' -> '97', 'S105' -> '105', 'e0086394' and 'e86394' ->
+    '86394' (tools drop the 'S' of a supplement page or an e-locator's zeros, not its digits)."""
+    return _first_number(pages)
 
 
 def candidate(*, pmid="", doi_norm="", title_norm="", year=None, authors=(), journal="", volume="", issue="", pages=""):

@@ -372,3 +372,17 @@ def test_title_markers():
     assert dedup.title_markers(dedup.normalise_title("Non-randomised trial")) == dedup.title_markers(
         "nonrandomised trial"
     )
+
+
+def test_pages_and_volumes_written_differently_still_match(review):
+    title = "Effect of Treatment of Carotid Artery Stenosis on Blood Pressure"
+    endnote = _article(title, "McKevitt, Fiona M.", 2003, "Stroke", volume="34", issue="11", pages="2576-81")
+    zotero = _article(title, "McKevitt, Fiona M.", 2003, "Stroke", volume="034", issue="11", pages="2576–2581")
+    assert _pair_result(review, endnote, zotero).duplicates == 1
+
+
+@pytest.mark.parametrize(
+    "pages, key", [("97-105", "97"), ("S105", "105"), ("e0086394", "86394"), ("e86394", "86394"), ("", "")]
+)
+def test_page_key(pages, key):
+    assert dedup.page_key(pages) == key
