@@ -90,15 +90,10 @@ class DuplicateIndex:
     @classmethod
     def for_review(cls, review):
         index = cls()
-        rows = (
-            Record.objects.for_review(review)
-            .unique()
-            .values_list("pk", "pmid", "doi_norm", "title_norm", "year", "authors")
-            .order_by("pk")
-            .iterator(chunk_size=5000)
-        )
-        for pk, pmid, doi_norm, title_norm, year, authors in rows:
-            index.add(Original(pk=pk), _candidate(pmid, doi_norm, title_norm, year, authors))
+        fields = ("pmid", "doi_norm", "title_norm", "year", "authors", "journal", "volume", "issue", "pages")
+        rows = Record.objects.for_review(review).unique().values_list("pk", *fields).order_by("pk")
+        for pk, *values in rows.iterator(chunk_size=5000):
+            index.add(Original(pk=pk), dedup.candidate(**dict(zip(fields, values))))
         return index
 
     def find(self, cand):
@@ -112,8 +107,7 @@ class DuplicateIndex:
         for original, other in self.by_title.get(cand["title_norm"], ()):
             if dedup.same_work(cand, other):
                 return original, "title"
-        years = (None,) if cand["year"] is None else (cand["year"] - 1, cand["year"], cand["year"] + 1)
-        for year in years:
+        for year in self._years(cand):
             block = self.by_block.get(self.block_key(cand, year))
             if not block:
                 continue
@@ -128,15 +122,29 @@ class DuplicateIndex:
                     return original, "title_fuzzy"
         return None, ""
 
+    @staticmethod
+    def _years(cand):
+        """The year blocks a candidate is compared with: one year either side, and up to
+        ONLINE_FIRST_SLACK years when a journal can tell an online-first record from a new report."""
+        year = cand["year"]
+        if year is None:
+            return (None,)
+        slack = dedup.ONLINE_FIRST_SLACK if cand["journal"] and cand["author"] else dedup.YEAR_SLACK
+        return sorted(range(year - slack, year + slack + 1), key=lambda y: abs(y - year))
 
-def _candidate(pmid, doi_norm, title_norm, year, authors):
-    return {
-        "pmid": pmid,
-        "doi_norm": doi_norm,
-        "title_norm": title_norm,
-        "year": year,
-        "author": dedup.author_key(authors),
-    }
+
+def _candidate(record):
+    return dedup.candidate(
+        pmid=record.pmid,
+        doi_norm=record.doi_norm,
+        title_norm=record.title_norm,
+        year=record.year,
+        authors=record.authors,
+        journal=record.journal,
+        volume=record.volume,
+        issue=record.issue,
+        pages=record.pages,
+    )
 
 
 def _record_from(article, search):
@@ -230,7 +238,7 @@ def _store_chunk(chunk, search, index, known, result, user):
                 result.skipped += 1
                 continue
             known.add(record.pmid)
-        cand = _candidate(record.pmid, record.doi_norm, record.title_norm, record.year, record.authors)
+        cand = _candidate(record)
         original, reason = index.find(cand)
         if original is None:
             original = Original(record=record)
