@@ -397,7 +397,11 @@ def to_json(counts: PrismaCounts) -> dict:
         "reports_included": counts.reports_included,
         "other_methods": counts.other.to_json() if counts.other else None,
         "studies_included": counts.studies_included,
-        "open_work": counts.open_work,
+        # Conflicts are not told apart from records awaiting a vote: any member may download this.
+        "open_work": {
+            "awaiting_title_abstract": counts.awaiting_screening + counts.screening_conflicts + counts.undecided_maybe,
+            "awaiting_full_text": counts.awaiting_full_text + counts.full_text_conflicts,
+        },
         "source_notes": dict(counts.source_notes),
         "footnotes": list(counts.footnotes),
     }
