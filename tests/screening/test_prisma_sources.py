@@ -3,8 +3,8 @@ an open review's diagram that says so and still adds up, short searches noted, a
 PRISMA2020 R package's current CSV template."""
 
 import csv
-import json
 import io
+import json
 import re
 import struct
 import xml.etree.ElementTree as ET
