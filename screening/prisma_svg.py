@@ -226,7 +226,11 @@ def _other_rows(other, notes, noted):
     if not_sought:
         skipped = [
             Box(
-                [("Records not sought for retrieval:", 0)] + [(f"{label} {n(k)}", INDENT) for label, k in not_sought],
+                [("Records not sought for retrieval:", 0)]
+                + [
+                    (f"{label} {n(k)}{NOTE_MARK if noted and 'automation' in label else ''}", INDENT)
+                    for label, k in not_sought
+                ],
                 **grey,
             )
         ]
