@@ -54,19 +54,38 @@ def percent_agreement(items):
     return 100 * sum(len(set(i)) == 1 for i in rated) / len(rated)
 
 
+COHEN_LABEL = "Cohen's kappa"
+FLEISS_LABEL = "Fleiss' kappa"
+
+
+def kappa_label(method, reviewer_sets, raters=None):
+    """What the kappa figure is, said plainly: Cohen's only when every compared record had the very
+    same two reviewers; otherwise Fleiss' kappa, saying whether the reviewers varied by record."""
+    if method == "cohen":
+        return COHEN_LABEL
+    if method != "fleiss":
+        return None
+    if len(reviewer_sets) == 1:
+        return f"{FLEISS_LABEL} (the same {raters} reviewers on every record)"
+    return f"{FLEISS_LABEL} across varying reviewers ({raters} per record)"
+
+
 def agreement(votes_by_record):
     """Agreement figures for one stage.
 
-    ``votes_by_record``: {record_id: {reviewer: category}}. Returns a dict with ``kappa`` (Cohen's
-    when exactly two reviewers took part, else Fleiss'), ``kappa_method``, ``percent_agreement``,
-    ``records_compared`` and ``pairs``: per reviewer pair, Cohen's kappa and percent agreement on
-    the records both rated.
+    ``votes_by_record``: {record_id: {reviewer: category}}. The records compared are those with at
+    least two votes. Returns a dict with ``kappa``: Cohen's when every compared record has exactly
+    the same two reviewers, else Fleiss' (over the records rated by the most common number of
+    reviewers; ``kappa_records`` says how many), ``kappa_method`` ("cohen"/"fleiss"),
+    ``kappa_label`` (what to call it), ``percent_agreement``, ``records_compared`` and ``pairs``:
+    per reviewer pair, Cohen's kappa and percent agreement on the records both rated.
     """
-    reviewers = sorted({r for votes in votes_by_record.values() for r in votes})
-    items = [list(v.values()) for v in votes_by_record.values() if len(v) >= 2]
+    compared = [v for v in votes_by_record.values() if len(v) >= 2]
+    reviewers = sorted({r for votes in compared for r in votes})
+    items = [list(v.values()) for v in compared]
     pairs = []
     for a, b in combinations(reviewers, 2):
-        both = [(v[a], v[b]) for v in votes_by_record.values() if a in v and b in v]
+        both = [(v[a], v[b]) for v in compared if a in v and b in v]
         if both:
             pairs.append(
                 {
@@ -76,14 +95,23 @@ def agreement(votes_by_record):
                     "percent_agreement": _round(100 * sum(x == y for x, y in both) / len(both)),
                 }
             )
-    if len(reviewers) == 2:
-        both = [(v[reviewers[0]], v[reviewers[1]]) for v in votes_by_record.values() if len(v) == 2]
-        kappa, method = cohen_kappa(both), "cohen"
+    reviewer_sets = {frozenset(v) for v in compared}
+    raters = None
+    if len(reviewer_sets) == 1 and len(reviewers) == 2:
+        first, second = reviewers
+        kappa, method, used = cohen_kappa([(v[first], v[second]) for v in compared]), "cohen", len(compared)
+        raters = 2
     else:
         kappa, method = fleiss_kappa(items), "fleiss"
+        raters = Counter(len(i) for i in items).most_common(1)[0][0] if items else None
+        used = sum(len(i) == raters for i in items)
+    if kappa is None:
+        method = None
     return {
         "kappa": _round(kappa),
-        "kappa_method": method if kappa is not None else None,
+        "kappa_method": method,
+        "kappa_label": kappa_label(method, reviewer_sets, raters),
+        "kappa_records": used if kappa is not None else 0,
         "percent_agreement": _round(percent_agreement(items)),
         "records_compared": len(items),
         "pairs": pairs,

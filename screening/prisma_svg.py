@@ -1,4 +1,9 @@
-"""Drawing the PRISMA 2020 flow diagram ("new systematic review, databases and registers only").
+"""Drawing the PRISMA 2020 flow diagram for a new systematic review.
+
+Databases and registers are drawn in the main column pair; when other-method sources exist
+(websites, organisations, citation searching) their column pair is drawn to the right, as in the
+statement's second template. A diagram drawn while screening is still open carries a banner saying
+so and dashed boxes for the records still waiting, so that every box's sum holds in the file.
 
 The layout follows the PRISMA 2020 statement's template as the PRISMA2020 R package draws it: a
 yellow title box, two columns of boxes joined by arrows, and blue side bands reading
@@ -101,7 +106,10 @@ class Box:
     width: int = BOX_W
     bold: bool = False
     rounded: bool = False
+    dashed: bool = False  # work still open: these figures will change
+    css: str = ""
     lines: list = field(default_factory=list)  # (text, indent) after wrapping
+    min_height: float = 0  # stretched to its row's right-hand stack; the text stays centred
 
     def layout(self):
         self.lines = []
@@ -114,8 +122,12 @@ class Box:
         return self
 
     @property
-    def height(self):
+    def content_height(self):
         return len(self.lines) * LINE + 2 * PAD_Y
+
+    @property
+    def height(self):
+        return max(self.content_height, self.min_height)
 
 
 def n(value):
@@ -124,17 +136,51 @@ def n(value):
 
 # Marks a box line that a footnote below the diagram explains (a closure on the stopping rule).
 NOTE_MARK = "*"
+OPEN_FILL = "#FFF4CE"  # the still-open banner and boxes
+GREY_FILL = "#DCDCDC"  # Gainsboro, the R package's colour for the other-methods column
+STACK_GAP = 12  # between boxes stacked on the right of one row
 
 
-def _boxes(counts):
+def centred(label, value, **kwargs):
+    return Box([(label, 0), (n(value), 0)], align="middle", **kwargs)
+
+
+def _source_lines(sources, notes):
+    return [
+        (f"{source} {n(k)}" + (f" ({notes[source]})" if source in notes else ""), INDENT)
+        for source, k in sources.items()
+    ]
+
+
+def _reasons_box(reasons, noted, **kwargs):
+    if not reasons:
+        return centred("Reports excluded", 0, **kwargs)
+    return Box(
+        [("Reports excluded:", 0)]
+        + [
+            (f"{reason} {n(k)}{NOTE_MARK if noted and reason == FULL_TEXT_REASON else ''}", INDENT)
+            for reason, k in reasons.items()
+        ],
+        **kwargs,
+    )
+
+
+def _open_box(label, value, **kwargs):
+    return Box([(label, 0), (n(value), 0)], align="middle", fill=OPEN_FILL, dashed=True, css="open", **kwargs)
+
+
+def _main_rows(counts):
+    """The databases-and-registers column: five rows of (left box, [right boxes])."""
     identified = [("Records identified from:", 0)]
-    if counts.records_identified:
-        identified.append((f"Databases and registers {n(counts.total_identified)}:", 0))
-        identified += [(f"{source} {n(k)}", INDENT) for source, k in counts.records_identified.items()]
-    else:
-        identified.append((f"Databases and registers {n(0)}", 0))
+    for label, sources in (("Databases", counts.databases_identified), ("Registers", counts.registers_identified)):
+        if sources or label == "Databases":
+            identified.append((f"{label} {n(sum(sources.values()))}{':' if sources else ''}", 0))
+            identified += _source_lines(sources, counts.source_notes)
     noted = bool(counts.footnotes)
     automation = NOTE_MARK if noted and counts.records_excluded_automation else ""
+    other_reasons = "Records removed for other reasons"
+    if counts.records_removed_other:
+        other_reasons += " (counted, not imported)"
     removed = [
         ("Records removed before screening:", 0),
         (f"Duplicate records removed {n(counts.duplicates_removed)}", INDENT),
@@ -142,57 +188,86 @@ def _boxes(counts):
             f"Records marked as ineligible by automation tools {n(counts.records_excluded_automation)}{automation}",
             INDENT,
         ),
-        (f"Records removed for other reasons {n(0)}", INDENT),
+        (f"{other_reasons} {n(counts.records_removed_other)}", INDENT),
+    ]
+    screened_right = [centred("Records excluded", counts.records_excluded)]
+    if counts.records_not_yet_screened:
+        screened_right.append(_open_box("Not yet screened (screening still open)", counts.records_not_yet_screened))
+    sought_right = [centred("Reports not retrieved", counts.reports_not_retrieved)]
+    if counts.reports_not_yet_assessed:
+        sought_right.append(
+            _open_box("Not yet assessed (full-text screening still open)", counts.reports_not_yet_assessed)
+        )
+    included = Box(
+        [
+            (f"Studies included in review {n(counts.studies_included)}", 0),
+            (f"Reports of included studies {n(counts.studies_included)}", 0),
+        ],
+        align="middle",
+    )
+    return [
+        (Box(identified), [Box(removed)]),
+        (centred("Records screened", counts.records_screened), screened_right),
+        (centred("Reports sought for retrieval", counts.reports_sought), sought_right),
+        (
+            centred("Reports assessed for eligibility", counts.reports_assessed),
+            [_reasons_box(counts.reports_excluded, noted)],
+        ),
+        (included, []),
     ]
 
-    def centred(label, value):
-        return Box([(label, 0), (n(value), 0)], align="middle")
 
-    if counts.reports_excluded:
-        excluded = Box(
-            [("Reports excluded:", 0)]
-            + [
-                (f"{reason} {n(k)}{NOTE_MARK if noted and reason == FULL_TEXT_REASON else ''}", INDENT)
-                for reason, k in counts.reports_excluded.items()
-            ]
-        )
-    else:
-        excluded = centred("Reports excluded", 0)
-
-    return [
-        (Box(identified), Box(removed)),
-        (centred("Records screened", counts.records_screened), centred("Records excluded", counts.records_excluded)),
-        (
-            centred("Reports sought for retrieval", counts.reports_sought),
-            centred("Reports not retrieved", counts.reports_not_retrieved),
-        ),
-        (centred("Reports assessed for eligibility", counts.reports_assessed), excluded),
-        (
+def _other_rows(other, notes, noted):
+    """The other-methods column, drawn beside the main one: rows as in ``_main_rows``."""
+    grey = {"fill": GREY_FILL}
+    identified = Box([("Records identified from:", 0)] + _source_lines(other.identified, notes), **grey)
+    not_sought = [(label, k) for label, k in other.not_sought.items() if k]
+    skipped = []
+    if not_sought:
+        skipped = [
             Box(
-                [
-                    (f"Studies included in review {n(counts.studies_included)}", 0),
-                    (f"Reports of included studies {n(counts.studies_included)}", 0),
+                [("Records not sought for retrieval:", 0)]
+                + [
+                    (f"{label} {n(k)}{NOTE_MARK if noted and 'automation' in label else ''}", INDENT)
+                    for label, k in not_sought
                 ],
-                align="middle",
-            ),
-            None,
+                **grey,
+            )
+        ]
+    sought_right = [centred("Reports not retrieved", other.reports_not_retrieved, **grey)]
+    if other.reports_not_yet_assessed:
+        sought_right.append(
+            _open_box("Not yet assessed (full-text screening still open)", other.reports_not_yet_assessed)
+        )
+    return [
+        (identified, []),
+        (None, skipped),
+        (centred("Reports sought for retrieval", other.reports_sought, **grey), sought_right),
+        (
+            centred("Reports assessed for eligibility", other.reports_assessed, **grey),
+            [_reasons_box(other.reports_excluded, noted, **grey)],
         ),
+        (None, []),
     ]
 
 
 # Which rows each side band spans (indexes into the rows above).
 BANDS = [("Identification", 0, 0), ("Screening", 1, 3), ("Included", 4, 4)]
+GROUP_GAP = 40  # between the main column pair and the other-methods pair
+OTHER_X = WIDTH - MARGIN + GROUP_GAP  # left edge of the other-methods pair
 
 
 class _Canvas:
     def __init__(self):
         self.parts = []
 
-    def rect(self, x, y, w, h, fill, rounded=False, stroke=INK):
+    def rect(self, x, y, w, h, fill, rounded=False, stroke=INK, dashed=False, css=""):
         radius = ' rx="8" ry="8"' if rounded else ""
+        dash = ' stroke-dasharray="6 4"' if dashed else ""
+        cls = f' class="{css}"' if css else ""
         self.parts.append(
-            f'<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}"{radius} fill="{fill}" '
-            f'stroke="{stroke}" stroke-width="1.2"/>'
+            f'<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}"{radius}{cls} fill="{fill}" '
+            f'stroke="{stroke}" stroke-width="1.2"{dash}/>'
         )
 
     def text(self, x, y, content, *, anchor="start", size=FONT_SIZE, bold=False, transform="", css=""):
@@ -209,47 +284,111 @@ class _Canvas:
             attrs += f" transform={quoteattr(transform)}"
         self.parts.append(f"<text {attrs}>{escape(_XML_ILLEGAL.sub('', content))}</text>")
 
-    def arrow(self, x1, y1, x2, y2):
+    def arrow(self, x1, y1, x2, y2, head=True):
+        marker = ' marker-end="url(#arrow)"' if head else ""
         self.parts.append(
-            f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{INK}" stroke-width="1.4" '
-            'marker-end="url(#arrow)"/>'
+            f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{INK}" stroke-width="1.4"{marker}/>'
         )
 
     def box(self, box, x, y):
-        self.rect(x, y, box.width, box.height, box.fill, rounded=box.rounded)
+        self.rect(x, y, box.width, box.height, box.fill, rounded=box.rounded, dashed=box.dashed, css=box.css)
         # Baseline of the first line: centre a FONT_SIZE glyph box inside the LINE-high slot.
-        baseline = y + PAD_Y + (LINE - FONT_SIZE) / 2 + FONT_SIZE * 0.8
+        baseline = y + (box.height - box.content_height) / 2 + PAD_Y + (LINE - FONT_SIZE) / 2 + FONT_SIZE * 0.8
         for i, (line, indent) in enumerate(box.lines):
             if box.align == "middle":
                 tx = x + box.width / 2
             else:
                 tx = x + PAD_X + indent
-            self.text(tx, baseline + i * LINE, line, anchor=box.align, bold=box.bold)
+            self.text(tx, baseline + i * LINE, line, anchor=box.align, bold=box.bold, css=box.css)
+
+
+def _stack_height(boxes):
+    return sum(b.height for b in boxes) + STACK_GAP * max(len(boxes) - 1, 0)
+
+
+def _draw_group(canvas, rows, tops, heights, x):
+    """One column pair: left boxes joined downwards, right stacks joined to their row's left box."""
+    previous = None  # bottom of the last left box drawn
+    for (left, rights), top, h in zip(rows, tops, heights):
+        mid = top + h / 2
+        centre = x + BOX_W / 2
+        if left is not None:
+            left_top = mid - left.height / 2
+            canvas.box(left, x, left_top)
+            if previous is not None:
+                canvas.arrow(centre, previous, centre, left_top - 1.5)
+            previous = left_top + left.height
+        y = mid - _stack_height(rights) / 2
+        for right in rights:
+            right_mid = y + right.height / 2
+            canvas.box(right, x + BOX_W + COL_GAP, y)
+            # From the left box's edge, or from the arrow passing down the column where there is none.
+            start = x + BOX_W if left is not None else centre
+            canvas.arrow(start, right_mid, x + BOX_W + COL_GAP - 1.5, right_mid)
+            y += right.height + STACK_GAP
+    return previous
 
 
 def render_svg(counts, *, title=None) -> str:
-    """The PRISMA 2020 flow diagram for ``counts`` (a ``PrismaCounts``) as a standalone SVG document."""
+    """The PRISMA 2020 flow diagram for ``counts`` (a ``PrismaCounts``) as a standalone SVG document.
+
+    With other-method sources the other-methods column is drawn to the right; while screening is
+    still open a banner says so and the records still waiting are drawn in dashed boxes of their own.
+    """
     canvas = _Canvas()
+    other = counts.other
+    width = OTHER_X + RIGHT_X + BOX_W - LEFT_X + MARGIN if other else WIDTH
     y = MARGIN
     if title:
-        for line in wrap(title, WIDTH - 2 * MARGIN, size=TITLE_SIZE, bold=True):
+        for line in wrap(title, width - 2 * MARGIN, size=TITLE_SIZE, bold=True):
             canvas.text(MARGIN, y + TITLE_SIZE, line, size=TITLE_SIZE, bold=True)
             y += TITLE_SIZE + 6
         y += 10
+    if counts.open_note:
+        note = Box(
+            [(counts.open_note, 0)], fill=OPEN_FILL, width=width - 2 * MARGIN, bold=True, dashed=True, css="open-note"
+        ).layout()
+        canvas.box(note, MARGIN, y)
+        y += note.height + 16
 
+    pair_w = RIGHT_X + BOX_W - LEFT_X
     banner = Box(
         [("Identification of new studies via databases and registers", 0)],
         align="middle",
         fill=TITLE_FILL,
-        width=RIGHT_X + BOX_W - LEFT_X,
+        width=pair_w,
         bold=True,
         rounded=True,
     ).layout()
+    banner_h = banner.height
     canvas.box(banner, LEFT_X, y)
-    y += banner.height + 24
+    if other:
+        other_banner = Box(
+            [("Identification of new studies via other methods", 0)],
+            align="middle",
+            fill=GREY_FILL,
+            width=pair_w,
+            bold=True,
+            rounded=True,
+        ).layout()
+        banner_h = max(banner_h, other_banner.height)
+        canvas.box(other_banner, OTHER_X, y)
+    y += banner_h + 24
 
-    rows = [(left.layout(), right.layout() if right else None) for left, right in _boxes(counts)]
-    heights = [max(left.height, right.height if right else 0) for left, right in rows]
+    groups = [(_main_rows(counts), LEFT_X)]
+    if other:
+        groups.append((_other_rows(other, counts.source_notes, bool(counts.footnotes)), OTHER_X))
+    for rows, _x in groups:
+        for left, rights in rows:
+            for box in ([left] if left else []) + rights:
+                box.layout()
+            if left is not None and len(rights) > 1:
+                # A stack beside a box: the box grows to the stack, so every arrow leaves its edge.
+                left.min_height = _stack_height(rights)
+    heights = [
+        max(max(left.height if left else 0, _stack_height(rights)) for rows, _x in groups for left, rights in [rows[i]])
+        for i in range(len(groups[0][0]))
+    ]
     # A band must be long enough for its rotated label: grow its last row if it is not.
     for label, first, last in BANDS:
         span = sum(heights[first : last + 1]) + ROW_GAP * (last - first)
@@ -265,7 +404,7 @@ def render_svg(counts, *, title=None) -> str:
     # Footnotes under the diagram, as wide as it: what a reader must know to read the boxes.
     for note in counts.footnotes:
         y += 12
-        for line in wrap(f"{NOTE_MARK} {note}", WIDTH - 2 * MARGIN, size=FOOTNOTE_SIZE):
+        for line in wrap(f"{NOTE_MARK} {note}", width - 2 * MARGIN, size=FOOTNOTE_SIZE):
             y += FOOTNOTE_SIZE + 4
             canvas.text(MARGIN, y, line, size=FOOTNOTE_SIZE, css="footnote")
     height = y + MARGIN
@@ -278,22 +417,20 @@ def render_svg(counts, *, title=None) -> str:
             0, FONT_SIZE * 0.36, label, anchor="middle", bold=True, transform=f"translate({cx:g} {cy:g}) rotate(-90)"
         )
 
-    previous = None
-    for (left, right), top, h in zip(rows, tops, heights):
-        mid = top + h / 2
-        left_top = mid - left.height / 2
-        canvas.box(left, LEFT_X, left_top)
-        if previous is not None:
-            canvas.arrow(LEFT_X + BOX_W / 2, previous, LEFT_X + BOX_W / 2, left_top - 1.5)
-        previous = left_top + left.height
-        if right is not None:
-            canvas.box(right, RIGHT_X, mid - right.height / 2)
-            canvas.arrow(LEFT_X + BOX_W, mid, RIGHT_X - 1.5, mid)
+    for rows, x in groups:
+        bottom = _draw_group(canvas, rows, tops, heights, x)
+    if other:
+        # The other column's assessed reports join the included box: down, then across to it.
+        last = len(heights) - 1
+        mid = tops[last] + heights[last] / 2
+        centre = OTHER_X + BOX_W / 2
+        canvas.arrow(centre, bottom, centre, mid, head=False)
+        canvas.arrow(centre, mid, LEFT_X + BOX_W + 1.5, mid)
 
     doc_title = title or "PRISMA 2020 flow diagram"
     svg_open = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:g}" '
-        f'viewBox="0 0 {WIDTH} {height:g}" font-family={quoteattr(FONT_FAMILY)} font-size="{FONT_SIZE}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:g}" '
+        f'viewBox="0 0 {width} {height:g}" font-family={quoteattr(FONT_FAMILY)} font-size="{FONT_SIZE}" '
         f'fill="{INK}" role="img">'
     )
     arrow_head = (
@@ -306,7 +443,7 @@ def render_svg(counts, *, title=None) -> str:
             svg_open,
             f"<title>{escape(_XML_ILLEGAL.sub('', doc_title))}</title>",
             arrow_head,
-            f'<rect width="{WIDTH}" height="{height:g}" fill="#FFFFFF"/>',
+            f'<rect width="{width}" height="{height:g}" fill="#FFFFFF"/>',
             *canvas.parts,
             "</svg>",
             "",

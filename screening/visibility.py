@@ -15,7 +15,15 @@ from screening.stages import OUTCOME_FIELD, UNRECONCILED
 
 Outcome = Record.Outcome
 # Figures that count other reviewers' votes on unreconciled records (a disagreement changes them).
-AGREEMENT_FIGURES = ("kappa", "kappa_method", "percent_agreement", "records_compared", "pairs")
+AGREEMENT_FIGURES = (
+    "kappa",
+    "kappa_method",
+    "kappa_label",
+    "kappa_records",
+    "percent_agreement",
+    "records_compared",
+    "pairs",
+)
 
 
 def sees_all_votes(review, membership, stage):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from review import importers
 from review.links import web_url
 from review.models import Record
-from screening.prisma import PrismaCounts
+from screening.prisma import OtherMethods, PrismaCounts
 from screening.prisma_svg import render_svg
 from screening.templatetags.highlight import highlight_text
 
@@ -20,13 +20,21 @@ REASON = "</text><script>alert(2)</script>"
 
 
 def test_the_prisma_svg_keeps_title_source_and_reason_as_text():
-    counts = PrismaCounts(records_identified={SOURCE: 3}, records_screened=3, reports_excluded={REASON: 1})
+    counts = PrismaCounts(
+        databases_identified={SOURCE: 3},
+        records_screened=3,
+        reports_excluded={REASON: 1},
+        # The other-methods column and a short search's note carry typed text too.
+        other=OtherMethods(identified={SOURCE: 2}, reports_excluded={REASON: 1}),
+        source_notes={SOURCE: "1 of 9 found; limited to <script>alert(3)</script>"},
+    )
     svg = render_svg(counts, title=TITLE)
     assert "<script" not in svg and "<img" not in svg
     root = ET.fromstring(svg.split("\n", 1)[1])  # parses: nothing broke out of its element
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
     assert "<img src=x onerror=alert(1)> Embase" in texts
     assert "</text><script>alert(2)</script>" in texts
+    assert "limited to <script>alert(3)</script>" in texts
     assert root.find(f"{SVG}title").text == 'Kratom </title><script>alert(1)</script> & "PTSD"'
 
 

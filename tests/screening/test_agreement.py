@@ -37,3 +37,45 @@ def test_agreement_reports_each_reviewer_pair():
     assert pairs[("bob", "carol")]["records"] == 2 and pairs[("bob", "carol")]["percent_agreement"] == 100
     assert pairs[("bob", "erin")]["percent_agreement"] == 50
     assert ("carol", "erin") in pairs and pairs[("carol", "erin")]["records"] == 1
+
+
+def test_it_is_cohens_kappa_when_every_compared_record_has_the_same_two_reviewers():
+    # bob and carol rate records 1-4 together; erin screened record 5 alone, so it is not compared
+    # and must not turn the statistic into a many-rater one.
+    votes = {
+        1: {"bob": "i", "carol": "i"},
+        2: {"bob": "e", "carol": "e"},
+        3: {"bob": "i", "carol": "e"},
+        4: {"bob": "e", "carol": "e"},
+        5: {"erin": "i"},
+    }
+    result = agreement(votes)
+    assert (result["kappa_method"], result["kappa_label"]) == ("cohen", "Cohen's kappa")
+    pairs = [(v["bob"], v["carol"]) for v in votes.values() if len(v) == 2]
+    assert result["kappa"] == pytest.approx(cohen_kappa(pairs), abs=1e-4)
+    assert result["kappa_records"] == result["records_compared"] == 4
+
+
+def test_it_says_so_when_the_reviewer_pairs_vary_across_records():
+    votes = {
+        1: {"bob": "i", "carol": "i"},
+        2: {"bob": "e", "carol": "e"},
+        3: {"bob": "i", "erin": "e"},
+        4: {"carol": "e", "erin": "e"},
+    }
+    result = agreement(votes)
+    assert result["kappa_method"] == "fleiss"
+    assert not result["kappa_label"].startswith("Cohen")
+    assert result["kappa_label"] == "Fleiss' kappa across varying reviewers (2 per record)"
+    assert result["kappa"] == pytest.approx(fleiss_kappa([list(v.values()) for v in votes.values()]), abs=1e-4)
+
+
+def test_three_reviewers_on_every_record_is_fleiss_with_the_same_reviewers():
+    votes = {1: {"bob": "i", "carol": "i", "erin": "i"}, 2: {"bob": "e", "carol": "e", "erin": "i"}}
+    result = agreement(votes)
+    assert result["kappa_label"] == "Fleiss' kappa (the same 3 reviewers on every record)"
+
+
+def test_no_compared_record_gives_no_kappa_and_no_label():
+    result = agreement({1: {"bob": "i"}, 2: {"carol": "e"}})
+    assert (result["kappa"], result["kappa_method"], result["kappa_label"]) == (None, None, None)

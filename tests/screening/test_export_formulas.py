@@ -46,14 +46,14 @@ def test_an_extraction_field_name_and_value_that_look_like_formulas_are_text_cel
 
 def test_prisma2020_csv_escapes_typed_source_names_and_reasons_but_not_counts():
     counts = PrismaCounts(
-        records_identified={"=HYPERLINK(http://x.example)": 12, "Embase": 3},
+        databases_identified={"=HYPERLINK(http://x.example)": 12, "Embase": 3},
         duplicates_removed=2,
         records_screened=13,
         records_excluded=9,
         reports_sought=4,
         reports_assessed=4,
         reports_excluded={"@SUM(1)": 1, "-Wrong population": 1},
-        studies_included=2,
+        reports_included=2,
     )
     rows = {r["data"]: r for r in csv.DictReader(io.StringIO(to_prisma2020_csv(counts)))}
     assert rows["database_specific_results"]["n"] == "'=HYPERLINK(http://x.example), 12; Embase, 3"

@@ -66,3 +66,13 @@ def test_resolving_a_conflict_moves_it_to_resolved_and_keeps_kappa(tmp_path, dua
     po, pe = 0.93, 0.10 * 0.03 + 0.90 * 0.97
     assert s["title_abstract"]["kappa"] == pytest.approx((po - pe) / (1 - pe), abs=1e-4)
     assert s["full_text"]["eligible"] == 4
+
+
+def test_the_page_and_the_command_name_cohens_kappa_for_one_pair_of_reviewers(tmp_path, dual_review, client, alice):
+    import_decisions(review=dual_review, path=planted(tmp_path))
+    out = StringIO()
+    call_command("review_status", dual_review.slug, stdout=out)
+    assert "(Cohen's kappa)" in out.getvalue()
+    client.force_login(alice)
+    page = client.get(f"/r/{dual_review.slug}/").content.decode()
+    assert "Agreement (Cohen&#x27;s kappa)" in page

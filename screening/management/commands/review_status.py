@@ -24,7 +24,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{review.title}: {status['records']} records, {status['duplicates']} duplicates")
         for stage in Stage:
             s = status[stage.value]
-            kappa = "n/a" if s["kappa"] is None else f"{s['kappa']:.3f} ({s['kappa_method']})"
+            kappa = "n/a" if s["kappa"] is None else f"{s['kappa']:.3f} ({s['kappa_label']})"
             agree = "n/a" if s["percent_agreement"] is None else f"{s['percent_agreement']:.1f}%"
             self.stdout.write(
                 f"{stage.label}: {s['screened']}/{s['eligible']} screened, {s['included']} included, "
