@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -81,6 +81,32 @@ class Review(models.Model):
 
     def blinding_lifted(self, stage):
         return self.ft_blinding_lifted if stage == Stage.FULL_TEXT else self.ta_blinding_lifted
+
+    def reblind(self, stages, *, reason):
+        """Restore blinding at ``stages`` where the owner had lifted it (logged, with ``reason``).
+
+        Called whenever a stage opens again: new records imported, a changed vote, a new include
+        reaching full text. Reads the flags under the review's row lock, which lifting blinding
+        holds while it checks that the stage is done: either the lift sees this transaction's
+        reopened record, or this transaction sees the lift and undoes it. (Lock order everywhere:
+        records, then the review.)
+        """
+        if not stages:
+            return
+        flags = ["ta_blinding_lifted", "ft_blinding_lifted"]
+        with transaction.atomic():
+            current = Review.objects.select_for_update(no_key=True).filter(pk=self.pk).values(*flags).get()
+            for flag in flags:
+                setattr(self, flag, current[flag])
+            for stage in stages:
+                if not self.blinding_lifted(stage):
+                    continue
+                flag = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+                Review.objects.filter(pk=self.pk).update(**{flag: False})
+                setattr(self, flag, False)
+                Event.objects.create(
+                    review=self, kind=Event.Kind.BLINDING, detail={"stage": stage, "restored": True, "reason": reason}
+                )
 
     def role_of(self, user):
         membership = self.memberships.filter(user=user).first() if user.is_authenticated else None
