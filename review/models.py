@@ -297,6 +297,16 @@ class RecordQuerySet(models.QuerySet):
         return self.filter(duplicate_of__isnull=False)
 
 
+# Record.duplicate_reason (set by review/importing.py, or "manual") in words.
+DUPLICATE_REASONS = {
+    "pmid": "same PMID",
+    "doi": "same DOI",
+    "title": "same title, author and year",
+    "title_fuzzy": "near-identical title, author and year",
+    "manual": "marked by hand",
+}
+
+
 class Record(models.Model):
     class Outcome(models.TextChoices):
         PENDING = "", "Pending"
@@ -374,6 +384,11 @@ class Record(models.Model):
     @property
     def is_duplicate(self):
         return self.duplicate_of_id is not None
+
+    @property
+    def reason_label(self):
+        """Why deduplication linked this record to its original, in words ("same DOI")."""
+        return DUPLICATE_REASONS.get(self.duplicate_reason, self.duplicate_reason)
 
     def pubmed_url(self):
         return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/" if self.pmid else ""

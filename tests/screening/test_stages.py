@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from review.models import Record
-from review.reviews import lift_blinding
 from screening import queue
+from screening.blinding import lift_blinding
 from screening.decisions import DecisionError, record_decision, record_decisions, resolve
 from screening.models import Decision
 from screening.prisma import compute
