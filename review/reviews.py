@@ -4,6 +4,7 @@ Views and management commands call these; each raises ValueError with a message 
 to the person who asked.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -65,12 +66,17 @@ def check_settings(fields):
             fields[name] = value
 
 
-def create_review(*, slug, title, owner=None, **fields) -> Review:
-    """Create a review; ``owner`` (a user) becomes its first owner.
+def create_review(*, slug, title, owner, **fields) -> Review:
+    """Create a review; ``owner`` (a saved user) becomes its first owner.
 
-    A blank ``slug`` is made from the title. Raises ValueError for a bad or taken slug, an
-    empty title or an unknown setting.
+    A blank ``slug`` is made from the title. Raises ValueError for a missing owner (nobody could
+    open the review: every page is for members only), a bad or taken slug, an empty title or an
+    unknown setting.
     """
+    if owner is None or owner.pk is None:
+        raise ValueError(
+            "A review needs an owner: nobody else could open it, since every page of a review is for its members."
+        )
     title = (title or "").strip()
     if not title:
         raise ValueError("A review needs a title.")
@@ -79,34 +85,52 @@ def create_review(*, slug, title, owner=None, **fields) -> Review:
         slug = (slug or "").strip() or slug_from_title(title)
         check_slug(slug)
         review = Review.objects.create(slug=slug, title=title, created_by=owner, **fields)
-        if owner is not None:
-            Membership.objects.create(review=review, user=owner, role=Role.OWNER)
+        Membership.objects.create(review=review, user=owner, role=Role.OWNER)
         Event.objects.create(review=review, actor=owner, kind=Event.Kind.SETTINGS, detail={"created": slug})
     return review
 
 
-def _log_member(review, by, action, member, role):
+def find_user(name):
+    """The account whose username, or else e-mail address, is ``name``; ValueError naming it if none
+    (or if two accounts share that address)."""
+    User = get_user_model()
+    name = (name or "").strip()
+    user = User.objects.filter(username=name).first()
+    if user is None and "@" in name:
+        matches = list(User.objects.filter(email__iexact=name)[:2])
+        if len(matches) > 1:
+            raise ValueError(f"More than one account has the address {name!r}: give the username instead.")
+        user = matches[0] if matches else None
+    if user is None:
+        raise ValueError(
+            f"No account with the username or e-mail address {name!r}: create it first (createsuperuser, or the admin site)."
+        )
+    return user
+
+
+def _log_member(review, by, action, member, role, **extra):
     Event.objects.create(
         review=review,
         actor=by,
         kind=Event.Kind.MEMBER,
-        detail={"action": action, "user": member.get_username(), "role": role},
+        detail={"action": action, "user": member.get_username(), "role": role, **extra},
     )
 
 
-def add_member_directly(review, *, user, role, by) -> Membership:
-    """Make ``user`` a member of ``review`` without asking them.
+def add_member_directly(review, *, user, role, by, via=None) -> Membership:
+    """Make ``user`` a member of ``review`` without asking them; logged like any membership change
+    (``via`` says how, e.g. "add_member command", when not through the web).
 
     For trusted internal use only (the demo loader, management commands, tests): people reached
     through the web are invited (review.invitations) and become members when they accept.
     """
     if role not in Role.values:
-        raise ValueError(f"Unknown role {role!r}.")
+        raise ValueError(f"Unknown role {role!r}: use one of {', '.join(Role.values)}.")
     with transaction.atomic():
         if Membership.objects.filter(review=review, user=user).exists():
             raise ValueError(f"{user.get_username()} is already a member of this review.")
         membership = Membership.objects.create(review=review, user=user, role=role)
-        _log_member(review, by, "added", user, role)
+        _log_member(review, by, "added", user, role, **({"via": via} if via else {}))
     return membership
 
 
