@@ -79,8 +79,13 @@ class Review(models.Model):
             return self.full_text_reviewers
         return self.title_abstract_reviewers
 
+    @staticmethod
+    def blinding_field(stage):
+        """The field saying whether the owner lifted blinding at ``stage``."""
+        return "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+
     def blinding_lifted(self, stage):
-        return self.ft_blinding_lifted if stage == Stage.FULL_TEXT else self.ta_blinding_lifted
+        return getattr(self, self.blinding_field(stage))
 
     def reblind(self, stages, *, reason):
         """Restore blinding at ``stages`` where the owner had lifted it (logged, with ``reason``).
@@ -101,7 +106,7 @@ class Review(models.Model):
             for stage in stages:
                 if not self.blinding_lifted(stage):
                     continue
-                flag = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+                flag = self.blinding_field(stage)
                 Review.objects.filter(pk=self.pk).update(**{flag: False})
                 setattr(self, flag, False)
                 Event.objects.create(

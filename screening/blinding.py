@@ -35,7 +35,7 @@ def lift_blinding(review, *, stage, by) -> Review:
     """Let every member see all votes at ``stage``: only once the stage is done (nothing pending,
     no open conflict). Raises ValueError saying what is left otherwise."""
     stage = Stage(stage)
-    field = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+    field = Review.blinding_field(stage)
     with transaction.atomic():
         Review.objects.select_for_update().filter(pk=review.pk).values("pk").get()
         review.refresh_from_db()
