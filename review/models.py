@@ -349,7 +349,7 @@ class Record(models.Model):
     duplicate_reason = models.CharField(max_length=40, blank=True)
     # Set when a reviewer undoes a merge: dedup never links this record again.
     not_duplicate = models.BooleanField(default=False)
-    # Final (reconciled) outcome per stage, kept up to date by screening.outcomes.
+    # Final (reconciled) outcome per stage, kept up to date by screening (decisions.refresh_outcomes).
     ta_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
     ft_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
     ft_reason = models.CharField(max_length=300, blank=True)

@@ -84,3 +84,22 @@ def test_the_review_app_loads_without_screening_or_demo_installed():
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert "review.views" in loaded and "review.importing" in loaded  # it did import them all
     assert [m for m in loaded if not m.startswith("review")] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "path"),
+    [
+        ("review:detail", ["kratom"], "/r/kratom/"),
+        ("review:settings", ["kratom"], "/r/kratom/settings/"),
+        ("review:record", ["kratom", 7], "/r/kratom/records/7/"),
+        ("review:members", ["kratom"], "/r/kratom/members/"),
+        ("review:member_invite", ["kratom"], "/r/kratom/members/invite/"),
+        ("review:blinding_lift", ["kratom", "full_text"], "/r/kratom/blinding/full_text/lift/"),
+        ("review:audit_csv", ["kratom"], "/r/kratom/audit.csv"),
+    ],
+)
+def test_the_review_pages_screening_serves_keep_their_addresses_and_names(name, args, path):
+    from django.urls import resolve, reverse
+
+    assert reverse(name, args=args) == path
+    assert resolve(path).func.__module__ == "screening.review_views"
