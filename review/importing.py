@@ -11,7 +11,6 @@ from review import dedup
 from review.links import web_url
 from review.models import Event, Record, Search, Stage
 from review.signals import announce_records_added
-from screening.decisions import reblind
 
 CHUNK = 2000
 
@@ -204,7 +203,7 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
         search.save(update_fields=["added", "duplicates", "skipped", "fetched"])
         if result.unique:
             # New records to screen: a stage whose blinding the owner lifted is open again.
-            reblind(review, [Stage.TITLE_ABSTRACT], reason=f"{result.unique} new records imported")
+            review.reblind([Stage.TITLE_ABSTRACT], reason=f"{result.unique} new records imported")
         Event.objects.create(
             review=review,
             actor=user or search.run_by,

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -79,8 +79,39 @@ class Review(models.Model):
             return self.full_text_reviewers
         return self.title_abstract_reviewers
 
+    @staticmethod
+    def blinding_field(stage):
+        """The field saying whether the owner lifted blinding at ``stage``."""
+        return "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
+
     def blinding_lifted(self, stage):
-        return self.ft_blinding_lifted if stage == Stage.FULL_TEXT else self.ta_blinding_lifted
+        return getattr(self, self.blinding_field(stage))
+
+    def reblind(self, stages, *, reason):
+        """Restore blinding at ``stages`` where the owner had lifted it (logged, with ``reason``).
+
+        Called whenever a stage opens again: new records imported, a changed vote, a new include
+        reaching full text. Reads the flags under the review's row lock, which lifting blinding
+        holds while it checks that the stage is done: either the lift sees this transaction's
+        reopened record, or this transaction sees the lift and undoes it. (Lock order everywhere:
+        records, then the review.)
+        """
+        if not stages:
+            return
+        flags = ["ta_blinding_lifted", "ft_blinding_lifted"]
+        with transaction.atomic():
+            current = Review.objects.select_for_update(no_key=True).filter(pk=self.pk).values(*flags).get()
+            for flag in flags:
+                setattr(self, flag, current[flag])
+            for stage in stages:
+                if not self.blinding_lifted(stage):
+                    continue
+                flag = self.blinding_field(stage)
+                Review.objects.filter(pk=self.pk).update(**{flag: False})
+                setattr(self, flag, False)
+                Event.objects.create(
+                    review=self, kind=Event.Kind.BLINDING, detail={"stage": stage, "restored": True, "reason": reason}
+                )
 
     def role_of(self, user):
         membership = self.memberships.filter(user=user).first() if user.is_authenticated else None
@@ -271,6 +302,16 @@ class RecordQuerySet(models.QuerySet):
         return self.filter(duplicate_of__isnull=False)
 
 
+# Record.duplicate_reason (set by review/importing.py, or "manual") in words.
+DUPLICATE_REASONS = {
+    "pmid": "same PMID",
+    "doi": "same DOI",
+    "title": "same title, author and year",
+    "title_fuzzy": "near-identical title, author and year",
+    "manual": "marked by hand",
+}
+
+
 class Record(models.Model):
     class Outcome(models.TextChoices):
         PENDING = "", "Pending"
@@ -308,7 +349,7 @@ class Record(models.Model):
     duplicate_reason = models.CharField(max_length=40, blank=True)
     # Set when a reviewer undoes a merge: dedup never links this record again.
     not_duplicate = models.BooleanField(default=False)
-    # Final (reconciled) outcome per stage, kept up to date by screening.outcomes.
+    # Final (reconciled) outcome per stage, kept up to date by screening (decisions.refresh_outcomes).
     ta_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
     ft_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
     ft_reason = models.CharField(max_length=300, blank=True)
@@ -348,6 +389,11 @@ class Record(models.Model):
     @property
     def is_duplicate(self):
         return self.duplicate_of_id is not None
+
+    @property
+    def reason_label(self):
+        """Why deduplication linked this record to its original, in words ("same DOI")."""
+        return DUPLICATE_REASONS.get(self.duplicate_reason, self.duplicate_reason)
 
     def pubmed_url(self):
         return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/" if self.pmid else ""

@@ -3,27 +3,23 @@ from django.urls import path
 from review import annotation_views, views
 
 app_name = "review"
+# The review's pages that show screening state (its dashboard at r/<slug>/, settings, a record's
+# page, members, blinding, the audit trail) are screening's: sieve/urls.py adds
+# screening.urls.review_pages to this namespace, so they keep their review: names.
 urlpatterns = [
     path("", views.review_list, name="list"),
     path("new/", views.review_create, name="create"),
-    path("r/<slug:slug>/", views.review_detail, name="detail"),
-    path("r/<slug:slug>/settings/", views.review_settings, name="settings"),
     path("r/<slug:slug>/search/", views.pubmed_search, name="search"),
     path("r/<slug:slug>/import/", views.import_file, name="import"),
     path("r/<slug:slug>/searches/", views.searches, name="searches"),
     path("r/<slug:slug>/searches.csv", views.searches_csv, name="searches_csv"),
     path("r/<slug:slug>/duplicates/", views.duplicates, name="duplicates"),
-    path("r/<slug:slug>/records/<int:pk>/", views.record_detail, name="record"),
     path("r/<slug:slug>/records/<int:pk>/unmerge/", views.record_unmerge, name="unmerge"),
     path("r/<slug:slug>/records/<int:pk>/merge/", views.record_merge, name="merge"),
-    path("r/<slug:slug>/members/", views.members, name="members"),
-    path("r/<slug:slug>/members/invite/", views.member_invite, name="member_invite"),
     path("r/<slug:slug>/invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation_revoke"),
     path("r/<slug:slug>/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("r/<slug:slug>/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
     path("r/<slug:slug>/members/<int:pk>/resolver/", views.member_resolver, name="member_resolver"),
-    path("r/<slug:slug>/blinding/<str:stage>/lift/", views.blinding_lift, name="blinding_lift"),
-    path("r/<slug:slug>/audit.csv", views.audit_csv, name="audit_csv"),
     path("r/<slug:slug>/records/<int:pk>/tags/", annotation_views.tag_add, name="tag_add"),
     path("r/<slug:slug>/records/<int:pk>/tags/<int:tag_pk>/remove/", annotation_views.tag_remove, name="tag_remove"),
     path("r/<slug:slug>/records/<int:pk>/notes/", annotation_views.note_add, name="note_add"),

@@ -11,7 +11,6 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from review.models import Record, Stage
 from screening import stages
 from screening.models import Decision, Resolution
-from screening.queue import eligible
 from screening.stages import OUTCOME_FIELD
 
 Outcome = Record.Outcome
@@ -30,14 +29,14 @@ def _current_resolutions(stage):
 
 def open_conflicts(review, stage):
     """Records of ``review`` taking part in ``stage`` whose votes disagree and nobody resolved yet."""
-    return eligible(review, stage).filter(**{OUTCOME_FIELD[stage]: Outcome.CONFLICT}).order_by("pk")
+    return stages.in_stage(review, stage).filter(**{OUTCOME_FIELD[stage]: Outcome.CONFLICT}).order_by("pk")
 
 
 def resolved_conflicts(review, stage):
     """Records with a resolution at ``stage``, the latest resolved first."""
     latest = _current_resolutions(stage).values("created_at")[:1]
     return (
-        eligible(review, stage)
+        stages.in_stage(review, stage)
         .filter(Exists(_current_resolutions(stage)))
         .annotate(resolved_at=Subquery(latest))
         .order_by("-resolved_at", "-pk")

@@ -17,7 +17,7 @@ from review import dedup, limits
 from review.models import Membership, Record, Role, Stage
 from screening import stages
 from screening.decisions import STAGE_CHOICES, DecisionError, record_decisions
-from screening.models import Choice, Decision
+from screening.models import Decision
 
 KEY_COLUMNS = ("pmid", "doi", "title")
 REASON_MAX_LENGTH = Decision._meta.get_field("reason").max_length
@@ -114,7 +114,7 @@ def read_rows(review, text, filename):
             problems.append(
                 f"decision {decision!r} is not allowed at {stage} ({', '.join(sorted(STAGE_CHOICES[stage]))})"
             )
-        elif stage == Stage.FULL_TEXT and decision == Choice.EXCLUDE and not values.get("reason"):
+        elif stages.needs_reason(stage, decision) and not values.get("reason"):
             problems.append("a full-text exclusion needs a reason")
         if not values.get("reviewer"):
             problems.append("no reviewer")

@@ -321,29 +321,4 @@ def _reblind_if_reopened(review, stage, changed):
         stages.passes_title_abstract(r, review) and r.ft_outcome in stages.UNRECONCILED for r in changed
     ):
         reopened.add(Stage.FULL_TEXT)
-    reblind(review, reopened, reason="a record at this stage is open again")
-
-
-def reblind(review, stage_list, *, reason):
-    """Restore blinding at ``stage_list`` where the owner had lifted it (logged).
-
-    Reads the flags under the review's row lock, which lift_blinding holds while it checks that
-    the stage is done: either the lift sees this transaction's reopened record, or this
-    transaction sees the lift and undoes it. (Lock order everywhere: records, then the review.)
-    """
-    if not stage_list:
-        return
-    flags = ["ta_blinding_lifted", "ft_blinding_lifted"]
-    with transaction.atomic():
-        current = Review.objects.select_for_update(no_key=True).filter(pk=review.pk).values(*flags).get()
-        for flag in flags:
-            setattr(review, flag, current[flag])
-        for stage in stage_list:
-            if not review.blinding_lifted(stage):
-                continue
-            flag = "ft_blinding_lifted" if stage == Stage.FULL_TEXT else "ta_blinding_lifted"
-            Review.objects.filter(pk=review.pk).update(**{flag: False})
-            setattr(review, flag, False)
-            Event.objects.create(
-                review=review, kind=Event.Kind.BLINDING, detail={"stage": stage, "restored": True, "reason": reason}
-            )
+    review.reblind(reopened, reason="a record at this stage is open again")

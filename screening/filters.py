@@ -74,16 +74,15 @@ class RecordFilter(django_filters.FilterSet):
         return queryset.filter(Q(title__icontains=value) | Q(abstract__icontains=value)) if value else queryset
 
     def filter_outcome(self, queryset, name, value):
-        field = "ta_outcome" if name == "ta" else "ft_outcome"
         stage = Stage.TITLE_ABSTRACT if name == "ta" else Stage.FULL_TEXT
         closed = stages.closed_records(self.review, stage)
         if value == AUTOMATION:
             return queryset.filter(pk__in=closed)
         if value == "pending":
             queryset = queryset.exclude(pk__in=closed)
-            if stage in self.blind:
-                return queryset.filter(**{f"{field}__in": visibility.UNRECONCILED})
-        return queryset.filter(**{field: "" if value == "pending" else value})
+            value = Record.Outcome.PENDING
+        # By the outcome this member may be told (a conflict is pending to a blinded reviewer).
+        return queryset.filter(visibility.shown_outcome_q(stage, self.membership, value))
 
     def filter_tags(self, queryset, name, value):
         if not value:  # an empty selection cleans to an empty queryset, not to None

@@ -5,6 +5,7 @@ from django.utils.html import escape
 
 from review import limits
 from review.models import Stage
+from screening import stages
 from screening.models import Choice, ExtractionField
 
 DECISION_ORDER = {
@@ -49,7 +50,7 @@ class DecisionForm(forms.Form):
         cleaned = super().clean()
         reason = (cleaned.get("other_reason") or "").strip() or cleaned.get("reason") or ""
         if cleaned.get("decision") == Choice.EXCLUDE:
-            if self.stage == Stage.FULL_TEXT and not reason:
+            if stages.needs_reason(self.stage, Choice.EXCLUDE) and not reason:
                 self.add_error("reason", "A full-text exclusion needs a reason: pick one or type your own.")
         else:
             # A reason only means something for an exclusion; drop one left selected by mistake.

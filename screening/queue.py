@@ -47,11 +47,6 @@ CLAIM_TTL = timedelta(minutes=20)
 CANDIDATES = 20
 
 
-def eligible(review, stage):
-    """Records that take part in ``stage`` (the rule is screening.stages.in_stage)."""
-    return stages.in_stage(review, stage)
-
-
 def _current_votes(stage):
     return Decision.objects.filter(record=OuterRef("pk"), stage=stage, is_current=True)
 
@@ -148,7 +143,7 @@ def _order(records, review, user, stage, order=None):
 def pending(review, user, stage):
     """Records that still need ``user``'s vote at ``stage``, in screening order."""
     needed = review.reviewers_needed(stage)
-    records = eligible(review, stage).exclude(Exists(_current_votes(stage).filter(reviewer=user)))
+    records = stages.in_stage(review, stage).exclude(Exists(_current_votes(stage).filter(reviewer=user)))
     if needed > 1:
         records = records.annotate(votes=_vote_count(stage))
     return _order(records.filter(_still_open(stage, needed)), review, user, stage)
@@ -261,7 +256,7 @@ def progress(review, user, stage):
     total: records taking part in the stage.
     """
     needed = max(review.reviewers_needed(stage), 1)
-    totals = eligible(review, stage).aggregate(
+    totals = stages.in_stage(review, stage).aggregate(
         total=Count("pk"),
         team_done=Count("pk", filter=stages.decided_q(stage)),
     )

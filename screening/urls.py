@@ -1,6 +1,6 @@
 from django.urls import path
 
-from screening import closing_views, views
+from screening import closing_views, review_views, views
 
 app_name = "screening"
 urlpatterns = [
@@ -25,4 +25,16 @@ urlpatterns = [
     path("r/<slug:slug>/extraction/fields/", views.extraction_fields, name="extraction_fields"),
     path("r/<slug:slug>/extraction/<int:pk>/", views.extraction_entry, name="extraction_entry"),
     path("r/<slug:slug>/extraction/export.<str:fmt>", views.extraction_export, name="extraction_export"),
+]
+
+# Review-level pages that show screening state: named in the review: namespace (sieve/urls.py
+# mounts them there), because their addresses are the review's own.
+review_pages = [
+    path("r/<slug:slug>/", review_views.review_detail, name="detail"),
+    path("r/<slug:slug>/settings/", review_views.review_settings, name="settings"),
+    path("r/<slug:slug>/records/<int:pk>/", review_views.record_detail, name="record"),
+    path("r/<slug:slug>/members/", review_views.members, name="members"),
+    path("r/<slug:slug>/members/invite/", review_views.member_invite, name="member_invite"),
+    path("r/<slug:slug>/blinding/<str:stage>/lift/", review_views.blinding_lift, name="blinding_lift"),
+    path("r/<slug:slug>/audit.csv", review_views.audit_csv, name="audit_csv"),
 ]

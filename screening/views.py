@@ -15,12 +15,13 @@ from review.access import SCREENING_ROLES, review_for_member
 from review.models import Record, Role, Stage
 from screening import conflicts as conflicting
 from screening import extraction as extracting
-from screening import handouts, prisma_svg, progress_report, queue, retrain, sampling, tasks, visibility
+from screening import handouts, prisma_svg, progress_report, queue, retrain, sampling, stages, tasks, visibility
 from screening import prisma as prisma_counts
-from screening.decisions import OUTCOME_FIELD, DecisionError, NotInConflict, RecordFull, record_decision, resolve
+from screening.decisions import DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm, StoppingTargetsForm
 from screening.models import Decision, ExtractionField, ExtractionValue, RecordScore, ScreeningOrder
+from screening.stages import OUTCOME_FIELD
 from screening.tables import RECORD_COLUMNS, RecordTable
 from screening.templatetags.closing import panel_tag
 
@@ -117,7 +118,7 @@ def _revisit(request, review, stage):
         return None
     if not pk.isdigit():
         raise Http404("No such record")
-    record = get_object_or_404(queue.eligible(review, stage), pk=pk)
+    record = get_object_or_404(stages.in_stage(review, stage), pk=pk)
     if not (_my_vote(record, request.user, stage) or queue.pending(review, request.user, stage).filter(pk=pk).exists()):
         raise Http404("This record does not need your vote at this stage")
     return record
@@ -260,7 +261,7 @@ def _no_longer_open(request, review, stage, record, form):
 def resolve_conflict(request, slug, stage, pk):
     review, _ = _resolver(request, slug)
     stage = _stage(stage)
-    record = get_object_or_404(queue.eligible(review, stage), pk=pk)
+    record = get_object_or_404(stages.in_stage(review, stage), pk=pk)
     tab = "resolved" if request.POST.get("tab") == "resolved" else "open"
     form = _resolve_form(review, stage, record, request.POST)
     if tab == "open" and getattr(record, OUTCOME_FIELD[stage]) != Record.Outcome.CONFLICT:

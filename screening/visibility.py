@@ -51,6 +51,19 @@ def shown_outcome_expression(stage, membership):
     return Case(When(**{field: Outcome.CONFLICT}, then=Value(Outcome.PENDING)), default=F(field))
 
 
+def shown_outcome_q(stage, membership, outcome):
+    """A Q for the records whose outcome at ``stage``, as ``membership`` may be told it, is ``outcome``
+    (the filter form of ``shown_outcome_expression``, on the indexed column)."""
+    field = OUTCOME_FIELD[Stage(stage)]
+    if sees_all_votes(membership.review, membership, stage):
+        return Q(**{field: outcome})
+    if outcome == Outcome.CONFLICT:
+        return Q(pk__in=[])
+    if outcome == Outcome.PENDING:
+        return Q(**{f"{field}__in": UNRECONCILED})
+    return Q(**{field: outcome})
+
+
 def shown_stage_status(counts, membership, stage):
     """``counts`` (from screening.status.stage_status) as ``membership`` may see them.
 

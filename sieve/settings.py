@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "axes",
     "review",
     "screening",
+    "demo",
     "django_tasks",
     "django_tasks_db",
 ]

@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from review import urls as review_urls
+from screening import urls as screening_urls
+
 # Django's account URLs without its emailed password reset: Sieve sends no email, and a reset form
 # open to anyone would mail any address that has an account (unthrottled, and slower for an address
 # that has one, so it tells who does), and keep alive the set-password links the old invite-by-account
@@ -18,6 +21,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("invitations/", include("review.invitation_urls")),
-    path("", include("review.urls")),
+    # The review's namespace holds its own pages and the review-level pages screening serves
+    # (review never imports screening; this project module is the one place that joins them).
+    path("", include((review_urls.urlpatterns + screening_urls.review_pages, review_urls.app_name))),
     path("", include("screening.urls")),
 ]

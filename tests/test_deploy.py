@@ -16,8 +16,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from review.demo import PASSWORD as DEMO_PASSWORD
-from review.demo import PEOPLE as DEMO_PEOPLE
+from demo.reviews import PASSWORD as DEMO_PASSWORD
+from demo.reviews import PEOPLE as DEMO_PEOPLE
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKED = 429

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from review import importing
 from review.annotations import add_note, add_tag, remove_tag
-from review.audit import CSV_COLUMNS
 from review.models import AuditTrailError, Event, Record
+from screening.audit import CSV_COLUMNS
 from screening.decisions import resolve
 from tests.screening.team import FT, OPEN_NOTE, SECRET_NOTE, SECRET_REASON, TA, make_team
 from tests.screening.test_queue import import_ris

@@ -3,11 +3,11 @@
 import pytest
 from django.urls import reverse
 
-from review import reviews
 from review.models import Event, Record, Review, Search, Stage
-from review.reviews import update_review
+from screening import review_settings
 from screening.decisions import record_decision, record_decisions, refresh_outcomes
 from screening.models import Decision
+from screening.review_settings import update_review
 
 TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
 
@@ -56,7 +56,7 @@ def _outcomes(records, stage):
 
 
 def test_the_preview_says_which_outcomes_would_move_and_writes_nothing(review, screened):
-    from review.reviews import preview_update
+    from screening.review_settings import preview_update
 
     preview = preview_update(review, title_abstract_reviewers=2, full_text_reviewers=2)
     a, b, c, d, e = (r.pk for r in screened)
@@ -206,7 +206,7 @@ def test_a_settings_change_landing_while_alice_saves_is_refused_not_recomputed_o
     # locks; then another owner sets 1 before she locks the review. Recomputing now would take the
     # records' locks after the review's (the reverse of a vote's order): refuse, write nothing.
     Review.objects.filter(pk=review.pk).update(title_abstract_reviewers=2)
-    real = reviews._clean_update
+    real = review_settings._clean_update
     calls = []
 
     def other_owner_saves_in_between(*args):
@@ -216,7 +216,7 @@ def test_a_settings_change_landing_while_alice_saves_is_refused_not_recomputed_o
         calls.append(found)
         return found
 
-    monkeypatch.setattr(reviews, "_clean_update", other_owner_saves_in_between)
+    monkeypatch.setattr(review_settings, "_clean_update", other_owner_saves_in_between)
     events = Event.objects.filter(kind=Event.Kind.SETTINGS).count()
 
     with pytest.raises(ValueError, match="Another owner changed"):

@@ -1,10 +1,10 @@
 import csv
 import io
 
-from review.audit import audit_csv_chunks
 from review.models import Record, Search
 from review.searchlog import search_log_csv
 from review.spreadsheet import safe_cell
+from screening.audit import audit_csv_chunks
 from screening.decisions import record_decision
 
 ATTACK = '=HYPERLINK("http://x.example","open")'

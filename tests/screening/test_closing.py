@@ -20,9 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from review import searchlog
-from review.audit import audit_csv_chunks, describe_event
 from review.models import Event, Membership, Record, Search, Stage
 from screening import closing, prisma, prisma_svg, progress_report, queue, stages
+from screening.audit import audit_csv_chunks, describe_event
 from screening.decision_import import DecisionImportError, import_decisions
 from screening.decisions import DecisionError, record_decision, record_decisions
 from screening.models import ClosedRecord, Decision, StageClosure

@@ -16,8 +16,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from review import reviews
 from review.models import Event, Membership, Record, Role, Search
+from screening import blinding
 from screening.decisions import NotInConflict, RecordFull, record_decision, resolve
 from screening.models import Decision, Resolution
 from tests.concurrent import at_once
@@ -233,7 +233,7 @@ def test_a_vote_reopening_the_stage_while_alice_lifts_blinding_blinds_it_again(r
     record_decision(record=record, reviewer=carol, stage=TA, decision="include")
 
     checked, voted = threading.Event(), threading.Event()
-    real_blockers = reviews.stage_blockers
+    real_blockers = blinding.stage_blockers
 
     def blockers_then_wait(*args, **kwargs):
         found = real_blockers(*args, **kwargs)
@@ -241,12 +241,12 @@ def test_a_vote_reopening_the_stage_while_alice_lifts_blinding_blinds_it_again(r
         voted.wait(timeout=2)  # carol's vote is in flight (it waits on alice's lock once it is fixed)
         return found
 
-    monkeypatch.setattr(reviews, "stage_blockers", blockers_then_wait)
+    monkeypatch.setattr(blinding, "stage_blockers", blockers_then_wait)
     errors = []
 
     def lift():
         try:
-            reviews.lift_blinding(review, stage=TA, by=alice)
+            blinding.lift_blinding(review, stage=TA, by=alice)
         except Exception as exc:
             errors.append(repr(exc))
         finally:

@@ -64,7 +64,7 @@ def test_maybe_counts_as_include_unless_the_review_says_otherwise():
 def test_a_conflict_stays_open_when_a_vote_changes_to_agree_until_it_is_resolved(record, review, alice, bob, carol):
     """A changed vote that settles a disagreement would tell a blinded reviewer that the other
     vote was cast and which way (tests/screening/test_blinding_exact.py): only a resolution does."""
-    from review.reviews import preview_update
+    from screening.review_settings import preview_update
 
     review.title_abstract_reviewers = 2
     review.save()

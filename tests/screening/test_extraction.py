@@ -293,8 +293,8 @@ def test_erin_the_viewer_cannot_delete_a_field(client, review, fields, erin):
 
 
 def test_the_audit_trail_describes_extraction_events(review, studies, fields, alice, bob):
-    from review.audit import audit_rows, describe_event
     from review.models import Membership
+    from screening.audit import audit_rows, describe_event
     from screening.extraction import delete_field
 
     save_values(studies[0], {"Design": "Cohort"}, bob)

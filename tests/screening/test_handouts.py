@@ -38,7 +38,7 @@ def ranked(review):
 
 
 def lift(review):
-    """The owner lifts blinding at title/abstract (review.reviews.lift_blinding, once it is done)."""
+    """The owner lifts blinding at title/abstract (screening.blinding.lift_blinding, once it is done)."""
     review.ta_blinding_lifted = True
     review.save(update_fields=["ta_blinding_lifted"])
 

@@ -3,7 +3,7 @@ import pytest
 from review.article import Article
 from review.importing import import_articles
 from review.models import Event, Record, Search
-from review.reviews import lift_blinding
+from screening.blinding import lift_blinding
 from screening.decisions import record_decision
 
 TA, FT = "title_abstract", "full_text"

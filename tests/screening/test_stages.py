@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from review.models import Record
-from review.reviews import lift_blinding
-from screening import queue
+from screening import queue, stages
+from screening.blinding import lift_blinding
 from screening.decisions import DecisionError, record_decision, record_decisions, resolve
 from screening.models import Decision
 from screening.prisma import compute
@@ -73,7 +73,7 @@ def test_a_resolved_maybe_waits_where_maybe_does_not_count_as_include(client, re
     counts = compute(review)
     assert (counts.reports_sought, counts.undecided_maybe) == (0, 1)
     assert not counts.is_complete
-    assert not queue.eligible(review, FT).exists()
+    assert not stages.in_stage(review, FT).exists()
     with pytest.raises(DecisionError, match="Only records included at title/abstract go on to full-text"):
         record_decision(record=record, reviewer=bob, stage=FT, decision="include")
     client.force_login(alice)

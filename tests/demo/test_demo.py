@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from review import demo
+from demo import dataset, reviews
 from review.models import Event, Membership, Record, Review, Search, Stage
 from screening import prisma, queue, retrain
 from screening.models import Decision, ExtractionField, ExtractionValue, HandOut, Resolution, ScreeningOrder
@@ -27,7 +27,7 @@ CLOSED_PORT = "http://127.0.0.1:9/"
 def _sdist(path, csv_bytes):
     """A small tar.gz laid out like the asreview-makita 0.9 sdist, holding ``csv_bytes``."""
     with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo(demo.MAKITA_CSV_MEMBER)
+        info = tarfile.TarInfo(dataset.MAKITA_CSV_MEMBER)
         info.size = len(csv_bytes)
         tar.addfile(info, io.BytesIO(csv_bytes))
     return path
@@ -65,11 +65,11 @@ def test_a_tampered_download_is_refused_and_nothing_is_cached(tmp_path):
     tampered.write_bytes(b"these are not the bytes PyPI published")
     cache = tmp_path / "cache"
 
-    with pytest.raises(demo.DemoDataError, match=r"SHA-256 .* refusing it") as caught:
-        demo.dataset_csv(cache_dir=cache, url=tampered.as_uri())
+    with pytest.raises(dataset.DemoDataError, match=r"SHA-256 .* refusing it") as caught:
+        dataset.dataset_csv(cache_dir=cache, url=tampered.as_uri())
 
-    assert demo.MAKITA_SDIST_SHA256 in str(caught.value)
-    assert demo.sha256_of(tampered) in str(caught.value)
+    assert dataset.MAKITA_SDIST_SHA256 in str(caught.value)
+    assert dataset.sha256_of(tampered) in str(caught.value)
     assert not cache.exists() or not any(cache.iterdir())
 
 
@@ -78,56 +78,56 @@ def test_a_tampered_csv_inside_a_genuine_archive_is_refused(tmp_path):
     archive = _sdist(tmp_path / "upload.tar.gz", real.replace(b"Resilience", b"Resiliance", 1))
     cache = tmp_path / "cache"
 
-    with pytest.raises(demo.DemoDataError, match="van_de_Schoot_2018.csv in .* refusing it"):
-        demo.dataset_csv(
+    with pytest.raises(dataset.DemoDataError, match="van_de_Schoot_2018.csv in .* refusing it"):
+        dataset.dataset_csv(
             cache_dir=cache,
             url=archive.as_uri(),
-            sdist_sha256=demo.sha256_of(archive),
-            csv_sha256=demo.sha256_of(DATASET),
+            sdist_sha256=dataset.sha256_of(archive),
+            csv_sha256=dataset.sha256_of(DATASET),
         )
 
-    assert not (cache / demo.DATASET_NAME).exists()
+    assert not (cache / dataset.DATASET_NAME).exists()
 
 
 def test_a_verified_download_is_cached_and_reused_without_network(tmp_path):
     archive = _sdist(tmp_path / "upload.tar.gz", DATASET.read_bytes())
-    digests = {"sdist_sha256": demo.sha256_of(archive), "csv_sha256": demo.sha256_of(DATASET)}
+    digests = {"sdist_sha256": dataset.sha256_of(archive), "csv_sha256": dataset.sha256_of(DATASET)}
     cache = tmp_path / "cache"
 
-    first = demo.dataset_csv(cache_dir=cache, url=archive.as_uri(), **digests)
+    first = dataset.dataset_csv(cache_dir=cache, url=archive.as_uri(), **digests)
     archive.unlink()
     # The second call finds the cache: the address it is given would refuse any connection.
-    second = demo.dataset_csv(cache_dir=cache, url=CLOSED_PORT, **digests)
+    second = dataset.dataset_csv(cache_dir=cache, url=CLOSED_PORT, **digests)
 
-    assert first == second == cache / demo.DATASET_NAME
+    assert first == second == cache / dataset.DATASET_NAME
     assert second.read_bytes() == DATASET.read_bytes()
-    assert sorted(p.name for p in cache.iterdir()) == [demo.MAKITA_SDIST, demo.DATASET_NAME]
+    assert sorted(p.name for p in cache.iterdir()) == [dataset.MAKITA_SDIST, dataset.DATASET_NAME]
 
 
 def test_a_cached_archive_is_unpacked_without_network(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
-    archive = _sdist(cache / demo.MAKITA_SDIST, DATASET.read_bytes())
+    archive = _sdist(cache / dataset.MAKITA_SDIST, DATASET.read_bytes())
 
-    path = demo.dataset_csv(
-        cache_dir=cache, url=CLOSED_PORT, sdist_sha256=demo.sha256_of(archive), csv_sha256=demo.sha256_of(DATASET)
+    path = dataset.dataset_csv(
+        cache_dir=cache, url=CLOSED_PORT, sdist_sha256=dataset.sha256_of(archive), csv_sha256=dataset.sha256_of(DATASET)
     )
 
-    assert len(demo.read_rows(path)) == len(_labels()) == 4544
+    assert len(dataset.read_rows(path)) == len(_labels()) == 4544
 
 
 def test_a_damaged_cache_file_is_named_not_used(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / demo.DATASET_NAME).write_text("record_id,title,label_included\n1,Half a file,0\n")
+    (cache / dataset.DATASET_NAME).write_text("record_id,title,label_included\n1,Half a file,0\n")
 
-    with pytest.raises(demo.DemoDataError, match=f"{demo.DATASET_NAME} does not match .* delete it"):
-        demo.dataset_csv(cache_dir=cache, url=CLOSED_PORT)
+    with pytest.raises(dataset.DemoDataError, match=f"{dataset.DATASET_NAME} does not match .* delete it"):
+        dataset.dataset_csv(cache_dir=cache, url=CLOSED_PORT)
 
 
 def test_an_unreachable_download_says_so(tmp_path):
-    with pytest.raises(demo.DemoDataError, match=f"Could not download {CLOSED_PORT}"):
-        demo.dataset_csv(cache_dir=tmp_path / "cache", url=CLOSED_PORT, timeout=5)
+    with pytest.raises(dataset.DemoDataError, match=f"Could not download {CLOSED_PORT}"):
+        dataset.dataset_csv(cache_dir=tmp_path / "cache", url=CLOSED_PORT, timeout=5)
     assert not (tmp_path / "cache").exists()
 
 
@@ -139,14 +139,14 @@ def test_load_demo_offline_leaves_both_reviews_with_content(db, offline_pubmed):
 
     assert "PubMed is not reachable" in out
     assert "Search page" in out
-    assert "http://127.0.0.1:8000/" in out and demo.PASSWORD in out
+    assert "http://127.0.0.1:8000/" in out and reviews.PASSWORD in out
     for name in ("alice", "bob", "carol", "victor"):
         assert name in out
-    assert get_user_model().objects.get(username="victor").check_password(demo.PASSWORD)
+    assert get_user_model().objects.get(username="victor").check_password(reviews.PASSWORD)
 
     kratom = Review.objects.get(slug="kratom-ptsd")
     assert kratom.title == "Kratom for PTSD symptoms"
-    assert kratom.pubmed_query == demo.KRATOM["pubmed_query"]
+    assert kratom.pubmed_query == reviews.KRATOM["pubmed_query"]
     assert "Animal or in vitro study" in kratom.reasons_list()
     assert "kratom" in kratom.include_keywords_list() and "mice" in kratom.exclude_keywords_list()
     assert dict(kratom.memberships.values_list("user__username", "role")) == {

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from review import demo
+from demo import reviews
+from demo.dataset import DATASET_NAME, DemoDataError
+from demo.load import load_demo
 
 
 class Command(BaseCommand):
@@ -15,17 +17,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dataset",
             metavar="CSV",
-            help=f"use this copy of {demo.DATASET_NAME} (with a label_included column) instead of downloading it",
+            help=f"use this copy of {DATASET_NAME} (with a label_included column) instead of downloading it",
         )
         parser.add_argument("--cache-dir", help="where the downloaded dataset is kept (default: DATA_DIR/cache)")
         parser.add_argument(
-            "--url", default=demo.BASE_URL, help="where the server will run (for the addresses printed)"
+            "--url", default=reviews.BASE_URL, help="where the server will run (for the addresses printed)"
         )
 
     def handle(self, *args, no_search, dataset, cache_dir, url, **options):
         try:
-            result = demo.load_demo(search=not no_search, dataset=dataset, cache_dir=cache_dir, base_url=url)
-        except demo.DemoDataError as exc:
+            result = load_demo(search=not no_search, dataset=dataset, cache_dir=cache_dir, base_url=url)
+        except DemoDataError as exc:
             raise CommandError(
                 f"The demo dataset is not available: {exc}\nThe first run needs PyPI (the file is then kept in "
                 "DATA_DIR/cache); or pass --dataset with a copy of van_de_Schoot_2018.csv."
@@ -33,7 +35,7 @@ class Command(BaseCommand):
         for message in result.messages:
             self.stdout.write(message)
         self.stdout.write(self.style.SUCCESS(f"\nDemo ready at {url}"))
-        self.stdout.write(f"Sign in with password {demo.PASSWORD!r} as:")
-        for username, (role, _) in demo.PEOPLE.items():
+        self.stdout.write(f"Sign in with password {reviews.PASSWORD!r} as:")
+        for username, (role, _) in reviews.PEOPLE.items():
             self.stdout.write(f"  {username:<7} {role.label.lower()}")
         self.stdout.write("(an account that existed before load_demo keeps its own password)")

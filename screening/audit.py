@@ -1,7 +1,8 @@
 """The audit trail read back: a record's history and the whole trail as CSV.
 
 Events are append-only (review.models.Event refuses updates and deletes). Whoever reads them
-sees other reviewers' votes only as screening.visibility allows.
+sees other reviewers' votes only as screening.visibility allows (which is why this reading lives in
+screening: review never imports it).
 """
 
 import json
