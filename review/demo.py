@@ -37,7 +37,7 @@ from django.utils import timezone
 from review import pubmed
 from review.article import ImportFileError
 from review.dedup import normalise_title
-from review.importers import import_file
+from review.importing import import_file
 from review.models import Membership, Review, Role, Search, Stage
 from review.reviews import add_member_directly, create_review
 from screening import retrain

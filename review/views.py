@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from review import audit, importers, importing, invitations, pubmed, searchlog, uploads
+from review import audit, importing, invitations, pubmed, searchlog, uploads
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
 from review.forms import ImportForm, InviteForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
@@ -188,7 +188,7 @@ def import_file(request, slug):
     if form.is_bound and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            result = importers.import_file(
+            result = importing.import_file(
                 review=review,
                 fileobj=upload,
                 filename=upload.name,

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from review import dedup
-from review.importers import import_file, medline, ris
-from review.importing import import_articles, merge, unmerge
+from review.importers import medline, ris
+from review.importing import import_articles, import_file, merge, unmerge
 from review.models import Event, Record, Search
 from tests.shared import shared
 

@@ -8,7 +8,7 @@ from django.urls import resolve as resolve_url
 from django.urls import reverse
 from django.utils.html import escape
 
-from review import importers
+from review import importing
 from review.models import Event, Invitation, Membership, Record, Review, Role, Search, Stage
 from screening.decisions import record_decision, resolve
 from screening.models import Decision
@@ -28,7 +28,7 @@ def ris_count(*parts):
 
 
 def import_fixture(review, user, *parts):
-    return importers.import_file(review=review, path=shared(*parts), user=user)
+    return importing.import_file(review=review, path=shared(*parts), user=user)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from review.article import ImportFileError
-from review.importers import import_file
+from review.importing import import_file
 from review.models import Review
 
 
