@@ -15,12 +15,13 @@ from pathlib import Path
 from django.db import transaction
 from rapidfuzz import fuzz, process
 
-from review import dedup, limits
+from review import dedup, limits, sources
 from review.article import ImportFileError
 from review.importers import HEAD, MAX_WARNINGS, read_articles, sniff
 from review.links import web_url
 from review.models import Event, Record, Search, Stage
 from review.signals import announce_records_added
+from review.sources import SourceDetails
 from screening.decisions import reblind
 
 CHUNK = 2000
@@ -212,10 +213,7 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
             actor=user or search.run_by,
             kind=Event.Kind.SEARCH if search.kind == Search.Kind.PUBMED else Event.Kind.IMPORT,
             detail={
-                "search": search.pk,
-                "source": search.source,
-                "query": search.query,
-                "filename": search.filename,
+                **_event_detail(search),
                 "added": result.added,
                 "duplicates": result.duplicates,
                 "skipped": result.skipped,
@@ -281,35 +279,86 @@ def _store_chunk(chunk, search, index, known, result, user):
 
 
 @transaction.atomic
-def import_file(*, review, path=None, fileobj=None, filename="", source=None, user=None):
+def import_file(*, review, path=None, fileobj=None, filename="", source=None, details=None, user=None):
     """Import one export file (a path, or an open binary file such as an upload) into ``review``.
 
-    The format is told from the content. ``source`` defaults to the database the file came
-    from (PubMed, Embase, Scopus, ...) and else to the file's name. Returns an ImportResult
-    whose ``warnings`` list what was read but not understood (a year like '10 15'). Raises
-    ImportFileError, naming the file and the record or line, and stores nothing, when the
-    file cannot be imported.
+    The format is told from the content. ``details`` (a sources.SourceDetails) holds what the
+    user typed about the source: the database, platform, search date, query, limits and source
+    type; ``source`` is a shorthand for the database alone. What was left blank comes from the
+    file where it shows it (the database, else the file's name; the platform). Returns an
+    ImportResult whose ``warnings`` list what was read but not understood (a year like '10 15').
+    Raises ImportFileError, naming the file and the record or line, and stores nothing, when the
+    file cannot be imported; ValueError when the details do not pass SourceDetails.checked.
     """
     if path is None and fileobj is None:
         raise ValueError("import_file needs a path or a fileobj")
+    details = (details or SourceDetails(database=source or "")).checked()
     name = Path(filename or (str(path) if path is not None else getattr(fileobj, "name", "")) or "uploaded file").name
     with _binary(path, fileobj, name) as stream:
         sniffed = sniff(stream, name)
         warnings = []
         articles = read_articles(stream, sniffed, name, warnings.append)
+        shown = details.search_fields(
+            # The importers tell the database and platform apart once they can; until then
+            # ``source`` holds what the file names ("PsycINFO (Ovid)").
+            database=getattr(sniffed, "database", "") or sniffed.source,
+            platform=getattr(sniffed, "platform", ""),
+            default=name,
+        )
         search = Search(
             review=review,
             kind=Search.Kind.FILE,
-            source=(source or sniffed.source or name)[:200],
             filename=name[:300],
             file_format=sniffed.label,
             run_by=user,
+            **shown,
         )
         result = import_articles(search=search, articles=articles, user=user)
     if len(warnings) > MAX_WARNINGS:
         warnings[MAX_WARNINGS:] = [f"{name}: {len(warnings) - MAX_WARNINGS} more warnings like these."]
     result.warnings.extend(warnings)
     return result
+
+
+def record_count(*, review, count, details, user=None):
+    """Log ``count`` records identified by a source that was counted, not imported (citation
+    searching, websites, organisations...): a Search of kind COUNT with ``hits`` = count and no
+    records, and its audit event. ``details`` is a sources.SourceDetails naming the source; the
+    source type defaults to "other methods" (a register when the name is one). ValueError when
+    the count or the details are not acceptable. Returns the Search.
+    """
+    details = details.checked()
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"The number of records must be a whole number, 0 or more (got {count!r}).")
+    if count > sources.MAX_COUNT:
+        raise ValueError(
+            f"{count:,} records is more than a source can have identified (at most {sources.MAX_COUNT:,})."
+        )
+    if not details.database:
+        raise ValueError("Name the source the records were identified by (e.g. 'Citation searching').")
+    shown = details.search_fields()
+    if not details.source_type:
+        shown["source_type"] = sources.REGISTER if shown["source_type"] == sources.REGISTER else sources.OTHER
+    with transaction.atomic():
+        search = Search.objects.create(review=review, kind=Search.Kind.COUNT, hits=count, run_by=user, **shown)
+        Event.objects.create(
+            review=review, actor=user, kind=Event.Kind.IMPORT, detail={**_event_detail(search), "counted": count}
+        )
+    return search
+
+
+def _event_detail(search):
+    """What an import's (or a count's) audit event says about its source."""
+    return {
+        "search": search.pk,
+        "source": search.source,
+        "source_type": search.source_type,
+        "platform": search.platform,
+        "searched_on": search.searched_on.isoformat() if search.searched_on else "",
+        "query": search.query,
+        "limits": search.limits,
+        "filename": search.filename,
+    }
 
 
 @contextlib.contextmanager

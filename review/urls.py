@@ -10,6 +10,7 @@ urlpatterns = [
     path("r/<slug:slug>/settings/", views.review_settings, name="settings"),
     path("r/<slug:slug>/search/", views.pubmed_search, name="search"),
     path("r/<slug:slug>/import/", views.import_file, name="import"),
+    path("r/<slug:slug>/import/count/", views.import_count, name="import_count"),
     path("r/<slug:slug>/searches/", views.searches, name="searches"),
     path("r/<slug:slug>/searches.csv", views.searches_csv, name="searches_csv"),
     path("r/<slug:slug>/duplicates/", views.duplicates, name="duplicates"),

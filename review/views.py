@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from review import audit, importing, invitations, pubmed, searchlog, uploads
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
-from review.forms import ImportForm, InviteForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
+from review.forms import CountForm, ImportForm, InviteForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
 from review.models import Invitation, Membership, Record, Review, Role, Stage
 from review.reviews import (
     change_role,
@@ -192,7 +192,7 @@ def import_file(request, slug):
                 review=review,
                 fileobj=upload,
                 filename=upload.name,
-                source=form.cleaned_data["source"],
+                details=form.source_details(),
                 user=request.user,
             )
         except ImportFileError as e:
@@ -202,7 +202,26 @@ def import_file(request, slug):
             for warning in result.warnings:
                 messages.warning(request, warning)
             return redirect("review:searches", review.slug)
-    return render(request, "review/import_form.html", {"form": form, "review": review, "membership": membership})
+    return _import_page(request, review, membership, form, CountForm())
+
+
+@login_required
+@require_POST
+def import_count(request, slug):
+    review, membership = review_for_member(request, slug, OWNER)
+    form = CountForm(request.POST)
+    if form.is_valid():
+        search = importing.record_count(
+            review=review, count=form.cleaned_data["count"], details=form.source_details(), user=request.user
+        )
+        messages.success(request, f"{search.source}: {search.hits} records identified, counted (not imported).")
+        return redirect("review:searches", review.slug)
+    return _import_page(request, review, membership, ImportForm(), form)
+
+
+def _import_page(request, review, membership, form, count_form):
+    context = {"form": form, "count_form": count_form, "review": review, "membership": membership}
+    return render(request, "review/import_form.html", context)
 
 
 @login_required
