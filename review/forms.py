@@ -132,7 +132,9 @@ class SourceForm(forms.Form):
     searched_on = forms.DateField(
         label="Date searched",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # ISO only: "03/04/2024" is March or April depending on who typed it.
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": "Write the date as YYYY-MM-DD, e.g. 2024-03-31."},
         help_text="The day the search was run (YYYY-MM-DD).",
     )

@@ -44,7 +44,7 @@ class SourceDetails:
     limits: str = ""
 
     def checked(self, today=None):
-        """A copy with surrounding blanks stripped; ValueError naming the field when a value is
+        """A copy with surrounding blanks stripped and LF line ends; ValueError naming the field when a value is
         too long, the source type unknown or the search date in the future."""
         stripped = {f.name: _strip(getattr(self, f.name)) for f in fields(self)}
         for name, limit in MAX_LENGTHS.items():
@@ -101,4 +101,5 @@ def check_search_date(day, today=None):
 
 
 def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+    # Browsers send a textarea's lines with CRLF: stored with LF, as the files' queries are.
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip() if isinstance(value, str) else value
