@@ -223,6 +223,31 @@ class CountForm(SourceForm):
         self.fields["platform"].help_text = ""
 
 
+class SearchEditForm(SourceForm):
+    """The owner's corrections to what the search log says of a search, import or count."""
+
+    def __init__(self, *args, search, **kwargs):
+        initial = {name: getattr(search, name) for name in ("source", "platform", "source_type", "query", "limits")}
+        initial["searched_on"] = search.searched_on
+        if search.kind == Search.Kind.COUNT:
+            initial["count"] = search.hits
+        super().__init__(*args, initial=initial, **kwargs)
+        self.fields["source"].required = True
+        self.fields["source"].help_text = ""
+        self.fields["platform"].help_text = ""
+        self.fields["source_type"].choices = Search.SourceType.choices
+        self.fields["source_type"].required = True
+        if search.kind == Search.Kind.COUNT:
+            self.fields["count"] = forms.IntegerField(
+                label="Records identified", min_value=0, max_value=sources.MAX_COUNT
+            )
+            self.order_fields(["source", "count"])
+        if search.kind == Search.Kind.PUBMED:
+            # Sieve ran it: the database, query, date and platform are what it sent.
+            for name in ("source", "platform", "source_type", "searched_on", "query"):
+                del self.fields[name]
+
+
 class InviteForm(forms.Form):
     email = forms.CharField(
         label="Email address",

@@ -347,6 +347,60 @@ def record_count(*, review, count, details, user=None):
     return search
 
 
+# What may be edited after the fact, in the order the audit event lists it.
+EDITABLE = ("source", "platform", "source_type", "searched_on", "query", "limits", "hits")
+PUBMED_FIXED = ("source", "platform", "source_type", "searched_on", "query")
+
+
+def edit_search(*, search, details, user, count=None):
+    """Correct what was typed (or read from the file) about a search, import or count after the
+    fact: the owner's fix of a misspelt database or a forgotten search date. ``count`` is a
+    counted source's number of records. Of a PubMed search Sieve ran, only the limits can be
+    described: its database, query, date and platform are what Sieve sent (and re-runs skip the
+    PMIDs it brought by its database's name). The records carry the new database name. Audited
+    with the old and new values; returns the names of the fields changed (none: nothing written).
+    """
+    details = details.checked()
+    with transaction.atomic():
+        search = Search.objects.select_for_update().get(pk=search.pk)
+        wanted = details.search_fields(database=search.source)
+        if search.kind == Search.Kind.PUBMED:
+            # What Sieve itself sent to PubMed, and when, is a record, not a description.
+            wanted.update({name: getattr(search, name) for name in PUBMED_FIXED})
+        if not details.source_type:
+            wanted["source_type"] = search.source_type
+        if search.kind == Search.Kind.COUNT and count is not None:
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= sources.MAX_COUNT:
+                raise ValueError(f"The number of records must be a whole number from 0 to {sources.MAX_COUNT:,}.")
+            wanted["hits"] = count
+        changes = {
+            name: (getattr(search, name), wanted[name])
+            for name in EDITABLE
+            if name in wanted and getattr(search, name) != wanted[name]
+        }
+        if not changes:
+            return []
+        for name, (_, new) in changes.items():
+            setattr(search, name, new)
+        search.save(update_fields=list(changes))
+        if "source" in changes:
+            Record.objects.filter(search=search).update(source=search.source)
+        Event.objects.create(
+            review=search.review,
+            actor=user,
+            kind=Event.Kind.SEARCH if search.kind == Search.Kind.PUBMED else Event.Kind.IMPORT,
+            detail={
+                "search": search.pk,
+                "edited": {name: [_jsonable(old), _jsonable(new)] for name, (old, new) in changes.items()},
+            },
+        )
+    return list(changes)
+
+
+def _jsonable(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def _event_detail(search):
     """What an import's (or a count's) audit event says about its source."""
     return {

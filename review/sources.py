@@ -23,6 +23,9 @@ LABELS = {
     "searched_on": "search date",
     "query": "query",
     "limits": "limits and restrictions",
+    # The Search columns' names, for messages about edits.
+    "source": "database / source",
+    "hits": "number of records",
 }
 # Trial registers PRISMA 2020 counts apart from databases, when the user does not say.
 _REGISTERS = re.compile(

@@ -13,6 +13,7 @@ urlpatterns = [
     path("r/<slug:slug>/import/count/", views.import_count, name="import_count"),
     path("r/<slug:slug>/searches/", views.searches, name="searches"),
     path("r/<slug:slug>/searches.csv", views.searches_csv, name="searches_csv"),
+    path("r/<slug:slug>/searches/<int:pk>/edit/", views.search_edit, name="search_edit"),
     path("r/<slug:slug>/duplicates/", views.duplicates, name="duplicates"),
     path("r/<slug:slug>/records/<int:pk>/", views.record_detail, name="record"),
     path("r/<slug:slug>/records/<int:pk>/unmerge/", views.record_unmerge, name="unmerge"),

@@ -9,11 +9,20 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from review import audit, importing, invitations, pubmed, searchlog, uploads
+from review import audit, importing, invitations, pubmed, searchlog, sources, uploads
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
-from review.forms import CountForm, ImportForm, InviteForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
-from review.models import Invitation, Membership, Record, Review, Role, Stage
+from review.forms import (
+    CountForm,
+    ImportForm,
+    InviteForm,
+    MergeForm,
+    PubMedSearchForm,
+    ReviewForm,
+    RoleForm,
+    SearchEditForm,
+)
+from review.models import Invitation, Membership, Record, Review, Role, Search, Stage
 from review.reviews import (
     change_role,
     create_review,
@@ -236,6 +245,25 @@ def searches(request, slug):
         "log_events": searchlog.registered_rows(review),
     }
     return render(request, "review/searches.html", context)
+
+
+@login_required
+def search_edit(request, slug, pk):
+    review, membership = review_for_member(request, slug, OWNER)
+    search = get_object_or_404(Search, review=review, pk=pk)
+    form = SearchEditForm(request.POST or None, search=search)
+    if request.method == "POST" and form.is_valid():
+        changed = importing.edit_search(
+            search=search, details=form.source_details(), count=form.cleaned_data.get("count"), user=request.user
+        )
+        if changed:
+            corrected = ", ".join(sources.LABELS[name] for name in changed)
+            messages.success(request, f"{search.source}: {corrected} corrected.")
+        else:
+            messages.info(request, "Nothing changed.")
+        return redirect("review:searches", review.slug)
+    context = {"form": form, "search": search, "review": review, "membership": membership}
+    return render(request, "review/search_edit.html", context)
 
 
 @login_required

@@ -107,8 +107,19 @@ def search_log(world):
         source="PubMed",
         query=evil("search query"),
         query_translation=evil("query translation"),
+        platform=evil("platform")[:100],
+        limits=evil("limits"),
         run_by=world.alice,
         hits=1,
+    )
+    Search.objects.create(
+        review=world.review,
+        kind=Search.Kind.COUNT,
+        source=evil("counted source"),
+        source_type=Search.SourceType.OTHER,
+        query=evil("how it was searched"),
+        run_by=world.alice,
+        hits=3,
     )
 
 

@@ -429,3 +429,91 @@ def test_typed_details_are_escaped_on_the_page_and_defused_in_the_csv(client, re
     assert hostile not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     (row,) = log_rows(review)
     assert row["Limits and restrictions"].startswith("'=")
+
+
+# --- Corrections after the fact ---------------------------------------------------------------------
+
+
+def edit_url(search):
+    return reverse("review:search_edit", args=[search.review.slug, search.pk])
+
+
+def test_alice_corrects_a_misnamed_database_and_a_forgotten_date(client, review, alice):
+    search = import_file(review=review, path=shared(*OVID), user=alice).search
+    old_source = search.source
+    client.force_login(alice)
+    assert client.get(edit_url(search)).status_code == 200
+    assert edit_url(search) in client.get(reverse("review:searches", args=[review.slug])).content.decode()
+    form = {"source": "APA PsycInfo", "platform": "Ovid", "source_type": "database", "searched_on": "2024-03-31"}
+    response = client.post(edit_url(search), {**form, "query": STRATEGY, "limits": ""}, follow=True)
+    assert "database / source, platform / interface, search date, query corrected" in response.content.decode()
+    search.refresh_from_db()
+    assert (search.source, search.platform, search.searched_on, search.query) == (
+        "APA PsycInfo",
+        "Ovid",
+        date(2024, 3, 31),
+        STRATEGY,
+    )
+    assert set(Record.objects.filter(search=search).values_list("source", flat=True)) == {"APA PsycInfo"}
+    event = Event.objects.filter(detail__has_key="edited").get()
+    assert (event.actor, event.detail["search"]) == (alice, search.pk)
+    assert event.detail["edited"]["source"] == [old_source, "APA PsycInfo"]
+    assert event.detail["edited"]["searched_on"] == [None, "2024-03-31"]
+    # The same values again change nothing and log nothing.
+    client.post(edit_url(search), {**form, "query": STRATEGY, "limits": ""})
+    assert Event.objects.filter(detail__has_key="edited").count() == 1
+
+
+def test_a_count_can_be_corrected(client, review, alice):
+    search = record_count(
+        review=review, count=14, details=SourceDetails(database="Citation searching", searched_on=date(2024, 4, 15))
+    )
+    client.force_login(alice)
+    data = {"source": "Citation searching", "count": "16", "source_type": "other", "searched_on": "2024-04-15"}
+    assert client.post(edit_url(search), data).status_code == 302
+    search.refresh_from_db()
+    assert search.hits == 16
+    assert Event.objects.filter(detail__has_key="edited").get().detail["edited"] == {"hits": [14, 16]}
+
+
+def test_only_the_limits_of_a_pubmed_search_sieve_ran_can_be_described(client, review, alice):
+    search = Search.objects.create(
+        review=review, kind="pubmed", source="PubMed", platform="PubMed", query="kratom", searched_on=date(2024, 1, 2)
+    )
+    client.force_login(alice)
+    forged = {"source": "Embase", "query": "other", "searched_on": "2023-01-01", "limits": "Humans"}
+    assert client.post(edit_url(search), forged).status_code == 302
+    search.refresh_from_db()
+    assert (search.source, search.query, search.searched_on, search.limits) == (
+        "PubMed",
+        "kratom",
+        date(2024, 1, 2),
+        "Humans",
+    )
+
+
+def test_bob_cannot_correct_the_log_and_dave_cannot_find_it(client, review, other_review, bob, dave):
+    search = import_file(review=review, path=shared(*SCOPUS)).search
+    before = Search.objects.values().get(pk=search.pk)
+    data = {"source": "Forged", "source_type": "database", "searched_on": "2024-01-01"}
+    client.force_login(bob)
+    assert client.get(edit_url(search)).status_code == 403
+    assert client.post(edit_url(search), data).status_code == 403
+    assert edit_url(search) not in client.get(reverse("review:searches", args=[review.slug])).content.decode()
+    client.force_login(dave)
+    assert client.post(edit_url(search), data).status_code == 404
+    # Dave owns another review: a search of alice's is not found through his.
+    url = reverse("review:search_edit", args=[other_review.slug, search.pk])
+    assert client.post(url, data).status_code == 404
+    assert Search.objects.values().get(pk=search.pk) == before
+    assert not Event.objects.filter(detail__has_key="edited").exists()
+
+
+def test_a_correction_with_a_bad_date_is_refused(client, review, alice):
+    search = import_file(review=review, path=shared(*SCOPUS)).search
+    client.force_login(alice)
+    data = {"source": "Scopus", "source_type": "database", "searched_on": TOMORROW_EVERYWHERE.isoformat()}
+    response = client.post(edit_url(search), data)
+    assert response.status_code == 200 and "is in the future" in response.content.decode()
+    search.refresh_from_db()
+    assert search.searched_on is None
