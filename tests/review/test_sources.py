@@ -517,3 +517,12 @@ def test_a_correction_with_a_bad_date_is_refused(client, review, alice):
     assert response.status_code == 200 and "is in the future" in response.content.decode()
     search.refresh_from_db()
     assert search.searched_on is None
+
+
+def test_a_counted_source_is_not_offered_as_a_filter_of_the_records_list(client, review, alice):
+    import_file(review=review, path=shared(*SCOPUS))
+    record_count(review=review, count=3, details=SourceDetails(database="Websites", searched_on=date(2024, 4, 1)))
+    client.force_login(alice)
+    response = client.get(reverse("screening:records", args=[review.slug]))
+    choices = [value for value, _ in response.context["filter"].filters["source"].extra["choices"]]
+    assert choices == [what_the_file_shows(*SCOPUS)[0]]
