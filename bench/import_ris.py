@@ -9,7 +9,7 @@ RIS exports in ../shared/fixtures/exports (EndNote, Embase, Scopus, Web of Scien
 Ovid, Citavi, Rayyan): each record is a fixture record with its title words shuffled, a year
 drawn between 1990 and 2024 and a DOI of its own; one in ten is an exact copy of an earlier
 record (half of those without their DOI, so that title + year + first author must find them).
-It then imports the file twice with review.importers.import_file into a fresh SQLite database
+It then imports the file twice with review.importing.import_file into a fresh SQLite database
 (the second time every record is a duplicate of the first import) and prints records per second
 and memory: the peak resident set size of the process, and the peak of Python allocations
 during the import as tracemalloc counts them (tracemalloc slows Python down, so its run is a
@@ -92,7 +92,7 @@ def peak_rss_mib():
 
 
 def run(review, path, label):
-    from review.importers import import_file
+    from review.importing import import_file
 
     start = time.perf_counter()
     result = import_file(review=review, path=path)

@@ -19,7 +19,7 @@ from demo.extraction import ensure_extraction_fields, extract_some
 from demo.reviews import BASE_URL, KRATOM, TRAJECTORIES, ensure_people, ensure_review, search_kratom
 from demo.story import aligned, screen_trajectories
 from review.article import ImportFileError
-from review.importers import import_file
+from review.importing import import_file
 from review.models import Search, Stage
 from screening import retrain
 from screening.models import Decision

@@ -3,9 +3,9 @@ import re
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from review import limits
+from review import limits, sources
 from review.invitations import normalise_email
-from review.models import Review, Role
+from review.models import Review, Role, Search
 from review.reviews import SETTINGS_FIELDS, check_slug
 
 # PubMed's date filters accept YYYY, YYYY/MM or YYYY/MM/DD.
@@ -108,14 +108,74 @@ class PubMedSearchForm(forms.Form):
         return cleaned
 
 
-class ImportForm(forms.Form):
-    file = forms.FileField(help_text="RIS, PubMed XML, MEDLINE (.nbib/.txt), CSV or Web of Science export.")
+class SourceForm(forms.Form):
+    """A source as the user describes it (PRISMA-S items 1-3, 8, 9, 13); see review.sources."""
+
     source = forms.CharField(
         label="Database / source",
         required=False,
-        max_length=200,
-        help_text="Where the file came from, e.g. Embase via Ovid. Left blank, it is guessed from the file.",
+        max_length=sources.MAX_LENGTHS["database"],
+        help_text="The database searched, e.g. Embase or APA PsycInfo. Left blank, it is taken from the file.",
     )
+    platform = forms.CharField(
+        label="Platform / interface",
+        required=False,
+        max_length=sources.MAX_LENGTHS["platform"],
+        help_text="Where it was searched, e.g. Ovid, EBSCOhost, Embase.com. Left blank, taken from the file if shown.",
+    )
+    source_type = forms.ChoiceField(
+        label="Source type",
+        required=False,
+        choices=[("", "Database (a trial register if the name is one)"), *Search.SourceType.choices],
+        help_text="Trial registers such as ClinicalTrials.gov and ICTRP are counted apart from databases in PRISMA.",
+    )
+    searched_on = forms.DateField(
+        label="Date searched",
+        required=False,
+        # ISO only: "03/04/2024" is March or April depending on who typed it.
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Write the date as YYYY-MM-DD, e.g. 2024-03-31."},
+        help_text="The day the search was run (YYYY-MM-DD).",
+    )
+    query = forms.CharField(
+        label="Search strategy as run",
+        required=False,
+        max_length=sources.MAX_LENGTHS["query"],
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="Paste the query exactly as it was run, every line of it.",
+    )
+    limits = forms.CharField(
+        label="Limits and restrictions",
+        required=False,
+        max_length=sources.MAX_LENGTHS["limits"],
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="e.g. English only; 2000 to present; humans; no filters.",
+    )
+
+    def clean_searched_on(self):
+        day = self.cleaned_data["searched_on"]
+        try:
+            sources.check_search_date(day)
+        except ValueError as e:
+            raise forms.ValidationError(str(e)) from None
+        return day
+
+    def source_details(self):
+        data = self.cleaned_data
+        return sources.SourceDetails(
+            database=data.get("source") or "",
+            platform=data.get("platform") or "",
+            source_type=data.get("source_type") or "",
+            searched_on=data.get("searched_on"),
+            query=data.get("query") or "",
+            limits=data.get("limits") or "",
+        )
+
+
+class ImportForm(SourceForm):
+    file = forms.FileField(help_text="RIS, PubMed XML, MEDLINE (.nbib/.txt), CSV or Web of Science export.")
+    field_order = ["file"]
 
     def __init__(self, *args, refusal="", **kwargs):
         # ``refusal``: why the upload was stopped while it streamed in (review.uploads), if it was.
@@ -133,6 +193,59 @@ class ImportForm(forms.Form):
         if upload.size > limits.max_upload_size():
             raise forms.ValidationError(limits.too_large_message(upload.size, name=upload.name))
         return upload
+
+
+class CountForm(SourceForm):
+    """Records identified by a source that is counted, not imported (citation searching...)."""
+
+    count = forms.IntegerField(
+        label="Records identified",
+        min_value=0,
+        max_value=sources.MAX_COUNT,
+        help_text="How many records this source identified.",
+    )
+    field_order = ["source", "count", "source_type", "searched_on", "query", "limits", "platform"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="count", **kwargs)
+        source = self.fields["source"]
+        source.required = True
+        source.label = "Source"
+        source.help_text = "e.g. Citation searching, Websites, Organisations, or a register searched by hand."
+        self.fields["source_type"].choices = Search.SourceType.choices
+        self.fields["source_type"].required = True
+        self.fields["source_type"].help_text = ""
+        self.initial.setdefault("source_type", Search.SourceType.OTHER)
+        self.fields["searched_on"].required = True
+        self.fields["searched_on"].error_messages["required"] = "Give the date the source was searched (YYYY-MM-DD)."
+        self.fields["query"].label = "How it was searched"
+        self.fields["query"].help_text = "e.g. the reference lists of the included studies; the websites visited."
+        self.fields["platform"].help_text = ""
+
+
+class SearchEditForm(SourceForm):
+    """The owner's corrections to what the search log says of a search, import or count."""
+
+    def __init__(self, *args, search, **kwargs):
+        initial = {name: getattr(search, name) for name in ("source", "platform", "source_type", "query", "limits")}
+        initial["searched_on"] = search.searched_on
+        if search.kind == Search.Kind.COUNT:
+            initial["count"] = search.hits
+        super().__init__(*args, initial=initial, **kwargs)
+        self.fields["source"].required = True
+        self.fields["source"].help_text = ""
+        self.fields["platform"].help_text = ""
+        self.fields["source_type"].choices = Search.SourceType.choices
+        self.fields["source_type"].required = True
+        if search.kind == Search.Kind.COUNT:
+            self.fields["count"] = forms.IntegerField(
+                label="Records identified", min_value=0, max_value=sources.MAX_COUNT
+            )
+            self.order_fields(["source", "count"])
+        if search.kind == Search.Kind.PUBMED:
+            # Sieve ran it: the database, query, date and platform are what it sent.
+            for name in ("source", "platform", "source_type", "searched_on", "query"):
+                del self.fields[name]
 
 
 class InviteForm(forms.Form):

@@ -1,16 +1,27 @@
-"""Storing articles in a review: deduplication, bulk inserts, one transaction per import."""
+"""Storing articles in a review: deduplication, bulk inserts, one transaction per import.
 
+The one workflow that writes what the pure readers produce: ``import_file`` reads an export
+file through ``review.importers`` and stores it with ``import_articles``.
+"""
+
+import contextlib
+import os
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 
 from django.db import transaction
 from rapidfuzz import fuzz, process
 
-from review import dedup
+from review import dedup, limits, sources
+from review.article import ImportFileError
+from review.importers import HEAD, MAX_WARNINGS, read_articles, sniff
 from review.links import web_url
 from review.models import Event, Record, Search, Stage
 from review.signals import announce_records_added
+from review.sources import SourceDetails
 
 CHUNK = 2000
 
@@ -209,10 +220,7 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
             actor=user or search.run_by,
             kind=Event.Kind.SEARCH if search.kind == Search.Kind.PUBMED else Event.Kind.IMPORT,
             detail={
-                "search": search.pk,
-                "source": search.source,
-                "query": search.query,
-                "filename": search.filename,
+                **_event_detail(search),
                 "added": result.added,
                 "duplicates": result.duplicates,
                 "skipped": result.skipped,
@@ -278,6 +286,180 @@ def _store_chunk(chunk, search, index, known, result, user):
 
 
 @transaction.atomic
+def import_file(*, review, path=None, fileobj=None, filename="", source=None, details=None, user=None):
+    """Import one export file (a path, or an open binary file such as an upload) into ``review``.
+
+    The format is told from the content. ``details`` (a sources.SourceDetails) holds what the
+    user typed about the source: the database, platform, search date, query, limits and source
+    type; ``source`` is a shorthand for the database alone. What was left blank comes from the
+    file where it shows it (the database, else the file's name; the platform). Returns an
+    ImportResult whose ``warnings`` list what was read but not understood (a year like '10 15').
+    Raises ImportFileError, naming the file and the record or line, and stores nothing, when the
+    file cannot be imported; ValueError when the details do not pass SourceDetails.checked.
+    """
+    if path is None and fileobj is None:
+        raise ValueError("import_file needs a path or a fileobj")
+    details = (details or SourceDetails(database=source or "")).checked()
+    name = Path(filename or (str(path) if path is not None else getattr(fileobj, "name", "")) or "uploaded file").name
+    with _binary(path, fileobj, name) as stream:
+        sniffed = sniff(stream, name)
+        warnings = []
+        articles = read_articles(stream, sniffed, name, warnings.append)
+        shown = details.search_fields(
+            # The importers tell the database and platform apart once they can; until then
+            # ``source`` holds what the file names ("PsycINFO (Ovid)").
+            database=getattr(sniffed, "database", "") or sniffed.source,
+            platform=getattr(sniffed, "platform", ""),
+            default=name,
+        )
+        search = Search(
+            review=review,
+            kind=Search.Kind.FILE,
+            filename=name[:300],
+            file_format=sniffed.label,
+            run_by=user,
+            **shown,
+        )
+        result = import_articles(search=search, articles=articles, user=user)
+    if len(warnings) > MAX_WARNINGS:
+        warnings[MAX_WARNINGS:] = [f"{name}: {len(warnings) - MAX_WARNINGS} more warnings like these."]
+    result.warnings.extend(warnings)
+    return result
+
+
+def record_count(*, review, count, details, user=None):
+    """Log ``count`` records identified by a source that was counted, not imported (citation
+    searching, websites, organisations...): a Search of kind COUNT with ``hits`` = count and no
+    records, and its audit event. ``details`` is a sources.SourceDetails naming the source; the
+    source type defaults to "other methods" (a register when the name is one). ValueError when
+    the count or the details are not acceptable. Returns the Search.
+    """
+    details = details.checked()
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"The number of records must be a whole number, 0 or more (got {count!r}).")
+    if count > sources.MAX_COUNT:
+        raise ValueError(
+            f"{count:,} records is more than a source can have identified (at most {sources.MAX_COUNT:,})."
+        )
+    if not details.database:
+        raise ValueError("Name the source the records were identified by (e.g. 'Citation searching').")
+    shown = details.search_fields()
+    if not details.source_type:
+        shown["source_type"] = sources.REGISTER if shown["source_type"] == sources.REGISTER else sources.OTHER
+    with transaction.atomic():
+        search = Search.objects.create(review=review, kind=Search.Kind.COUNT, hits=count, run_by=user, **shown)
+        Event.objects.create(
+            review=review, actor=user, kind=Event.Kind.IMPORT, detail={**_event_detail(search), "counted": count}
+        )
+    return search
+
+
+# What may be edited after the fact, in the order the audit event lists it.
+EDITABLE = ("source", "platform", "source_type", "searched_on", "query", "limits", "hits")
+PUBMED_FIXED = ("source", "platform", "source_type", "searched_on", "query")
+
+
+def edit_search(*, search, details, user, count=None):
+    """Correct what was typed (or read from the file) about a search, import or count after the
+    fact: the owner's fix of a misspelt database or a forgotten search date. ``count`` is a
+    counted source's number of records. Of a PubMed search Sieve ran, only the limits can be
+    described: its database, query, date and platform are what Sieve sent (and re-runs skip the
+    PMIDs it brought by its database's name). The records carry the new database name. Audited
+    with the old and new values; returns the names of the fields changed (none: nothing written).
+    """
+    details = details.checked()
+    with transaction.atomic():
+        search = Search.objects.select_for_update().get(pk=search.pk)
+        wanted = details.search_fields(database=search.source)
+        if search.kind == Search.Kind.PUBMED:
+            # What Sieve itself sent to PubMed, and when, is a record, not a description.
+            wanted.update({name: getattr(search, name) for name in PUBMED_FIXED})
+        if not details.source_type:
+            wanted["source_type"] = search.source_type
+        if search.kind == Search.Kind.COUNT and count is not None:
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= sources.MAX_COUNT:
+                raise ValueError(f"The number of records must be a whole number from 0 to {sources.MAX_COUNT:,}.")
+            wanted["hits"] = count
+        changes = {
+            name: (getattr(search, name), wanted[name])
+            for name in EDITABLE
+            if name in wanted and getattr(search, name) != wanted[name]
+        }
+        if not changes:
+            return []
+        for name, (_, new) in changes.items():
+            setattr(search, name, new)
+        search.save(update_fields=list(changes))
+        if "source" in changes:
+            Record.objects.filter(search=search).update(source=search.source)
+        Event.objects.create(
+            review=search.review,
+            actor=user,
+            kind=Event.Kind.SEARCH if search.kind == Search.Kind.PUBMED else Event.Kind.IMPORT,
+            detail={
+                "search": search.pk,
+                "edited": {name: [_jsonable(old), _jsonable(new)] for name, (old, new) in changes.items()},
+            },
+        )
+    return list(changes)
+
+
+def _jsonable(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _event_detail(search):
+    """What an import's (or a count's) audit event says about its source."""
+    return {
+        "search": search.pk,
+        "source": search.source,
+        "source_type": search.source_type,
+        "platform": search.platform,
+        "searched_on": search.searched_on.isoformat() if search.searched_on else "",
+        "query": search.query,
+        "limits": search.limits,
+        "filename": search.filename,
+    }
+
+
+@contextlib.contextmanager
+def _binary(path, fileobj, name):
+    limit = limits.max_upload_size()
+    if path is not None:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 (closed by the with below, after the error check)
+        except OSError as exc:
+            raise ImportFileError(f"{name}: cannot be opened ({exc.strerror}).") from exc
+        with stream:
+            _check_size(os.fstat(stream.fileno()).st_size, limit, name)
+            yield stream
+        return
+    stream = getattr(fileobj, "file", fileobj)  # Django's UploadedFile wraps the real file
+    if isinstance(stream.read(0), str):
+        raise ValueError("import_file needs a file opened in binary mode")
+    if stream.seekable():
+        _check_size(stream.seek(0, os.SEEK_END), limit, name)
+        stream.seek(0)
+        yield stream
+        return
+    # Sniffing reads the start twice, so a pipe is spooled first (to disk once it is large),
+    # and no further than the size limit.
+    with tempfile.SpooledTemporaryFile(max_size=HEAD * 16) as spool:
+        copied = 0
+        while chunk := stream.read(min(1024 * 1024, limit + 1 - copied)):
+            spool.write(chunk)
+            copied += len(chunk)
+            if copied > limit:
+                raise ImportFileError(limits.too_large_message(None, limit, name))
+        spool.seek(0)
+        yield spool
+
+
+def _check_size(size, limit, name):
+    if size > limit:
+        raise ImportFileError(limits.too_large_message(size, limit, name))
+
+
 def unmerge(record, *, user):
     """Undo a duplicate link: the record becomes a unique record and is never re-linked."""
     # Read the link under a row lock: a merge running at the same time may have just changed it.

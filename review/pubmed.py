@@ -179,6 +179,8 @@ def run_search(*, review, query, mindate=None, maxdate=None, max_records=None, u
     so re-running a search adds only what is new. Nothing is written if the search fails.
     """
     # Imported here: the client itself (search) needs no database.
+    from django.utils import timezone
+
     from review.importing import import_articles
     from review.models import Search
 
@@ -192,6 +194,9 @@ def run_search(*, review, query, mindate=None, maxdate=None, max_records=None, u
         review=review,
         kind=Search.Kind.PUBMED,
         source="PubMed",
+        platform="PubMed",
+        source_type=Search.SourceType.DATABASE,
+        searched_on=timezone.localdate(),
         query=result.query,
         query_translation=result.query_translation,
         mindate=result.mindate,

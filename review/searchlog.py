@@ -1,4 +1,5 @@
-"""The search log as CSV: every PubMed search and file import of a review, for PRISMA-S reporting.
+"""The search log as CSV: every PubMed search, file import and counted source of a review, for
+PRISMA-S reporting (database, platform, source type, date searched, query, limits, figures).
 
 Other apps add rows through ``register_rows`` (review never imports them): screening adds the
 closures of a stage on the stopping rule, and their reopenings, in its apps.ready.
@@ -14,9 +15,13 @@ from review.spreadsheet import safe_row
 COLUMNS = [
     ("run_at", "Date run (UTC)"),
     ("source", "Database / source"),
+    ("platform", "Platform / interface"),
+    ("source_type", "Source type"),
+    ("searched_on", "Date searched"),
     ("kind", "Kind"),
     ("query", "Query"),
     ("query_translation", "Query translation"),
+    ("limits", "Limits and restrictions"),
     ("mindate", "Date from"),
     ("maxdate", "Date to"),
     ("filename", "File name"),
@@ -46,33 +51,41 @@ def search_log_rows(review):
     as in ``COLUMNS``."""
     rows = []
     for search in Search.objects.filter(review=review).select_related("run_by").order_by("run_at", "pk"):
-        rows.append(
-            {
-                "run_at": search.run_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                "source": search.source,
-                "kind": search.get_kind_display(),
-                "query": search.query,
-                "query_translation": search.query_translation,
-                "mindate": search.mindate,
-                "maxdate": search.maxdate,
-                "filename": search.filename,
-                "file_format": search.file_format,
-                "run_by": search.run_by.get_username() if search.run_by else "",
-                # Hits are unknown for a file import: left blank rather than 0.
-                "hits": "" if search.hits is None else search.hits,
-                "fetched": search.fetched,
-                "added": search.added,
-                "duplicates": search.duplicates,
-                "skipped": search.skipped,
-                "_when": search.run_at,
-            }
-        )
+        rows.append({**search_row(search), "_when": search.run_at})
     rows.extend(_registered_rows(review))
     # Stable: searches keep their order among themselves, and come first at the same instant.
     rows.sort(key=lambda row: row["_when"])
     for row in rows:
         del row["_when"]
     return rows
+
+
+def search_row(search):
+    """One search, import or count as a search-log row keyed as in ``COLUMNS``."""
+    counted = search.kind == Search.Kind.COUNT
+    return {
+        "run_at": search.run_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "source": search.source,
+        "platform": search.platform,
+        "source_type": search.get_source_type_display(),
+        "searched_on": search.searched_on.isoformat() if search.searched_on else "",
+        "kind": search.get_kind_display(),
+        "query": search.query,
+        "query_translation": search.query_translation,
+        "limits": search.limits,
+        "mindate": search.mindate,
+        "maxdate": search.maxdate,
+        "filename": search.filename,
+        "file_format": search.file_format,
+        "run_by": search.run_by.get_username() if search.run_by else "",
+        # Hits are unknown for a file import, and a counted source has nothing fetched or
+        # added: left blank rather than 0.
+        "hits": "" if search.hits is None else search.hits,
+        "fetched": "" if counted else search.fetched,
+        "added": "" if counted else search.added,
+        "duplicates": "" if counted else search.duplicates,
+        "skipped": "" if counted else search.skipped,
+    }
 
 
 def _registered_rows(review):

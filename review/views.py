@@ -9,11 +9,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from review import importers, importing, invitations, pubmed, searchlog, uploads
+from review import importing, invitations, pubmed, searchlog, sources, uploads
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
 from review.article import ImportFileError
-from review.forms import ImportForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm
-from review.models import Invitation, Membership, Record, Review, Role
+from review.forms import CountForm, ImportForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm, SearchEditForm
+from review.models import Invitation, Membership, Record, Review, Role, Search
 from review.reviews import change_role, create_review, remove_member, set_resolver
 
 OWNER = (Role.OWNER,)
@@ -84,11 +84,11 @@ def import_file(request, slug):
     if form.is_bound and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            result = importers.import_file(
+            result = importing.import_file(
                 review=review,
                 fileobj=upload,
                 filename=upload.name,
-                source=form.cleaned_data["source"],
+                details=form.source_details(),
                 user=request.user,
             )
         except ImportFileError as e:
@@ -98,7 +98,26 @@ def import_file(request, slug):
             for warning in result.warnings:
                 messages.warning(request, warning)
             return redirect("review:searches", review.slug)
-    return render(request, "review/import_form.html", {"form": form, "review": review, "membership": membership})
+    return _import_page(request, review, membership, form, CountForm())
+
+
+@login_required
+@require_POST
+def import_count(request, slug):
+    review, membership = review_for_member(request, slug, OWNER)
+    form = CountForm(request.POST)
+    if form.is_valid():
+        search = importing.record_count(
+            review=review, count=form.cleaned_data["count"], details=form.source_details(), user=request.user
+        )
+        messages.success(request, f"{search.source}: {search.hits} records identified, counted (not imported).")
+        return redirect("review:searches", review.slug)
+    return _import_page(request, review, membership, ImportForm(), form)
+
+
+def _import_page(request, review, membership, form, count_form):
+    context = {"form": form, "count_form": count_form, "review": review, "membership": membership}
+    return render(request, "review/import_form.html", context)
 
 
 @login_required
@@ -113,6 +132,25 @@ def searches(request, slug):
         "log_events": searchlog.registered_rows(review),
     }
     return render(request, "review/searches.html", context)
+
+
+@login_required
+def search_edit(request, slug, pk):
+    review, membership = review_for_member(request, slug, OWNER)
+    search = get_object_or_404(Search, review=review, pk=pk)
+    form = SearchEditForm(request.POST or None, search=search)
+    if request.method == "POST" and form.is_valid():
+        changed = importing.edit_search(
+            search=search, details=form.source_details(), count=form.cleaned_data.get("count"), user=request.user
+        )
+        if changed:
+            corrected = ", ".join(sources.LABELS[name] for name in changed)
+            messages.success(request, f"{search.source}: {corrected} corrected.")
+        else:
+            messages.info(request, "Nothing changed.")
+        return redirect("review:searches", review.slug)
+    context = {"form": form, "search": search, "review": review, "membership": membership}
+    return render(request, "review/search_edit.html", context)
 
 
 @login_required

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.urls import reverse
 
-from review import importers
+from review import importing
 from review.links import web_url
 from review.models import Record
 from screening.prisma import OtherMethods, PrismaCounts
@@ -82,7 +82,7 @@ def test_an_imported_javascript_link_is_neither_stored_nor_rendered(client, revi
             zip(("alpha", "beta", "gamma"), ("javascript:alert(1)", "https://example.org/a", " data:text/html,x"))
         )
     )
-    importers.import_file(review=review, fileobj=io.BytesIO(ris.encode()), filename="x.ris", source="Embase")
+    importing.import_file(review=review, fileobj=io.BytesIO(ris.encode()), filename="x.ris", source="Embase")
     urls = dict(Record.objects.filter(review=review).values_list("title", "url"))
     assert urls == {
         "Study alpha of kratom": "",

@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from review import annotations, importers
+from review import annotations, importing
 from review.links import web_url
 from review.models import Membership, Record, Role, Search, Stage
 from screening.decisions import record_decision, resolve
@@ -85,7 +85,7 @@ def imported_records(world):
         for n, (url, topic) in enumerate(zip(HOSTILE_SCHEMES, TOPICS))
     )
     for _ in range(2):  # the second import makes duplicates, for the Duplicates page
-        importers.import_file(
+        importing.import_file(
             review=world.review,
             fileobj=io.BytesIO(ris.encode()),
             filename='<img src=x onerror=alert("file name")>.ris',  # a file name has no "/"
@@ -107,8 +107,19 @@ def search_log(world):
         source="PubMed",
         query=evil("search query"),
         query_translation=evil("query translation"),
+        platform=evil("platform")[:100],
+        limits=evil("limits"),
         run_by=world.alice,
         hits=1,
+    )
+    Search.objects.create(
+        review=world.review,
+        kind=Search.Kind.COUNT,
+        source=evil("counted source"),
+        source_type=Search.SourceType.OTHER,
+        query=evil("how it was searched"),
+        run_by=world.alice,
+        hits=3,
     )
 
 

@@ -1,26 +1,20 @@
-"""File imports: tell a file's format from its content, read it record by record, store it.
+"""File imports, the pure part: tell a file's format from its content and read it record by record.
 
-``import_file`` is what the upload view and ``manage.py import_records`` call. Each parser
-module turns a file into a stream of Article objects; nothing is written until the whole file
-has been read without error (review.importing.import_articles runs in one transaction).
+Nothing here touches the database. ``review.importing.import_file`` (what the upload view and
+``manage.py import_records`` call) opens the file, calls ``sniff`` and ``read_articles`` here and
+stores the articles in one transaction.
 """
 
 import codecs
-import contextlib
 import csv
 import io
-import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from review import limits
 from review.article import ImportFileError
 from review.importers import bibtex, cochrane, endnote_xml, medline, pubmed_xml, ris, sources, tabular, wos
-from review.importing import import_articles
-from review.models import Search
 
 HEAD = 64 * 1024
 MAX_WARNINGS = 20
@@ -82,75 +76,6 @@ class Sniffed:
     def source(self):
         """The one-line source name ('APA PsycInfo (Ovid)'), or '' when the file names none."""
         return sources.label(self.database, self.platform)
-
-
-def import_file(*, review, path=None, fileobj=None, filename="", source=None, user=None):
-    """Import one export file (a path, or an open binary file such as an upload) into ``review``.
-
-    The format is told from the content. ``source`` defaults to the database the file came
-    from (PubMed, Embase, Scopus, ...) and else to the file's name. Returns an ImportResult
-    whose ``warnings`` list what was read but not understood (a year like '10 15'). Raises
-    ImportFileError, naming the file and the record or line, and stores nothing, when the
-    file cannot be imported.
-    """
-    if path is None and fileobj is None:
-        raise ValueError("import_file needs a path or a fileobj")
-    name = Path(filename or (str(path) if path is not None else getattr(fileobj, "name", "")) or "uploaded file").name
-    with _binary(path, fileobj, name) as stream:
-        sniffed = sniff(stream, name)
-        warnings = []
-        articles = read_articles(stream, sniffed, name, warnings.append)
-        search = Search(
-            review=review,
-            kind=Search.Kind.FILE,
-            source=(source or sniffed.source or name)[:200],
-            filename=name[:300],
-            file_format=sniffed.label,
-            run_by=user,
-        )
-        result = import_articles(search=search, articles=articles, user=user)
-    if len(warnings) > MAX_WARNINGS:
-        warnings[MAX_WARNINGS:] = [f"{name}: {len(warnings) - MAX_WARNINGS} more warnings like these."]
-    result.warnings.extend(warnings)
-    return result
-
-
-@contextlib.contextmanager
-def _binary(path, fileobj, name):
-    limit = limits.max_upload_size()
-    if path is not None:
-        try:
-            stream = open(path, "rb")  # noqa: SIM115 (closed by the with below, after the error check)
-        except OSError as exc:
-            raise ImportFileError(f"{name}: cannot be opened ({exc.strerror}).") from exc
-        with stream:
-            _check_size(os.fstat(stream.fileno()).st_size, limit, name)
-            yield stream
-        return
-    stream = getattr(fileobj, "file", fileobj)  # Django's UploadedFile wraps the real file
-    if isinstance(stream.read(0), str):
-        raise ValueError("import_file needs a file opened in binary mode")
-    if stream.seekable():
-        _check_size(stream.seek(0, os.SEEK_END), limit, name)
-        stream.seek(0)
-        yield stream
-        return
-    # Sniffing reads the start twice, so a pipe is spooled first (to disk once it is large),
-    # and no further than the size limit.
-    with tempfile.SpooledTemporaryFile(max_size=HEAD * 16) as spool:
-        copied = 0
-        while chunk := stream.read(min(1024 * 1024, limit + 1 - copied)):
-            spool.write(chunk)
-            copied += len(chunk)
-            if copied > limit:
-                raise ImportFileError(limits.too_large_message(None, limit, name))
-        spool.seek(0)
-        yield spool
-
-
-def _check_size(size, limit, name):
-    if size > limit:
-        raise ImportFileError(limits.too_large_message(size, limit, name))
 
 
 def sniff(stream, name) -> Sniffed:

@@ -7,8 +7,8 @@ import pytest
 
 from review import dedup
 from review.article import Article
-from review.importers import import_file, medline, ris
-from review.importing import import_articles, merge, unmerge
+from review.importers import medline, ris
+from review.importing import import_articles, import_file, merge, unmerge
 from review.models import Event, Record, Search
 from tests.shared import shared
 

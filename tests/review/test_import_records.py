@@ -1,4 +1,4 @@
-"""manage.py import_records: a thin command over review.importers.import_file."""
+"""manage.py import_records: a thin command over review.importing.import_file."""
 
 import io
 

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from review import importing
 from review.article import ImportFileError
-from review.importers import import_file
+from review.importing import import_file
 from review.models import Record, Search
 from tests.shared import shared
 

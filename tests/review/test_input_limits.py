@@ -15,7 +15,8 @@ from django.urls import reverse
 
 from review import limits
 from review.article import ImportFileError
-from review.importers import import_file, pubmed_xml
+from review.importers import pubmed_xml
+from review.importing import import_file
 from review.models import Record, Search
 from review.pubmed import PubMedError, run_search
 from tests import eutils_server as stand_in

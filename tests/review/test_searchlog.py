@@ -2,7 +2,7 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from review.importers import import_file
+from review.importing import import_file
 from review.models import Search
 from review.searchlog import COLUMNS, search_log_csv
 from tests.shared import shared

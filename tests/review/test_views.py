@@ -8,7 +8,7 @@ from django.urls import resolve as resolve_url
 from django.urls import reverse
 from django.utils.html import escape
 
-from review import importers
+from review import importing
 from review.models import Event, Invitation, Membership, Record, Review, Role, Search, Stage
 from screening.decisions import record_decision, resolve
 from screening.models import Decision
@@ -28,7 +28,7 @@ def ris_count(*parts):
 
 
 def import_fixture(review, user, *parts):
-    return importers.import_file(review=review, path=shared(*parts), user=user)
+    return importing.import_file(review=review, path=shared(*parts), user=user)
 
 
 @pytest.fixture
@@ -58,6 +58,7 @@ def urls(review, record):
         ("post", reverse("review:search", args=[s])),
         ("get", reverse("review:import", args=[s])),
         ("post", reverse("review:import", args=[s])),
+        ("post", reverse("review:import_count", args=[s])),
         ("get", reverse("review:searches", args=[s])),
         ("get", reverse("review:searches_csv", args=[s])),
         ("get", reverse("review:duplicates", args=[s])),
@@ -100,6 +101,7 @@ def test_a_viewer_reads_but_cannot_write(client, review, records, dave):
         "review:settings",
         "review:search",
         "review:import",
+        "review:import_count",
         "review:unmerge",
         "review:merge",
         "review:members",

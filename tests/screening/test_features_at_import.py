@@ -10,7 +10,7 @@ from django.db import transaction
 
 from review import importing
 from review.article import ImportFileError
-from review.importers import import_file
+from review.importing import import_file
 from review.models import Record, Stage
 from review.pubmed import run_search
 from review.signals import records_added
