@@ -127,7 +127,7 @@ FILES = [
     (
         ("exports", "proquest.ris"),
         6,
-        "PTSDpubs (ProQuest)",
+        "PTSDpubs",
         "RIS",
         dict(
             title="Predictors of posttraumatic stress symptom trajectories following the fatal 2011 Christchurch",
@@ -142,7 +142,7 @@ FILES = [
     (
         ("exports", "ovid_psycinfo.ris"),
         6,
-        "APA PsycInfo (Ovid)",
+        "APA PsycInfo",
         "RIS",
         dict(
             title="The influence of self-criticism on depression symptoms among ambulatory patients with "
@@ -716,3 +716,12 @@ def test_an_unknown_format_and_an_empty_file_are_refused(review, tmp_path, count
 def test_a_text_mode_file_object_is_a_programming_error(review):
     with pytest.raises(ValueError):
         import_file(review=review, fileobj=io.StringIO("TY  - JOUR\nER  -\n"))
+
+
+@pytest.mark.parametrize(
+    "name, database, platform",
+    [("proquest.ris", "PTSDpubs", "ProQuest"), ("ovid_psycinfo.ris", "APA PsycInfo", "Ovid")],
+)
+def test_the_database_and_its_platform_are_stored_apart(review, alice, name, database, platform):
+    search = import_file(review=review, path=shared("fixtures", "exports", name), user=alice).search
+    assert (search.source, search.platform) == (database, platform)

@@ -103,26 +103,32 @@ def test_the_source_types_are_the_models():
 
 def test_alices_typed_details_override_what_the_ovid_file_shows(review, alice):
     file_database, _ = what_the_file_shows(*OVID)
-    assert file_database and file_database != "APA PsycInfo"
+    assert file_database and file_database != "APA PsycInfo 1806 to March Week 4 2024"
     details = SourceDetails(
-        database="APA PsycInfo",
-        platform="Ovid",
+        database="APA PsycInfo 1806 to March Week 4 2024",
+        platform="Ovid SP",
         searched_on=date(2024, 3, 31),
         query=STRATEGY,
         limits="English; 2000 to current",
     )
     result = import_file(review=review, path=shared(*OVID), details=details, user=alice)
     search = Search.objects.get(pk=result.search.pk)
-    assert (search.source, search.platform, search.source_type) == ("APA PsycInfo", "Ovid", "database")
+    assert (search.source, search.platform, search.source_type) == (
+        "APA PsycInfo 1806 to March Week 4 2024",
+        "Ovid SP",
+        "database",
+    )
     assert (search.searched_on, search.query, search.limits) == (
         date(2024, 3, 31),
         STRATEGY,
         "English; 2000 to current",
     )
     # The records carry the database named by the user, as PRISMA's "records identified from" does.
-    assert set(Record.objects.filter(search=search).values_list("source", flat=True)) == {"APA PsycInfo"}
+    assert set(Record.objects.filter(search=search).values_list("source", flat=True)) == {
+        "APA PsycInfo 1806 to March Week 4 2024"
+    }
     event = Event.objects.get(kind=Event.Kind.IMPORT)
-    assert event.detail["platform"] == "Ovid" and event.detail["searched_on"] == "2024-03-31"
+    assert event.detail["platform"] == "Ovid SP" and event.detail["searched_on"] == "2024-03-31"
 
 
 def test_left_blank_the_database_and_platform_come_from_the_file(review):
@@ -444,20 +450,27 @@ def test_alice_corrects_a_misnamed_database_and_a_forgotten_date(client, review,
     client.force_login(alice)
     assert client.get(edit_url(search)).status_code == 200
     assert edit_url(search) in client.get(reverse("review:searches", args=[review.slug])).content.decode()
-    form = {"source": "APA PsycInfo", "platform": "Ovid", "source_type": "database", "searched_on": "2024-03-31"}
+    form = {
+        "source": "APA PsycInfo 1806 to March Week 4 2024",
+        "platform": "Ovid SP",
+        "source_type": "database",
+        "searched_on": "2024-03-31",
+    }
     response = client.post(edit_url(search), {**form, "query": STRATEGY, "limits": ""}, follow=True)
     assert "database / source, platform / interface, search date, query corrected" in response.content.decode()
     search.refresh_from_db()
     assert (search.source, search.platform, search.searched_on, search.query) == (
-        "APA PsycInfo",
-        "Ovid",
+        "APA PsycInfo 1806 to March Week 4 2024",
+        "Ovid SP",
         date(2024, 3, 31),
         STRATEGY,
     )
-    assert set(Record.objects.filter(search=search).values_list("source", flat=True)) == {"APA PsycInfo"}
+    assert set(Record.objects.filter(search=search).values_list("source", flat=True)) == {
+        "APA PsycInfo 1806 to March Week 4 2024"
+    }
     event = Event.objects.filter(detail__has_key="edited").get()
     assert (event.actor, event.detail["search"]) == (alice, search.pk)
-    assert event.detail["edited"]["source"] == [old_source, "APA PsycInfo"]
+    assert event.detail["edited"]["source"] == [old_source, "APA PsycInfo 1806 to March Week 4 2024"]
     assert event.detail["edited"]["searched_on"] == [None, "2024-03-31"]
     # The same values again change nothing and log nothing.
     client.post(edit_url(search), {**form, "query": STRATEGY, "limits": ""})
