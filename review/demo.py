@@ -34,7 +34,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from review import pubmed
+from review import importing, pubmed
 from review.article import ImportFileError
 from review.dedup import normalise_title
 from review.importers import import_file
@@ -335,7 +335,7 @@ def search_kratom(review, user, result, *, search=True, base_url=BASE_URL):
         )
         return
     try:
-        outcome = pubmed.run_search(review=review, query=review.pubmed_query, user=user)
+        outcome = importing.run_search(review=review, query=review.pubmed_query, user=user)
     except pubmed.PubMedError as exc:
         result.messages.append(
             f"{review.title}: PubMed is not reachable, so its search was not run ({exc}).\n"

@@ -27,6 +27,7 @@ COLUMNS = [
     ("added", "Records added"),
     ("duplicates", "Duplicates"),
     ("skipped", "Already in review"),
+    ("notes", "Notes"),
 ]
 
 
@@ -64,6 +65,7 @@ def search_log_rows(review):
                 "added": search.added,
                 "duplicates": search.duplicates,
                 "skipped": search.skipped,
+                "notes": " ".join(search.log_notes()),
                 "_when": search.run_at,
             }
         )

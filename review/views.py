@@ -161,7 +161,7 @@ def pubmed_search(request, slug):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            result = pubmed.run_search(
+            result = importing.run_search(
                 review=review,
                 query=data["query"],
                 mindate=data["mindate"],
@@ -173,6 +173,8 @@ def pubmed_search(request, slug):
             form.add_error(None, str(e))
         else:
             messages.success(request, result.summary())
+            for note in result.search.log_notes():
+                messages.info(request, note)
             return redirect("review:searches", review.slug)
     return render(request, "review/search_form.html", {"form": form, "review": review, "membership": membership})
 

@@ -10,8 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from review import pubmed
+from review.importing import run_search
 from review.models import Event, Record, Search
-from review.pubmed import PubMedError, RateLimiter, run_search, search
+from review.pubmed import PubMedError, RateLimiter, search
 from tests import eutils_server as stand_in
 from tests.eutils_server import EutilsServer, Fault, fixture_records
 from tests.shared import shared
@@ -40,6 +41,12 @@ def fixture_article(name, pmid):
     root = ET.parse(shared("fixtures", "entrez", name)).getroot()
     (article,) = [a for a in root.iter("PubmedArticle") if a.findtext("MedlineCitation/PMID") == pmid]
     return article
+
+
+def fetch(query, **kwargs):
+    """Search, then fetch every batch: the SearchResult and the Articles its batches brought."""
+    result = search(query, **kwargs)
+    return result, [article for batch in result.batches() for article in batch]
 
 
 def gaps(seen):
@@ -101,7 +108,7 @@ def test_rerunning_a_search_adds_only_the_new_records(eutils_server, review, ali
 
 
 def test_max_records_stops_fetching(eutils_server):
-    result = search("biopython", max_records=4)
+    result, _ = fetch("biopython", max_records=4)
     assert (result.count, result.fetched) == (8, 4)
     assert sum(int(e.params["retmax"]) for e in eutils_server.requests("efetch")) == 4
 
@@ -130,7 +137,7 @@ def test_bad_dates_and_empty_queries_are_refused_before_any_request(eutils_serve
 
 def test_a_429_is_retried_after_the_servers_retry_after(eutils_server):
     eutils_server.plan("esearch", [Fault(status=429, retry_after="1")])
-    result = search("biopython", max_records=1)
+    result, _ = fetch("biopython", max_records=1)
     assert result.fetched == 1
     first, second = eutils_server.requests("esearch")
     assert first.status == 429 and second.status == 200
@@ -141,7 +148,7 @@ def test_server_errors_are_retried_with_exponential_back_off(eutils_server, sett
     settings.NCBI_BACKOFF = 0.25
     settings.NCBI_MAX_TRIES = 4
     eutils_server.plan("efetch", [Fault(status=500), Fault(status=502)])
-    result = search("biopython", max_records=2)
+    result, _ = fetch("biopython", max_records=2)
     assert result.fetched == 2
     efetches = eutils_server.requests("efetch")
     assert [e.status for e in efetches] == [500, 502, 200]
@@ -228,11 +235,11 @@ def test_more_than_9999_hits_are_split_by_publication_date(eutils_server, settin
         dates[i] = [datetime.date(2011, 12, 20), datetime.date(2012, 2, 1)]
     records = eutils_server.add_synthetic("kratom", dates)
 
-    result = search("kratom", mindate="2000", maxdate="2023")
+    result, articles = fetch("kratom", mindate="2000", maxdate="2023")
 
     assert result.count == 21000
     assert result.fetched == 21000
-    assert {a.pmid for a in result.articles} == {r.pmid for r in records}
+    assert {a.pmid for a in articles} == {r.pmid for r in records}
     assert result.parts >= 3
     searches = eutils_server.requests("esearch")
     assert searches[0].params["mindate"] == "2000/01/01" and searches[0].params["maxdate"] == "2023/12/31"
@@ -248,9 +255,9 @@ def test_max_records_counts_records_found_in_two_date_parts_once(eutils_server, 
     for i in range(9800, 10400):
         dates[i] = [datetime.date(2011, 12, 20), datetime.date(2012, 2, 1)]
     eutils_server.add_synthetic("kratom", dates)
-    result = search("kratom", mindate="2000", maxdate="2023", max_records=10200)
+    result, articles = fetch("kratom", mindate="2000", maxdate="2023", max_records=10200)
     assert result.count == 10400
-    assert result.fetched == len({a.pmid for a in result.articles}) == 10200
+    assert result.fetched == len({a.pmid for a in articles}) == 10200
 
 
 def test_too_many_records_on_one_day_is_a_clear_error(eutils_server):
@@ -262,7 +269,7 @@ def test_too_many_records_on_one_day_is_a_clear_error(eutils_server):
 
 def test_max_records_below_the_limit_needs_no_split(eutils_server):
     eutils_server.add_synthetic("kratom", [datetime.date(2020, 5, 5)] * 10000)
-    result = search("kratom", max_records=6)
+    result, _ = fetch("kratom", max_records=6)
     assert (result.count, result.fetched, result.parts) == (10000, 6, 1)
     assert len(eutils_server.requests("esearch")) == 1
 
@@ -273,7 +280,7 @@ def test_max_records_below_the_limit_needs_no_split(eutils_server):
 def test_an_api_key_raises_the_rate_from_3_to_10_a_second(eutils_server, settings):
     settings.NCBI_BATCH_SIZE = 1
     settings.NCBI_API_KEY = ""
-    search("biopython", max_records=4)
+    fetch("biopython", max_records=4)
     slow = eutils_server.requests("esearch") + eutils_server.requests("efetch")
     assert len(slow) == 5
     assert all("api_key" not in s.params for s in slow)
@@ -282,7 +289,7 @@ def test_an_api_key_raises_the_rate_from_3_to_10_a_second(eutils_server, setting
 
     eutils_server.seen.clear()
     settings.NCBI_API_KEY = "alices-key"
-    search("biopython", max_records=4)
+    fetch("biopython", max_records=4)
     fast = eutils_server.requests("esearch") + eutils_server.requests("efetch")
     assert all(s.params["api_key"] == "alices-key" for s in fast)
     assert 4 / 10 - 0.05 <= fast[-1].at - fast[0].at < 4 / 3 - 0.3
@@ -339,7 +346,7 @@ def test_settings_are_read_at_each_search(eutils_server, settings):
     other = EutilsServer().start()
     try:
         settings.NCBI_EUTILS_URL = other.url
-        search("biopython", max_records=1)
+        fetch("biopython", max_records=1)
         assert len(other.requests("esearch")) == 1
         assert eutils_server.seen == []
     finally:
