@@ -109,6 +109,8 @@ class EutilsServer:
         self.expire_after = None  # efetches a history session serves before it is forgotten
         self.on_expire = None
         self.expired = []  # the WebEnvs forgotten so far
+        # PMIDs esearch still finds but efetch leaves out, as for a record deleted in between.
+        self.withdrawn = set()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.httpd = None
@@ -237,7 +239,7 @@ class EutilsServer:
             retstart, retmax = int(params.get("retstart", 0)), int(params.get("retmax", 20))
             if retstart + retmax > PAGING_LIMIT:
                 return 400, "application/json", _error(f"Cannot fetch past record {PAGING_LIMIT}.")
-            found = found[retstart : retstart + retmax]
+            found = [r for r in found[retstart : retstart + retmax] if r.pmid not in self.withdrawn]
         body = [self.set_head] + [r.xml or self._render(r) for r in found] + [b"\n</PubmedArticleSet>\n"]
         return 200, "text/xml", b"\n".join(body)
 
