@@ -196,7 +196,7 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
         search.added = result.added
         search.duplicates = result.duplicates
         search.skipped = result.skipped
-        search.skipped_from_files = len(result.skipped_pmids["file"])
+        search.skipped_from_files = len(result.skipped_pmids.get("file", ()))
         search.fetched = search.fetched or (result.added + result.skipped + result.empty)
         search.save(update_fields=["added", "duplicates", "skipped", "skipped_from_files", "fetched"])
         if result.unique:
@@ -264,7 +264,10 @@ def run_search(*, review, query, mindate=None, maxdate=None, max_records=None, u
             fetched=found.fetched,
             stopped_reason=found.stopped_reason(),
         )
-        return import_articles(search=log, articles=spool.articles(), skip_known_pmids=True, user=user)
+        result = import_articles(search=log, articles=spool.articles(), skip_known_pmids=True, user=user)
+    # PubMed's own ("PhraseNotFound: ...") and the client's ("PubMed's count changed ...").
+    result.warnings.extend(found.warnings)
+    return result
 
 
 class _Spool:

@@ -175,6 +175,8 @@ def pubmed_search(request, slug):
             messages.success(request, result.summary())
             for note in result.search.log_notes():
                 messages.info(request, note)
+            for warning in result.warnings:
+                messages.warning(request, warning)
             return redirect("review:searches", review.slug)
     return render(request, "review/search_form.html", {"form": form, "review": review, "membership": membership})
 

@@ -128,6 +128,7 @@ def test_a_search_that_finds_nothing_is_still_logged(eutils_server, review):
     assert result.search.query_translation == answer.findtext("QueryTranslation")
     assert eutils_server.requests("efetch") == []
     assert search("abcXYZ").warnings == ["PhraseNotFound: abcXYZ", "OutputMessage: No items found."]
+    assert result.warnings == ["PhraseNotFound: abcXYZ", "OutputMessage: No items found."]
 
 
 def test_bad_dates_and_empty_queries_are_refused_before_any_request(eutils_server):
@@ -294,6 +295,7 @@ def test_a_pmid_another_database_brought_is_kept_and_linked_as_a_duplicate(eutil
     ours = Record.objects.get(search=result.search, pmid="27797938")
     assert (ours.duplicate_of, ours.duplicate_reason) == (theirs, "pmid")
     assert result.search.log_notes() == []
+    assert "skipped_pmids" not in Event.objects.get(kind=Event.Kind.SEARCH).detail
 
 
 def test_a_search_stopped_at_its_maximum_says_so_in_the_log(eutils_server, review, alice, client):

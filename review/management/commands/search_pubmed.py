@@ -53,7 +53,8 @@ class Command(BaseCommand):
         ]
         if search.mindate or search.maxdate:
             lines.insert(1, f"Publication dates: {search.mindate or '…'} to {search.maxdate or '…'}")
-        self.stdout.write("\n".join(lines + search.log_notes()))
+        warnings = [f"Warning: {warning}" for warning in result.warnings]
+        self.stdout.write("\n".join(lines + search.log_notes() + warnings))
 
     def _progress(self, fetched, hits):
         self.stderr.write(f"Fetched {fetched:,} of {hits:,} records", ending="\r" if fetched < hits else "\n")
