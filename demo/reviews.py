@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.urls import reverse
 
-from review import pubmed
+from review import importing, pubmed
 from review.models import Membership, Review, Role, Search
 from review.reviews import add_member_directly, create_review
 
@@ -122,7 +122,7 @@ def search_kratom(review, user, result, *, search=True, base_url=BASE_URL):
         )
         return
     try:
-        outcome = pubmed.run_search(review=review, query=review.pubmed_query, user=user)
+        outcome = importing.run_search(review=review, query=review.pubmed_query, user=user)
     except pubmed.PubMedError as exc:
         result.messages.append(
             f"{review.title}: PubMed is not reachable, so its search was not run ({exc}).\n"

@@ -1,11 +1,13 @@
 """Storing articles in a review: deduplication, bulk inserts, one transaction per import.
 
 The one workflow that writes what the pure readers produce: ``import_file`` reads an export
-file through ``review.importers`` and stores it with ``import_articles``.
+file through ``review.importers``, ``run_search`` runs a PubMed search through the client in
+``review.pubmed``; both store with ``import_articles``.
 """
 
 import contextlib
 import os
+import pickle
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -13,9 +15,11 @@ from itertools import islice
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from rapidfuzz import fuzz, process
 
-from review import dedup, limits, sources
+from review import dedup, limits, pubmed, sources
 from review.article import ImportFileError
 from review.importers import HEAD, MAX_WARNINGS, read_articles, sniff
 from review.links import web_url
@@ -35,6 +39,8 @@ class ImportResult:
     # Records with nothing to screen (no title, abstract, DOI or PMID), left out.
     empty: int = 0
     reasons: dict = field(default_factory=lambda: defaultdict(int))
+    # The PMIDs a PubMed search skipped, by where the review already had them: "search", "file".
+    skipped_pmids: dict = field(default_factory=lambda: defaultdict(list))
     # What the importer read but could not use ("record 3: '10 15' is not a year").
     warnings: list = field(default_factory=list)
 
@@ -195,23 +201,17 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
         search.save()
         result = ImportResult(search=search)
         index = DuplicateIndex.for_review(review)
-        # Only a re-run PubMed search skips PMIDs; in a file, a repeated PMID is a duplicate.
-        known = None
-        if skip_known_pmids:
-            known = set(
-                Record.objects.for_review(review)
-                .filter(source=search.source)
-                .exclude(pmid="")
-                .values_list("pmid", flat=True)
-            )
+        # Only a PubMed search skips PMIDs; in a file, a repeated PMID is a duplicate.
+        known = _pubmed_pmids(review) if skip_known_pmids else None
         iterator = iter(articles)
         while chunk := list(islice(iterator, CHUNK)):
             _store_chunk(chunk, search, index, known, result, user)
         search.added = result.added
         search.duplicates = result.duplicates
         search.skipped = result.skipped
+        search.skipped_from_files = len(result.skipped_pmids.get("file", ()))
         search.fetched = search.fetched or (result.added + result.skipped + result.empty)
-        search.save(update_fields=["added", "duplicates", "skipped", "fetched"])
+        search.save(update_fields=["added", "duplicates", "skipped", "skipped_from_files", "fetched"])
         if result.unique:
             # New records to screen: a stage whose blinding the owner lifted is open again.
             review.reblind([Stage.TITLE_ABSTRACT], reason=f"{result.unique} new records imported")
@@ -225,12 +225,99 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
                 "duplicates": result.duplicates,
                 "skipped": result.skipped,
                 "empty": result.empty,
+                **({"skipped_pmids": dict(result.skipped_pmids)} if result.skipped_pmids else {}),
             },
         )
         if result.unique:
             # Screening builds the ranking features now, in the background, not at the first retrain.
             announce_records_added(review=review, search=search, added=result.unique)
     return result
+
+
+def run_search(*, review, query, mindate=None, maxdate=None, max_records=None, user=None, progress=None):
+    """Search PubMed and add the records to ``review``; returns ImportResult.
+
+    The search is logged as a Search row (query, PubMed's translation, dates, hits, fetched,
+    and why fewer were fetched than found). PMIDs PubMed already brought to the review, by an
+    earlier search or an imported PubMed file, are skipped (``_pubmed_pmids``); the log counts
+    them by origin and the audit event lists them. ``progress(fetched, hits)`` follows the
+    fetch. Raises pubmed.PubMedError; nothing is written if the search fails.
+    """
+    found = pubmed.search(query, mindate=mindate, maxdate=maxdate, max_records=max_records)
+    with _Spool() as spool:
+        # The records are fetched before the transaction opens: a search takes minutes at
+        # NCBI's pace, and the write lock (all of it, on SQLite) is held for the writing only.
+        for batch in found.batches(progress=progress):
+            for article in batch:
+                try:
+                    limits.check_article(article, "PubMed")
+                except ImportFileError as exc:
+                    raise pubmed.PubMedError(str(exc)) from None
+            spool.write(batch)
+        log = Search(
+            review=review,
+            kind=Search.Kind.PUBMED,
+            source="PubMed",
+            source_type=Search.SourceType.DATABASE,
+            platform="PubMed",
+            searched_on=timezone.localdate(),
+            query=found.query,
+            query_translation=found.query_translation,
+            mindate=found.mindate,
+            maxdate=found.maxdate,
+            run_by=user,
+            hits=found.count,
+            fetched=found.fetched,
+            stopped_reason=found.stopped_reason(),
+        )
+        result = import_articles(search=log, articles=spool.articles(), skip_known_pmids=True, user=user)
+    # PubMed's own ("PhraseNotFound: ...") and the client's ("PubMed's count changed ...").
+    result.warnings.extend(found.warnings)
+    return result
+
+
+class _Spool:
+    """Batches of Article kept in a temporary file, so a search of 100,000 records holds one
+    batch in memory at a time, however long the fetch."""
+
+    def __enter__(self):
+        self.file = tempfile.TemporaryFile()
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def write(self, batch):
+        pickle.dump(batch, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def articles(self):
+        self.file.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self.file)
+            except EOFError:
+                return
+            yield from batch
+
+
+def _pubmed_pmids(review):
+    """PMID -> "search" or "file": the PMIDs PubMed already brought to ``review``, through a
+    PubMed search or an imported PubMed file (a search run again, or run after the team imported
+    PubMed's own export, adds only what is new). PMIDs from other databases are not among them:
+    those records are kept and linked as duplicates, so each database's count stays whole."""
+    from_pubmed = Q(source__iexact="PubMed") | Q(search__platform__iexact="PubMed")
+    rows = (
+        Record.objects.for_review(review)
+        .filter(from_pubmed)
+        .exclude(pmid="")
+        .values_list("pmid", "search__kind")
+        .iterator(chunk_size=5000)
+    )
+    known = {}
+    for pmid, kind in rows:
+        if kind == Search.Kind.PUBMED or pmid not in known:
+            known[pmid] = "search" if kind == Search.Kind.PUBMED else "file"
+    return known
 
 
 def _store_chunk(chunk, search, index, known, result, user):
@@ -240,11 +327,10 @@ def _store_chunk(chunk, search, index, known, result, user):
             result.empty += 1
             continue
         record = _record_from(article, search)
-        if known is not None and record.pmid:
-            if record.pmid in known:
-                result.skipped += 1
-                continue
-            known.add(record.pmid)
+        if known is not None and record.pmid in known:
+            result.skipped += 1
+            result.skipped_pmids[known[record.pmid]].append(record.pmid)
+            continue
         cand = _candidate(record)
         original, reason = index.find(cand)
         if original is None:

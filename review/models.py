@@ -282,6 +282,14 @@ class Search(models.Model):
     added = models.PositiveIntegerField(default=0, help_text="New records stored (duplicates included)")
     duplicates = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0, help_text="Already in the review from an earlier run")
+    # A PubMed search skips the PMIDs PubMed already brought: from earlier searches, or from
+    # PubMed files imported (this many of ``skipped``). The PMIDs themselves are in its Event.
+    skipped_from_files = models.PositiveIntegerField(
+        default=0, help_text="Of those skipped, already in the review from an imported PubMed file"
+    )
+    stopped_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why fewer records were fetched than were found"
+    )
 
     class Meta:
         ordering = ["run_at", "pk"]
@@ -289,6 +297,21 @@ class Search(models.Model):
 
     def __str__(self):
         return f"{self.source}: {self.query or self.filename}"
+
+    def log_notes(self):
+        """What the search log's numbers alone do not say, in sentences: why fewer records were
+        fetched than found, and where the records a PubMed search skipped came from."""
+        notes = []
+        if self.stopped_reason:
+            notes.append(f"Fetched {self.fetched:,} of {self.hits or 0:,} found: {self.stopped_reason}.")
+        if self.skipped:
+            origins = []
+            if self.skipped > self.skipped_from_files:
+                origins.append(f"{self.skipped - self.skipped_from_files:,} from earlier PubMed searches")
+            if self.skipped_from_files:
+                origins.append(f"{self.skipped_from_files:,} from imported PubMed files")
+            notes.append(f"Skipped {self.skipped:,} already in the review: {', '.join(origins)}.")
+        return notes
 
 
 class RecordQuerySet(models.QuerySet):

@@ -1,15 +1,16 @@
 """PubMed through NCBI's E-utilities: the only module that imports Bio.Entrez.
 
-``search()`` runs esearch on the history server and fetches every record with efetch in
-batches, parsed as they stream in by review.importers.pubmed_xml. ``run_search()`` does that
-and then stores the records in a review, logged as a Search. Everything is fetched before
-anything is written, so a search that fails half-way leaves the review as it was.
+A pure client: ``search()`` runs esearch on the history server and returns a SearchResult
+whose ``batches()`` fetches the records with efetch, one batch of Article objects at a time,
+parsed as they stream in by review.importers.pubmed_xml. Nothing here touches the database:
+review.importing.run_search stores what the batches bring.
 
 Biopython sends the requests; this module adds what it lacks for a web application: a
 thread-safe rate limit (3 requests/s, 10 with an API key), connect and read timeouts,
 exponential back-off that honours Retry-After, a bounded total retry time, a configurable
-base URL (NCBI_EUTILS_URL, for tests against a local stand-in) and date splitting for
-result sets above the 9,999 records esearch and efetch can page through.
+base URL (NCBI_EUTILS_URL, for tests against a local stand-in), a new history session when
+NCBI has forgotten the search's, and date splitting for result sets above the 9,999 records
+esearch and efetch can page through.
 """
 
 import calendar
@@ -33,7 +34,6 @@ from urllib.parse import urlsplit
 from Bio import Entrez
 from django.conf import settings
 
-from review import limits
 from review.article import ImportFileError
 from review.importers import pubmed_xml
 
@@ -49,26 +49,54 @@ MAX_PER_QUERY = 9999
 EARLIEST = datetime.date(1600, 1, 1)
 FUTURE_YEARS = 5
 DATE = re.compile(r"^(\d{4})(?:[/-](\d{1,2})(?:[/-](\d{1,2}))?)?$")
+# What efetch answers once the history server has forgotten a search (after some idle minutes,
+# or at NCBI's whim): <eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>.
+SESSION_LOST = re.compile(r"unable to obtain query", re.IGNORECASE)
 
 
 class PubMedError(Exception):
     """PubMed could not be searched: network, NCBI or query trouble, in words for the user."""
 
 
+class _SessionLost(Exception):
+    """efetch says the history session is gone: search again rather than retry the same request."""
+
+
 @dataclass
 class SearchResult:
+    """What esearch found; ``batches()`` fetches the records."""
+
     query: str
     query_translation: str = ""
     count: int = 0  # PubMed's Count for the whole query
     mindate: str = ""
     maxdate: str = ""
-    articles: list = field(default_factory=list)  # Article, one per PMID, in PubMed's order
+    max_records: int | None = None
     parts: int = 1  # date ranges the search was split into
     warnings: list = field(default_factory=list)  # NCBI's ErrorList / WarningList messages
+    fetched: int = 0  # records yielded so far (each PMID once)
+    renewals: int = 0  # times the history session was lost and the search run again
+    _parts: list = field(default_factory=list, repr=False)  # one esearch answer per date range
 
     @property
-    def fetched(self):
-        return len(self.articles)
+    def wanted(self):
+        """How many records the batches should bring: every one found, or ``max_records``."""
+        return self.count if self.max_records is None else min(self.max_records, self.count)
+
+    def batches(self, progress=None):
+        """Yield lists of Article (one per efetch, each PMID once, in PubMed's order) until
+        ``wanted`` records have come. ``progress(fetched, hits)`` is called after each batch.
+        Raises PubMedError."""
+        return _batches(self, progress)
+
+    def stopped_reason(self):
+        """Why fewer records were fetched than PubMed found ("" when every one was), in words
+        for the search log. Meaningful once ``batches()`` is exhausted."""
+        if self.fetched >= self.count:
+            return ""
+        if self.max_records is not None and self.fetched >= self.max_records:
+            return f"stopped at the maximum of {self.max_records:,} records asked for"
+        return f"PubMed sent {self.fetched:,} of the {self.count:,} records it found"
 
 
 @dataclass(frozen=True)
@@ -128,22 +156,24 @@ def _config():
 
 
 def search(query, *, mindate=None, maxdate=None, max_records=None):
-    """Search PubMed and fetch the records: a SearchResult holding every Article.
+    """Search PubMed: a SearchResult with the count and translation, whose ``batches()``
+    fetches the records.
 
     ``mindate``/``maxdate`` limit the publication date (YYYY, YYYY/MM or YYYY/MM/DD);
     ``max_records`` stops after that many. Result sets above 9,999 records are split by
-    publication date until each part can be paged through, and PMIDs found in two parts
-    (print and electronic dates differ) are kept once. Raises PubMedError.
+    publication date until each part can be paged through (the parts are searched here, the
+    records fetched by the batches), and PMIDs found in two parts (print and electronic dates
+    differ) come once. Raises PubMedError.
     """
     query = (query or "").strip()
     if not query:
         raise PubMedError("The PubMed query is empty.")
-    if not _config().email:
-        logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact e-mail address.")
     if max_records is not None and max_records < 1:
         raise PubMedError("The maximum number of records must be at least 1.")
     low, high = _date_range(mindate, maxdate)
     config = _config()
+    if not config.email:
+        logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact e-mail address.")
     first = _esearch(config, query, low, high)
     result = SearchResult(
         query=query,
@@ -151,61 +181,68 @@ def search(query, *, mindate=None, maxdate=None, max_records=None):
         count=first["count"],
         mindate=_format(low, mindate),
         maxdate=_format(high, maxdate),
+        max_records=max_records,
         warnings=first["warnings"],
     )
-    wanted = first["count"] if max_records is None else min(max_records, first["count"])
-    if first["count"] <= MAX_PER_QUERY or wanted <= MAX_PER_QUERY:
-        parts = [first] if first["count"] else []
+    if first["count"] <= MAX_PER_QUERY or result.wanted <= MAX_PER_QUERY:
+        result._parts = [first] if first["count"] else []
     else:
-        parts = _split(config, query, low or EARLIEST, high or _latest())
-    result.parts = max(len(parts), 1)
-    articles = {}
-    for part in parts:
-        start, total = 0, min(part["count"], MAX_PER_QUERY)
-        while start < total and len(articles) < wanted:
-            size = min(config.batch_size, total - start, wanted - len(articles))
-            for article in _efetch(config, part, start, size):
-                articles.setdefault(article.pmid or f"#{len(articles)}", article)
-            start += size
-    result.articles = list(articles.values())[:wanted]
+        result._parts = _split(config, query, low or EARLIEST, high or _latest())
+    result.parts = max(len(result._parts), 1)
     return result
 
 
-def run_search(*, review, query, mindate=None, maxdate=None, max_records=None, user=None):
-    """Search PubMed and add the records to ``review``; returns importing.ImportResult.
+def _batches(result, progress):
+    config = _config()
+    result.fetched = 0
+    seen = set()  # PMIDs already yielded: a record dated in two parts is found by both
+    for part in result._parts:
+        start = 0
+        while start < min(part["count"], MAX_PER_QUERY) and result.fetched < result.wanted:
+            size = min(config.batch_size, min(part["count"], MAX_PER_QUERY) - start, result.wanted - result.fetched)
+            try:
+                articles = _efetch(config, part, start, size)
+            except _SessionLost as lost:
+                start = _renew(config, result, part, start, lost)
+                continue
+            part["renewed_at"] = None
+            batch = []
+            for article in articles:
+                if article.pmid and article.pmid in seen:
+                    continue
+                seen.add(article.pmid)
+                batch.append(article)
+            batch = batch[: result.wanted - result.fetched]
+            result.fetched += len(batch)
+            start += size
+            if batch:
+                yield batch
+            if progress:
+                progress(result.fetched, result.count)
 
-    The search is logged as a Search row (query, PubMed's translation, dates, hits, fetched).
-    Records whose PMID an earlier PubMed search of the review already brought are skipped,
-    so re-running a search adds only what is new. Nothing is written if the search fails.
+
+def _renew(config, result, part, start, lost):
+    """Run the part's esearch again for a new history session; the offset to go on from.
+
+    PubMed may have added or removed records meanwhile. Added ones only push the records not
+    yet fetched further down; removed ones may pull them up by as many places, so the fetch goes
+    back by that much (the PMIDs fetched twice are dropped by the caller).
     """
-    # Imported here: the client itself (search) needs no database.
-    from django.utils import timezone
-
-    from review.importing import import_articles
-    from review.models import Search
-
-    result = search(query, mindate=mindate, maxdate=maxdate, max_records=max_records)
-    for article in result.articles:
-        try:
-            limits.check_article(article, "PubMed")
-        except ImportFileError as exc:
-            raise PubMedError(str(exc)) from None
-    log = Search(
-        review=review,
-        kind=Search.Kind.PUBMED,
-        source="PubMed",
-        platform="PubMed",
-        source_type=Search.SourceType.DATABASE,
-        searched_on=timezone.localdate(),
-        query=result.query,
-        query_translation=result.query_translation,
-        mindate=result.mindate,
-        maxdate=result.maxdate,
-        run_by=user,
-        hits=result.count,
-        fetched=result.fetched,
-    )
-    return import_articles(search=log, articles=result.articles, skip_known_pmids=True, user=user)
+    if part.get("renewed_at") == start:
+        raise PubMedError(
+            f"PubMed's history server lost the search again right after it was run anew, at {lost}. "
+            "NCBI may be having trouble; try again later."
+        )
+    logger.info("PubMed's history server lost the search at %s; searching again.", lost)
+    fresh = _esearch(config, result.query, part["low"], part["high"])
+    gone = max(part["count"] - fresh["count"], 0)
+    if fresh["count"] != part["count"]:
+        result.warnings.append(
+            f"PubMed's count changed from {part['count']:,} to {fresh['count']:,} while the records were fetched."
+        )
+    part.update(fresh, renewed_at=max(start - gone, 0))
+    result.renewals += 1
+    return part["renewed_at"]
 
 
 def _date_range(mindate, maxdate):
@@ -287,6 +324,8 @@ def _esearch(config, query, low, high):
         for kind, values in (answer.get(key) or {}).items():
             warnings.extend(f"{kind}: {v}" for v in values)
     return {
+        "low": low,
+        "high": high,
         "count": int(answer["Count"]),
         "webenv": answer.get("WebEnv", ""),
         "query_key": answer.get("QueryKey", ""),
@@ -311,7 +350,12 @@ def _efetch(config, part, start, size):
         # The whole batch is read inside the retry: a connection dropped half-way
         # through the answer is retried like one that failed at once.
         with _entrez(config, Entrez.efetch, **params) as handle:
-            return list(pubmed_xml.parse(handle, name=f"PubMed's answer for {what}"))
+            try:
+                return list(pubmed_xml.parse(handle, name=f"PubMed's answer for {what}"))
+            except pubmed_xml.NcbiErrorAnswer as exc:
+                if SESSION_LOST.search(exc.error):
+                    raise _SessionLost(what) from None
+                raise
 
     return _with_retries(config, what, call)
 

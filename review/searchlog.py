@@ -32,6 +32,7 @@ COLUMNS = [
     ("added", "Records added"),
     ("duplicates", "Duplicates"),
     ("skipped", "Already in review"),
+    ("notes", "Notes"),
 ]
 
 
@@ -85,6 +86,7 @@ def search_row(search):
         "added": "" if counted else search.added,
         "duplicates": "" if counted else search.duplicates,
         "skipped": "" if counted else search.skipped,
+        "notes": " ".join(search.log_notes()),
     }
 
 

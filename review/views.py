@@ -57,7 +57,7 @@ def pubmed_search(request, slug):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            result = pubmed.run_search(
+            result = importing.run_search(
                 review=review,
                 query=data["query"],
                 mindate=data["mindate"],
@@ -69,6 +69,10 @@ def pubmed_search(request, slug):
             form.add_error(None, str(e))
         else:
             messages.success(request, result.summary())
+            for note in result.search.log_notes():
+                messages.info(request, note)
+            for warning in result.warnings:
+                messages.warning(request, warning)
             return redirect("review:searches", review.slug)
     return render(request, "review/search_form.html", {"form": form, "review": review, "membership": membership})
 

@@ -3,7 +3,9 @@
 It answers esearch (with usehistory: Count, QueryKey, WebEnv, publication-date limits),
 efetch from the history server (the PubmedArticle records of fixtures/entrez/pubmed*.xml,
 byte for byte, sliced by retstart/retmax), einfo and epost, and can be told to misbehave:
-``server.plan("efetch", [Fault(status=500)], after=1, forever=True)``. Every request is
+``server.plan("efetch", [Fault(status=500)], after=1, forever=True)``, or forget its history
+sessions after a few fetches as NCBI's history server does: ``server.expire_sessions(after=2)``.
+Every request is
 logged in ``server.seen`` with its arrival time, for tests of retries and rate limits.
 
 Use the ``eutils_server`` fixture: it starts a server on a free port and points
@@ -69,6 +71,7 @@ class _Plan:
 class _History:
     sets: dict = field(default_factory=dict)  # query_key -> list of Record
     keys: itertools.count = field(default_factory=lambda: itertools.count(1))
+    fetches: int = 0  # efetches served from this session
 
 
 def fixture_records():
@@ -101,7 +104,13 @@ class EutilsServer:
         self.template = min(self.records, key=lambda r: len(r.xml)).xml
         self.seen = []
         self.histories = {}
+        self.sessions = itertools.count(1)  # WebEnv numbers, never reused
         self.plans = {}
+        self.expire_after = None  # efetches a history session serves before it is forgotten
+        self.on_expire = None
+        self.expired = []  # the WebEnvs forgotten so far
+        # PMIDs esearch still finds but efetch leaves out, as for a record deleted in between.
+        self.withdrawn = set()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.httpd = None
@@ -120,6 +129,12 @@ class EutilsServer:
     def plan(self, endpoint, faults, *, after=0, forever=False):
         """Misbehave on requests to ``endpoint`` after the first ``after`` ones."""
         self.plans[endpoint] = _Plan(list(faults), after, forever)
+
+    def expire_sessions(self, *, after, then=None):
+        """Forget each history session (WebEnv) once it has served ``after`` efetches: the next
+        efetch on it gets NCBI's ``<ERROR>Unable to obtain query #1</ERROR>``. ``then()`` runs
+        as a session is forgotten (to change what PubMed holds while a search runs)."""
+        self.expire_after, self.on_expire = after, then
 
     def add_synthetic(self, term, dates, first_pmid=90000000):
         """Let ``term`` find one record per entry of ``dates`` (a date, or a list of dates)."""
@@ -198,7 +213,7 @@ class EutilsServer:
         history = ""
         if params.get("usehistory") == "y":
             with self.lock:
-                webenv = params.get("WebEnv") or f"MCID_{len(self.histories) + 1:024x}"
+                webenv = params.get("WebEnv") or f"MCID_{next(self.sessions):024x}"
                 env = self.histories.setdefault(webenv, _History())
                 key = next(env.keys)
                 env.sets[str(key)] = found
@@ -216,7 +231,7 @@ class EutilsServer:
             wanted = set(params["id"].split(","))
             found = [r for r in self.records if r.pmid in wanted]
         else:
-            env = self.histories.get(params.get("WebEnv", ""))
+            env = self._session(params.get("WebEnv", ""))
             found = env.sets.get(params.get("query_key", "")) if env else None
             if found is None:
                 body = b"<eFetchResult>\n\t<ERROR>Unable to obtain query #1</ERROR>\n</eFetchResult>\n"
@@ -224,9 +239,24 @@ class EutilsServer:
             retstart, retmax = int(params.get("retstart", 0)), int(params.get("retmax", 20))
             if retstart + retmax > PAGING_LIMIT:
                 return 400, "application/json", _error(f"Cannot fetch past record {PAGING_LIMIT}.")
-            found = found[retstart : retstart + retmax]
+            found = [r for r in found[retstart : retstart + retmax] if r.pmid not in self.withdrawn]
         body = [self.set_head] + [r.xml or self._render(r) for r in found] + [b"\n</PubmedArticleSet>\n"]
         return 200, "text/xml", b"\n".join(body)
+
+    def _session(self, webenv):
+        """The history session ``webenv``, counting this efetch; None once it has expired."""
+        with self.lock:
+            env = self.histories.get(webenv)
+            if env is None or self.expire_after is None:
+                return env
+            env.fetches += 1
+            if env.fetches <= self.expire_after:
+                return env
+            del self.histories[webenv]
+            self.expired.append(webenv)
+        if self.on_expire:
+            self.on_expire()
+        return None
 
     def _render(self, record):
         day = min(record.dates)

@@ -23,6 +23,14 @@ YEAR = re.compile(r"\b(\d{4})\b")
 MAX_DEPTH = 100
 
 
+class NcbiErrorAnswer(ImportFileError):
+    """NCBI answered with its error document (<eFetchResult><ERROR>...) instead of records."""
+
+    def __init__(self, message, error=""):
+        super().__init__(message)
+        self.error = error  # NCBI's own words: "Unable to obtain query #1"
+
+
 def parse(stream, name=""):
     """Yield one Article per PubmedArticle (and PubmedBookArticle) in ``stream``, a binary file.
 
@@ -76,7 +84,7 @@ def parse(stream, name=""):
             f"(record {number + 1}, after {number} complete records): {reason}."
         ) from None
     if root.tag in NCBI_ERROR_TAGS:
-        raise ImportFileError(_not_pubmed(name, root))
+        raise NcbiErrorAnswer(_not_pubmed(name, root), error=" ".join("".join(root.itertext()).split()))
 
 
 def _too_deep(name, number, article):

@@ -16,9 +16,9 @@ from django.urls import reverse
 from review import limits
 from review.article import ImportFileError
 from review.importers import pubmed_xml
-from review.importing import import_file
+from review.importing import import_file, run_search
 from review.models import Record, Search
-from review.pubmed import PubMedError, run_search
+from review.pubmed import PubMedError
 from tests import eutils_server as stand_in
 from tests.shared import shared
 

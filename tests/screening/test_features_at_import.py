@@ -10,9 +10,8 @@ from django.db import transaction
 
 from review import importing
 from review.article import ImportFileError
-from review.importing import import_file
+from review.importing import import_file, run_search
 from review.models import Record, Stage
-from review.pubmed import run_search
 from review.signals import records_added
 from screening import ranking, retrain, tasks
 from screening.models import RankingRun, RecordScore

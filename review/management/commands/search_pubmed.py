@@ -1,12 +1,16 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from review.importing import run_search
 from review.models import Review
-from review.pubmed import PubMedError, run_search
+from review.pubmed import PubMedError
 
 
 class Command(BaseCommand):
-    help = "Search PubMed and add the records found to a review (records already brought by PubMed are skipped)."
+    help = (
+        "Search PubMed and add the records found to a review (PMIDs PubMed already brought, by an earlier "
+        "search or an imported PubMed file, are skipped)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("review", help="the review's slug")
@@ -28,7 +32,13 @@ class Command(BaseCommand):
                 raise CommandError(f"No user called {user!r}.")
         try:
             result = run_search(
-                review=target, query=query, mindate=mindate, maxdate=maxdate, max_records=max_records, user=run_by
+                review=target,
+                query=query,
+                mindate=mindate,
+                maxdate=maxdate,
+                max_records=max_records,
+                user=run_by,
+                progress=self._progress if options["verbosity"] > 0 else None,
             )
         except PubMedError as exc:
             raise CommandError(str(exc)) from None
@@ -43,4 +53,8 @@ class Command(BaseCommand):
         ]
         if search.mindate or search.maxdate:
             lines.insert(1, f"Publication dates: {search.mindate or '…'} to {search.maxdate or '…'}")
-        self.stdout.write("\n".join(lines))
+        warnings = [f"Warning: {warning}" for warning in result.warnings]
+        self.stdout.write("\n".join(lines + search.log_notes() + warnings))
+
+    def _progress(self, fetched, hits):
+        self.stderr.write(f"Fetched {fetched:,} of {hits:,} records", ending="\r" if fetched < hits else "\n")
