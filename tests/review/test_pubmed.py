@@ -17,8 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from review import pubmed, searchlog
-from review.importers import import_file
-from review.importing import run_search
+from review.importing import import_file, run_search
 from review.models import Event, Record, Search
 from review.pubmed import PubMedError, RateLimiter, search
 from tests import eutils_server as stand_in

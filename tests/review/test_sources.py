@@ -13,9 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from review import importers, sources
-from review.importing import import_file, record_count
+from review.importing import import_file, record_count, run_search
 from review.models import Event, Record, Search
-from review.pubmed import run_search
 from review.searchlog import search_log_csv
 from review.sources import SourceDetails
 from tests.eutils_server import eutils_server  # noqa: F401 (fixture)
