@@ -264,8 +264,9 @@ def _source_note(searches):
         return None
     fetched = sum(s["fetched"] for s in short)
     hits = sum(s["hits"] for s in short)
+    reasons = "; ".join(dict.fromkeys(s["stopped_reason"].strip() for s in short if s["stopped_reason"].strip()))
     limits = "; ".join(dict.fromkeys(s["limits"].strip() for s in short if s["limits"].strip()))
-    why = f"limited to {limits}" if limits else "not all records fetched"
+    why = reasons or (f"limited to {limits}" if limits else "not all records fetched")
     return f"{fetched:,} of {hits:,} found; {why}"
 
 
@@ -280,7 +281,9 @@ def compute(review) -> PrismaCounts:
         name = row["source"] or UNNAMED
         bucket[name] = bucket.get(name, 0) + row["n"]
     searches = list(
-        Search.objects.filter(review=review).values("kind", "source", "source_type", "hits", "fetched", "limits")
+        Search.objects.filter(review=review).values(
+            "kind", "source", "source_type", "hits", "fetched", "limits", "stopped_reason"
+        )
     )
     counted = {"main": 0, "other": 0}
     notes = {}

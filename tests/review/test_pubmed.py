@@ -302,6 +302,10 @@ def test_a_search_stopped_at_its_maximum_says_so_in_the_log(eutils_server, revie
     assert log_rows(review)[0]["Notes"] == note
     client.force_login(alice)
     assert note in client.get(reverse("review:searches", args=[review.slug])).content.decode()
+    # ... and beside its count in the PRISMA diagram.
+    from screening.prisma import compute
+
+    assert compute(review).source_notes == {"PubMed": "5 of 8 found; stopped at the maximum of 5 records asked for"}
 
 
 def test_records_pubmed_found_but_did_not_send_are_noted(eutils_server, review):
