@@ -66,14 +66,15 @@ def check_settings(fields):
             fields[name] = value
 
 
-def create_review(*, slug, title, owner, **fields) -> Review:
+def create_review(*, slug, title, owner, allow_no_owner=False, **fields) -> Review:
     """Create a review; ``owner`` (a saved user) becomes its first owner.
 
     A blank ``slug`` is made from the title. Raises ValueError for a missing owner (nobody could
     open the review: every page is for members only), a bad or taken slug, an empty title or an
-    unknown setting.
+    unknown setting. ``allow_no_owner`` is for the ``create_review`` command's scripted set-ups
+    only (members come later from ``add_member`` or a decisions file), which it warns about.
     """
-    if owner is None or owner.pk is None:
+    if (owner is None or owner.pk is None) and not allow_no_owner:
         raise ValueError(
             "A review needs an owner: nobody else could open it, since every page of a review is for its members."
         )
@@ -85,7 +86,8 @@ def create_review(*, slug, title, owner, **fields) -> Review:
         slug = (slug or "").strip() or slug_from_title(title)
         check_slug(slug)
         review = Review.objects.create(slug=slug, title=title, created_by=owner, **fields)
-        Membership.objects.create(review=review, user=owner, role=Role.OWNER)
+        if owner is not None:
+            Membership.objects.create(review=review, user=owner, role=Role.OWNER)
         Event.objects.create(review=review, actor=owner, kind=Event.Kind.SETTINGS, detail={"created": slug})
     return review
 

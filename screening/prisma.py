@@ -46,6 +46,7 @@ JSON_KEYS = (
     "databases",
     "registers",
     "records_identified",
+    "records_identified_total",
     "duplicates_removed",
     "records_excluded_automation",
     "records_removed_other",
@@ -369,11 +370,20 @@ def compute(review) -> PrismaCounts:
     )
 
 
+def _merged(*counts):
+    merged = {}
+    for part in counts:
+        for name, n in part.items():
+            merged[name] = merged.get(name, 0) + n
+    return merged
+
+
 def to_json(counts: PrismaCounts) -> dict:
     """The diagram's figures as a JSON-ready dict with exactly the keys in ``JSON_KEYS``.
 
     Every box's sum holds in it, open or finished (tests/screening/test_prisma.py checks them):
-    records_identified = duplicates_removed + records_excluded_automation + records_removed_other
+    records_identified_total = sum(records_identified) = sum(databases) + sum(registers)
+    = duplicates_removed + records_excluded_automation + records_removed_other
     + records_screened + records_not_yet_screened; records_screened = records_excluded +
     reports_sought; reports_sought = reports_not_retrieved + reports_not_yet_assessed +
     reports_assessed; reports_assessed = sum(reports_excluded) + reports_included;
@@ -385,7 +395,9 @@ def to_json(counts: PrismaCounts) -> dict:
         "open_note": counts.open_note,
         "databases": dict(counts.databases_identified),
         "registers": dict(counts.registers_identified),
-        "records_identified": counts.total_identified,
+        # {source: n} for databases and registers together, as before registers were told apart.
+        "records_identified": _merged(counts.databases_identified, counts.registers_identified),
+        "records_identified_total": counts.total_identified,
         "duplicates_removed": counts.duplicates_removed,
         "records_excluded_automation": counts.records_excluded_automation,
         "records_removed_other": counts.records_removed_other,

@@ -89,8 +89,11 @@ def finished(alice, bob):
 
 def assert_every_box_adds_up(data):
     """Every sum the diagram implies, read from the JSON file alone."""
-    assert data["records_identified"] == sum(data["databases"].values()) + sum(data["registers"].values())
-    assert data["records_identified"] == (
+    assert data["records_identified"] == {**data["databases"], **data["registers"]}
+    total = data["records_identified_total"]
+    assert total == sum(data["records_identified"].values())
+    assert total == sum(data["databases"].values()) + sum(data["registers"].values())
+    assert total == (
         data["duplicates_removed"]
         + data["records_excluded_automation"]
         + data["records_removed_other"]

@@ -10,7 +10,10 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("--title", required=True)
         parser.add_argument("--question", default="")
-        parser.add_argument("--owner", help="username or e-mail address of the owner (an existing account; required)")
+        parser.add_argument(
+            "--owner",
+            help="username or e-mail address of the owner (an existing account); without it the review has no owner until add_member gives it one",
+        )
         parser.add_argument(
             "--reviewers-per-record",
             type=int,
@@ -19,22 +22,26 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug, title, question, owner, reviewers_per_record, **options):
-        if not owner:
-            raise CommandError(
-                "A review needs an owner: pass --owner USERNAME (an existing account). Without one nobody "
-                "could open the review, since every page of a review is for its members."
-            )
         if reviewers_per_record < 1:
             raise CommandError("--reviewers-per-record must be at least 1.")
         try:
             review = create_review(
                 slug=slug,
                 title=title,
-                owner=find_user(owner),
+                owner=find_user(owner) if owner else None,
+                allow_no_owner=not owner,
                 question=question,
                 title_abstract_reviewers=reviewers_per_record,
                 full_text_reviewers=reviewers_per_record,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Created review {review.slug!r}: {review.title}, owned by {owner}")
+        if owner:
+            self.stdout.write(f"Created review {review.slug!r}: {review.title}, owned by {owner}")
+            return
+        self.stdout.write(f"Created review {review.slug!r}: {review.title}, with no owner yet")
+        self.stderr.write(
+            f"Warning: review {review.slug!r} has no owner, so nobody can open it until one is added: "
+            f"manage.py add_member {review.slug} USERNAME --role owner (pass --owner to create_review to "
+            "avoid this; reviewers named in an imported decisions file become members)."
+        )
