@@ -15,6 +15,7 @@ from review import annotations, invitations, removal, searchlog
 from review.importing import merge, unmerge
 from review.models import Event, Record, Review, Role, Search, Stage
 from screening import closing, prisma, queue, sampling
+from screening.audit import describe_event
 from screening.decisions import record_decision
 from screening.models import (
     ClosedRecord,
@@ -374,3 +375,11 @@ def test_the_delete_review_command_needs_yes(two_imports, capsys):
     call_command("delete_review", two_imports.slug, "--yes")
     assert "200 records" in capsys.readouterr().out
     assert not Review.objects.filter(pk=two_imports.pk).exists()
+
+
+def test_the_audit_trail_says_what_the_undo_removed(two_imports, alice):
+    removal.undo_import(search_of(two_imports, "EndNote"), user=alice)
+    event = Event.objects.get(kind=Event.Kind.UNDO)
+    line = describe_event(event)
+    assert line.startswith("EndNote (baseline_endnote.ris): 100 records removed, ")
+    assert f"{event.detail['restored']} duplicates of them screened again" in line
