@@ -256,10 +256,7 @@ def _relink(moves):
 def delete_review(review, *, confirmation):
     """Delete ``review`` and everything in it (records, searches, decisions, the audit trail...),
     in one transaction. ``confirmation`` must be the review's slug or title, as typed."""
-    if (confirmation or "").strip() not in (review.slug, review.title.strip()):
-        raise RemovalRefused(
-            f"The confirmation did not match: type the review's short name “{review.slug}” to delete it."
-        )
+    check_confirmation(review, confirmation)
     counts = review_counts(review)
     with transaction.atomic():
         # The review's lock first: an import or a decision already running finishes before.
@@ -267,6 +264,14 @@ def delete_review(review, *, confirmation):
         _purge(Review, Review.objects.filter(pk=review.pk).values("pk"))
         transaction.on_commit(partial(_after_delete, review.pk))
     return counts
+
+
+def check_confirmation(review, confirmation):
+    """Raise RemovalRefused unless ``confirmation`` is the review's slug or title, as typed."""
+    if (confirmation or "").strip() not in (review.slug, review.title.strip()):
+        raise RemovalRefused(
+            f"The confirmation did not match: type the review's short name “{review.slug}” to delete it."
+        )
 
 
 def review_counts(review):

@@ -11,7 +11,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from review import annotations, invitations, removal, searchlog
+from review import annotations, invitations, removal, removal_views, searchlog
 from review.importing import merge, unmerge
 from review.models import Event, Record, Review, Role, Search, Stage
 from screening import closing, prisma, queue, sampling
@@ -383,3 +383,18 @@ def test_the_audit_trail_says_what_the_undo_removed(two_imports, alice):
     line = describe_event(event)
     assert line.startswith("EndNote (baseline_endnote.ris): 100 records removed, ")
     assert f"{event.detail['restored']} duplicates of them screened again" in line
+
+
+def test_a_big_review_is_deleted_by_the_worker(two_imports, alice, client, settings, monkeypatch):
+    monkeypatch.setattr(removal_views, "DELETE_IN_REQUEST_UP_TO", 100)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    client.force_login(alice)
+    url = reverse("review:delete", args=[two_imports.slug])
+    response = client.post(url, {"confirmation": two_imports.slug}, follow=True)
+    assert "is being deleted in the background" in response.content.decode()
+    assert Review.objects.filter(pk=two_imports.pk).exists()  # not yet: the worker has it
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    client.post(url, {"confirmation": two_imports.slug})
+    assert not Review.objects.filter(pk=two_imports.pk).exists()
+    assert not Record.objects.filter(review_id=two_imports.pk).exists()
