@@ -278,3 +278,12 @@ class RoleForm(forms.Form):
 
 class MergeForm(forms.Form):
     into = forms.IntegerField(label="Duplicate of record #", min_value=1)
+
+
+class DeleteReviewForm(forms.Form):
+    confirmation = forms.CharField(
+        label="Type the review's short name to confirm",
+        max_length=300,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )

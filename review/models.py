@@ -246,6 +246,12 @@ class Invitation(models.Model):
         return self.is_open and not self.is_expired
 
 
+class SearchQuerySet(models.QuerySet):
+    def active(self):
+        """Searches and imports not undone (an undone one stays in the log, its records gone)."""
+        return self.filter(undone_at__isnull=True)
+
+
 class Search(models.Model):
     """One search or file import: the search log that PRISMA-S reporting asks for."""
 
@@ -290,6 +296,15 @@ class Search(models.Model):
     stopped_reason = models.CharField(
         max_length=300, blank=True, help_text="Why fewer records were fetched than were found"
     )
+    # An undone import keeps its row, so the search log stays honest; its records are gone
+    # (review/removal.py).
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undone_records = models.PositiveIntegerField(default=0, help_text="Records removed when it was undone")
+
+    objects = SearchQuerySet.as_manager()
 
     class Meta:
         ordering = ["run_at", "pk"]
@@ -302,6 +317,12 @@ class Search(models.Model):
         """What the search log's numbers alone do not say, in sentences: why fewer records were
         fetched than found, and where the records a PubMed search skipped came from."""
         notes = []
+        if self.undone_at:
+            by = f" by {self.undone_by.get_username()}" if self.undone_by else ""
+            notes.append(
+                f"Undone on {self.undone_at:%Y-%m-%d}{by}: its {self.undone_records:,} records were removed "
+                "from the review."
+            )
         if self.stopped_reason:
             notes.append(f"Fetched {self.fetched:,} of {self.hits or 0:,} found: {self.stopped_reason}.")
         if self.skipped:
@@ -496,6 +517,7 @@ class Event(models.Model):
         EXTRACTION = "extraction", "Extraction changed"
         INVITATION = "invitation", "Invitation"
         CLOSURE = "closure", "Stage closed on the stopping rule"
+        UNDO = "undo", "Import undone"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")
     record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")

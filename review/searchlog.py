@@ -51,7 +51,7 @@ def search_log_rows(review):
     """One dict per search or import (and per row a registered source adds), oldest first, keyed
     as in ``COLUMNS``."""
     rows = []
-    for search in Search.objects.filter(review=review).select_related("run_by").order_by("run_at", "pk"):
+    for search in Search.objects.filter(review=review).select_related("run_by", "undone_by").order_by("run_at", "pk"):
         rows.append({**search_row(search), "_when": search.run_at})
     rows.extend(_registered_rows(review))
     # Stable: searches keep their order among themselves, and come first at the same instant.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import annotation_views, views
+from review import annotation_views, removal_views, views
 
 app_name = "review"
 # The review's pages that show screening state (its dashboard at r/<slug>/, settings, a record's
@@ -15,6 +15,8 @@ urlpatterns = [
     path("r/<slug:slug>/searches/", views.searches, name="searches"),
     path("r/<slug:slug>/searches.csv", views.searches_csv, name="searches_csv"),
     path("r/<slug:slug>/searches/<int:pk>/edit/", views.search_edit, name="search_edit"),
+    path("r/<slug:slug>/searches/<int:pk>/undo/", removal_views.search_undo, name="search_undo"),
+    path("r/<slug:slug>/delete/", removal_views.review_delete, name="delete"),
     path("r/<slug:slug>/duplicates/", views.duplicates, name="duplicates"),
     path("r/<slug:slug>/records/<int:pk>/unmerge/", views.record_unmerge, name="unmerge"),
     path("r/<slug:slug>/records/<int:pk>/merge/", views.record_merge, name="merge"),

@@ -128,7 +128,7 @@ def _import_page(request, review, membership, form, count_form):
 @require_GET
 def searches(request, slug):
     review, membership = review_for_member(request, slug)
-    log = review.searches.select_related("run_by").order_by("run_at", "pk")
+    log = review.searches.select_related("run_by", "undone_by").order_by("run_at", "pk")
     context = {
         "review": review,
         "membership": membership,

@@ -9,12 +9,19 @@ def closure_log_rows(review):
     return closing.search_log_rows(review)
 
 
+def forget_review(review_pk):
+    """After a review's deletion: its ranking features cached on disk go too."""
+    from screening import retrain
+
+    retrain.forget_review(review_pk)
+
+
 class ScreeningConfig(AppConfig):
     name = "screening"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from review import searchlog
+        from review import removal, searchlog
         from review.signals import records_added
         from screening import tasks
 
@@ -22,3 +29,9 @@ class ScreeningConfig(AppConfig):
 
         # The search log lives in review, which never imports screening: it asks through a hook.
         searchlog.register_rows(closure_log_rows)
+
+        # Undoing an import (review/removal.py) stops at any screening work on its records, but a
+        # claim, a hand-out or a rank is no work: they go with the records. A deleted review's
+        # cached files go after it.
+        removal.register_disposable("screening.Claim", "screening.HandOut", "screening.RecordScore")
+        removal.on_review_deleted(forget_review)

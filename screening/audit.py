@@ -69,7 +69,18 @@ def describe_event(event, record=None):
         return STAGES.get(d.get("stage"), d.get("stage", ""))
     if kind == Event.Kind.CLOSURE:
         return describe_closure(d)
+    if kind == Event.Kind.UNDO:
+        return describe_undo(d)
     return ""
+
+
+def describe_undo(d):
+    """One line for an undone import or search (review/removal.py)."""
+    what = d.get("filename") or d.get("query") or ""
+    line = f"{d.get('source', '')}{f' ({what})' if what else ''}: {d.get('records', 0)} records removed"
+    if d.get("restored"):
+        line += f", {d['restored']} duplicates of them screened again as originals"
+    return line
 
 
 def describe_closure(d):

@@ -66,7 +66,7 @@ class RecordFilter(django_filters.FilterSet):
                 # A blinded reviewer is not told which records are in conflict: they read as pending.
                 self.filters[name].extra["choices"] = [c for c in OUTCOME_CHOICES if c[0] != Record.Outcome.CONFLICT]
         # A counted source (citation searching...) has no records to filter by.
-        searches = Search.objects.filter(review=review).exclude(kind=Search.Kind.COUNT)
+        searches = Search.objects.filter(review=review).active().exclude(kind=Search.Kind.COUNT)
         sources = searches.order_by("source").values_list("source", flat=True).distinct()
         self.filters["source"].extra["choices"] = [(s, s) for s in sources]
         self.filters["tag"].queryset = Tag.objects.filter(review=review)

@@ -282,9 +282,9 @@ def compute(review) -> PrismaCounts:
         name = row["source"] or UNNAMED
         bucket[name] = bucket.get(name, 0) + row["n"]
     searches = list(
-        Search.objects.filter(review=review).values(
-            "kind", "source", "source_type", "hits", "fetched", "limits", "stopped_reason"
-        )
+        Search.objects.filter(review=review)
+        .active()
+        .values("kind", "source", "source_type", "hits", "fetched", "limits", "stopped_reason")
     )
     counted = {"main": 0, "other": 0}
     notes = {}

@@ -133,6 +133,16 @@ def _cache_dir():
     return Path(settings.DATA_DIR) / "cache" / "ranking"
 
 
+def forget_review(review_pk):
+    """Drop a deleted review's features from this process's memory and from the disk cache (other
+    processes' memory holds them until they restart: keyed by a pk never used again)."""
+    for key in [key for key in _FEATURES if key[0] == review_pk]:
+        del _FEATURES[key]
+    for pattern in (f"review{review_pk}-*", f".review{review_pk}-*"):
+        for path in _cache_dir().glob(pattern):
+            path.unlink(missing_ok=True)
+
+
 def _features_key(pks, criteria):
     digest = hashlib.sha256(np.asarray(pks, dtype=np.int64).tobytes())
     digest.update(criteria.encode())
