@@ -68,7 +68,11 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
     reason, note = (reason or "").strip(), (note or "").strip()
     with transaction.atomic():
         # Read the votes only under the record's lock: the check below and the insert are one step.
-        locked = Record.objects.select_for_update().only("pk", "review_id", "ta_outcome").get(pk=record.pk)
+        try:
+            locked = Record.objects.select_for_update().only("pk", "review_id", "ta_outcome").get(pk=record.pk)
+        except Record.DoesNotExist:
+            # Its import was undone between the page showing it and the vote.
+            raise DecisionError("This record is no longer in the review: its import was undone.") from None
         review = Review.objects.get(pk=locked.review_id)
         if check_stage and (outside := stages.check_in_stage(review, stage, [record.pk])):
             raise DecisionError(stages.not_in_stage_message(review, stage, outside))

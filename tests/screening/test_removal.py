@@ -16,7 +16,7 @@ from review.importing import merge, unmerge
 from review.models import Event, Record, Review, Role, Search, Stage
 from screening import closing, prisma, queue, sampling
 from screening.audit import describe_event
-from screening.decisions import record_decision
+from screening.decisions import DecisionError, record_decision
 from screening.models import (
     ClosedRecord,
     Decision,
@@ -152,6 +152,16 @@ def test_undo_is_refused_once_a_record_has_a_decision(two_imports, alice, bob):
     assert Record.objects.filter(review=two_imports).count() == count
     assert search_of(two_imports, "EndNote").undone_at is None
     assert not Event.objects.filter(kind=Event.Kind.UNDO).exists()
+
+
+def test_a_vote_on_a_record_whose_import_was_just_undone_is_refused_in_words(two_imports, alice, bob, client):
+    # Bob's page still shows a record when Alice undoes its import; his vote then names why.
+    record = records_of(two_imports, "EndNote").unique().first()
+    removal.undo_import(search_of(two_imports, "EndNote"), user=alice)
+
+    with pytest.raises(DecisionError, match="no longer in the review: its import was undone"):
+        record_decision(record=record, reviewer=bob, stage=TA, decision="exclude")
+    assert not Decision.objects.filter(record_id=record.pk).exists()
 
 
 @pytest.mark.parametrize("work", ["tag", "note", "extraction"])
