@@ -22,6 +22,7 @@ from review import pubmed
 from review.models import RateLimitSlot
 from review.ratelimit import DatabaseRateLimiter, database_clock, take_slot
 from tests import eutils_server as stand_in
+from tests.concurrent import database_url
 
 eutils_server = stand_in.eutils_server  # the fixture, where pytest looks for it
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -101,11 +102,8 @@ def test_the_limiter_sleeps_until_its_slot(db):
 @pytest.fixture
 def shared_database_url(transactional_db, tmp_path):
     """A database URL the client processes share, holding the limiter's table."""
-    settings = connection.settings_dict
     if connection.vendor == "postgresql":
-        # The test database itself; transactional_db commits, so the processes see one row.
-        credentials = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
-        return f"postgres://{credentials}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+        return database_url()  # the test database itself
     # SQLite's test database lives in memory: give the processes a file with the table.
     with connection.schema_editor(collect_sql=True) as editor:
         editor.create_model(RateLimitSlot)
