@@ -286,6 +286,7 @@ def test_a_server_error_leaves_its_traceback_on_stderr(tmp_path):
 
 HOST = PRODUCTION["ALLOWED_HOSTS"]
 WEB_WORKERS, TASK_WORKERS = 2, 1
+GUNICORN = ".venv/bin/gunicorn"  # as the Makefile starts it
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -428,7 +429,7 @@ def test_make_serve_prod_serves_alice_her_reviews_with_gunicorn_workers_and_a_ta
 
     processes = _descendants(server.pid)
     # Python processes only (the shell running the recipe names them too).
-    web = [pid for pid, argv in processes.items() if argv[1].endswith("/gunicorn") and argv[2] == "sieve.wsgi"]
+    web = [pid for pid, argv in processes.items() if argv[1:3] == [GUNICORN, "sieve.wsgi"]]
     workers = [pid for pid, argv in processes.items() if argv[1:3] == ["manage.py", "db_worker"]]
     assert len(web) == 1 + WEB_WORKERS  # the arbiter and its workers
     assert len(workers) == TASK_WORKERS
