@@ -56,3 +56,28 @@ serve: install $(KEY_FILE)
 
 clean:
 	rm -rf $(VENV)
+
+# Production on one machine (README, "Production"): PostgreSQL from DATABASE_URL, SECRET_KEY and the
+# other settings from the environment; migrations, collected static files, gunicorn with WEB_WORKERS
+# processes on BIND and TASK_WORKERS background workers, all stopped together (Ctrl-C or SIGTERM).
+WEB_WORKERS ?= 3
+TASK_WORKERS ?= 2
+BIND ?= 127.0.0.1:8000
+GUNICORN_TIMEOUT ?= 120
+PROD_ENV := SIEVE_COLLECTED_STATIC=true
+
+.PHONY: serve-prod
+serve-prod: install
+	@case "$$DATABASE_URL" in postgres://*|postgresql://*) ;; *) \
+	  echo "make serve-prod needs DATABASE_URL=postgres://USER@HOST:5432/DBNAME (SQLite serves one machine: make demo)" >&2; \
+	  exit 1;; esac
+	@test -n "$$SECRET_KEY" || { echo "make serve-prod needs SECRET_KEY: 50+ random characters, the same on every machine" >&2; exit 1; }
+	$(PROD_ENV) $(PY) manage.py check --deploy
+	$(PROD_ENV) $(PY) manage.py migrate --noinput
+	$(PROD_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	@workers=; for i in $$(seq $(TASK_WORKERS)); do \
+	  $(PROD_ENV) $(PY) manage.py db_worker --queue-name '*' --no-reload & workers="$$workers $$!"; done; \
+	  trap 'kill $$workers 2>/dev/null; wait $$workers 2>/dev/null' EXIT INT TERM; \
+	  echo "Sieve: gunicorn with $(WEB_WORKERS) workers on http://$(BIND)/ and $(TASK_WORKERS) task workers"; \
+	  $(PROD_ENV) $(VENV)/bin/gunicorn sieve.wsgi --bind $(BIND) --workers $(WEB_WORKERS) \
+	    --timeout $(GUNICORN_TIMEOUT) --access-logfile -

@@ -542,3 +542,14 @@ class Event(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditTrailError(f"Audit event {self.pk} cannot be deleted; the audit trail is append-only.")
+
+
+class RateLimitSlot(models.Model):
+    """The next free moment for a request to an outside service, shared by every process that
+    uses this database (review.ratelimit). Seconds since the epoch, on the database's clock."""
+
+    key = models.CharField(max_length=40, primary_key=True)
+    next_at = models.FloatField(default=0.0)
+
+    def __str__(self):
+        return f"{self.key}: next request at {self.next_at:.3f}"

@@ -1,5 +1,7 @@
 """What the web server checks before it answers a single request."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -16,4 +18,14 @@ def refuse_public_development_key():
             "development key. Set SECRET_KEY to a long random value, e.g. the output of "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'` "
             "(or DEBUG=true on your own machine only)."
+        )
+
+
+def refuse_uncollected_static():
+    """Refuse to serve with SIEVE_COLLECTED_STATIC on before `collectstatic` has run: every page
+    would fail on its first stylesheet with "Missing staticfiles manifest entry"."""
+    if settings.SIEVE_COLLECTED_STATIC and not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        raise ImproperlyConfigured(
+            f"SIEVE_COLLECTED_STATIC is on but {settings.STATIC_ROOT} holds no collected static files: "
+            "run `python manage.py collectstatic --noinput` (with the same environment) first."
         )

@@ -51,6 +51,9 @@ NCBI_EMAIL = os.environ.get("NCBI_EMAIL", "")
 NCBI_API_KEY = os.environ.get("NCBI_API_KEY", "")
 NCBI_TOOL = "sieve"
 NCBI_EUTILS_URL = os.environ.get("NCBI_EUTILS_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
+# NCBI's limit holds across every web process and worker sharing the database (review/ratelimit.py);
+# an empty value keeps it per process.
+NCBI_RATE_LIMITER = os.environ.get("NCBI_RATE_LIMITER", "review.ratelimit.DatabaseRateLimiter")
 
 DATA_DIR = Path(os.environ.get("SIEVE_DATA_DIR", BASE_DIR / "data"))
 
@@ -167,11 +170,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("SIEVE_STATIC_ROOT", DATA_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Serve static files from the apps and static/ directly (no collectstatic step for `make demo`);
-# STATIC_ROOT exists only after a `collectstatic` for a production server.
-WHITENOISE_USE_FINDERS = True
+# Production (`make serve-prod`): `collectstatic` gathers the files into STATIC_ROOT, compressed and
+# named after a hash of their content, and WhiteNoise serves them with a year's caching. Otherwise
+# (`make demo`, the tests) WhiteNoise serves the apps' and static/'s files as they are.
+SIEVE_COLLECTED_STATIC = _bool("SIEVE_COLLECTED_STATIC", False)
+WHITENOISE_USE_FINDERS = not SIEVE_COLLECTED_STATIC
+if SIEVE_COLLECTED_STATIC:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGIN_URL = "login"

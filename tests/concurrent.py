@@ -28,3 +28,11 @@ def at_once(*calls):
     for t in threads:
         t.join(timeout=60)
     return results
+
+
+def database_url():
+    """A URL other processes can open the test's (PostgreSQL) database with; a test that hands it
+    over uses ``transactional_db``, so that they see what it wrote."""
+    settings = connection.settings_dict
+    credentials = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    return f"postgres://{credentials}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"

@@ -332,5 +332,8 @@ def eutils_server(settings):
     server = EutilsServer().start()
     settings.NCBI_EUTILS_URL = server.url
     settings.NCBI_EMAIL = "alice@example.org"
+    # The client's tests need no database: each process spaces its own requests. The shared
+    # limiter (review/ratelimit.py) has its own tests, tests/review/test_rate_limit.py.
+    settings.NCBI_RATE_LIMITER = ""
     yield server
     server.stop()

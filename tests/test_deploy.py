@@ -1,8 +1,15 @@
-"""Deployment safety: login throttling, password rules, SECRET_KEY refusal, HTTPS settings, error logs."""
+"""Deployment: login throttling, password rules, SECRET_KEY refusal, HTTPS settings, error logs,
+and `make serve-prod` (gunicorn, task workers, collected static files) against PostgreSQL."""
 
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
@@ -11,13 +18,18 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import SetPasswordForm
-from django.contrib.auth.hashers import MD5PasswordHasher
+from django.contrib.auth.hashers import MD5PasswordHasher, PBKDF2PasswordHasher
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
+from django.utils.http import urlencode
+from django_tasks import TaskResultStatus
 
 from demo.reviews import PASSWORD as DEMO_PASSWORD
 from demo.reviews import PEOPLE as DEMO_PEOPLE
+from tests.concurrent import database_url
+from tests.deploy_tasks import where_am_i
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKED = 429
@@ -268,3 +280,186 @@ def test_a_server_error_leaves_its_traceback_on_stderr(tmp_path):
     assert "Internal Server Error: /boom/" in result.stderr
     assert "Traceback (most recent call last)" in result.stderr
     assert "RuntimeError: the view broke on purpose" in result.stderr
+
+
+# --- make serve-prod: gunicorn and task workers against PostgreSQL -------------------------------
+
+HOST = PRODUCTION["ALLOWED_HOSTS"]
+WEB_WORKERS, TASK_WORKERS = 2, 1
+GUNICORN = ".venv/bin/gunicorn"  # as the Makefile starts it
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the test follows redirects itself, to see them
+
+
+class Proxy:
+    """Talks to gunicorn as the TLS-terminating proxy in front of it does: the public host name,
+    X-Forwarded-Proto: https, and the cookies (secure ones too) of one browser."""
+
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+        self.cookies = {}
+        self.opener = urllib.request.build_opener(_NoRedirects)
+
+    def get(self, path):
+        return self._send(urllib.request.Request(self.base + path))
+
+    def post(self, path, data):
+        request = urllib.request.Request(self.base + path, data=urlencode(data).encode())
+        request.add_header("Origin", f"https://{HOST}")
+        request.add_header("Referer", f"https://{HOST}{path}")
+        return self._send(request)
+
+    def _send(self, request):
+        request.add_header("Host", HOST)
+        request.add_header("X-Forwarded-Proto", "https")
+        if self.cookies:
+            request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        try:
+            response = self.opener.open(request, timeout=30)
+        except urllib.error.HTTPError as answer:
+            response = answer
+        with response:
+            for cookie in response.headers.get_all("Set-Cookie") or []:
+                name, value = cookie.split(";", 1)[0].split("=", 1)
+                self.cookies[name.strip()] = value
+            return response.status, response.headers, response.read().decode()
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _descendants(pid):
+    """Every process under ``pid``, with its arguments (from /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = {}, [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            try:
+                found[child] = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
+            except OSError:
+                continue
+            todo.append(child)
+    return found
+
+
+@pytest.fixture
+def serve_prod(transactional_db, tmp_path):
+    """`make serve-prod` with the production variables on a free port, against the test database."""
+    if connection.vendor != "postgresql":
+        pytest.skip("make serve-prod needs PostgreSQL: this runs in the PostgreSQL pass of `make test`")
+    port = _free_port()
+    env = _env(
+        tmp_path,
+        **PRODUCTION,
+        DATABASE_URL=database_url(),
+        SIEVE_BEHIND_PROXY="true",
+        SIEVE_DATA_DIR=str(tmp_path / "data"),
+        SIEVE_STATIC_ROOT=str(tmp_path / "static"),
+    )
+    log = open(tmp_path / "serve-prod.log", "w+")  # noqa: SIM115  (closed below)
+    # -o: never (re)install anything from a test.
+    command = ["make", "-o", ".venv/.installed", "serve-prod", f"BIND=127.0.0.1:{port}"]
+    command += [f"WEB_WORKERS={WEB_WORKERS}", f"TASK_WORKERS={TASK_WORKERS}"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output():
+        log.seek(0)
+        return log.read()
+
+    proxy = Proxy(port)
+    try:
+        deadline = time.monotonic() + 240  # check, migrate and collectstatic first: slow on a busy box
+        while True:
+            assert server.poll() is None, f"make serve-prod stopped:\n{output()}"
+            assert time.monotonic() < deadline, f"gunicorn did not answer:\n{output()}"
+            try:
+                proxy.get("/accounts/login/")
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield server, proxy, output
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+@pytest.mark.postgres
+def test_make_serve_prod_serves_alice_her_reviews_with_gunicorn_workers_and_a_task_worker(serve_prod, review, alice):
+    server, proxy, output = serve_prod
+    # Her password as a production server stores it (the tests' own hasher is MD5).
+    hasher = PBKDF2PasswordHasher()
+    alice.password = hasher.encode("pw-alice", hasher.salt())
+    alice.save()
+
+    status, _, page = proxy.get(reverse("login"))
+    assert status == 200
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    status, headers, _ = proxy.post(
+        reverse("login"), {"username": "alice", "password": "pw-alice", "csrfmiddlewaretoken": token}
+    )
+    assert status == 302, output()
+    assert "Secure" in " ".join(headers.get_all("Set-Cookie"))  # session cookie for HTTPS only
+
+    status, _, page = proxy.get(headers["Location"])
+    assert status == 200
+    assert review.title in page
+
+    # Static files come collected, hashed and cached for good, from WhiteNoise in gunicorn.
+    stylesheet = re.search(r'href="(/static/app\.[0-9a-f]{12}\.css)"', page).group(1)
+    status, headers, css = proxy.get(stylesheet)
+    assert status == 200 and css
+    assert "immutable" in headers["Cache-Control"]
+
+    processes = _descendants(server.pid)
+    # Python processes only (the shell running the recipe names them too).
+    web = [pid for pid, argv in processes.items() if argv[1:3] == [GUNICORN, "sieve.wsgi"]]
+    workers = [pid for pid, argv in processes.items() if argv[1:3] == ["manage.py", "db_worker"]]
+    assert len(web) == 1 + WEB_WORKERS  # the arbiter and its workers
+    assert len(workers) == TASK_WORKERS
+
+    # A task enqueued here is run by the worker, on the same database.
+    result = where_am_i.enqueue()
+    deadline = time.monotonic() + 60
+    while result.status not in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED):
+        assert time.monotonic() < deadline, f"the task worker did not run the task:\n{output()}"
+        time.sleep(0.5)
+        result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == {"pid": workers[0], "database": connection.settings_dict["NAME"]}
+
+
+def test_make_serve_prod_refuses_sqlite_and_a_missing_secret_key(tmp_path):
+    command = ["make", "-o", ".venv/.installed", "serve-prod"]
+    run = subprocess.run(command, cwd=ROOT, env=_env(tmp_path, SECRET_KEY="k" * 60), capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "make serve-prod needs DATABASE_URL=postgres://" in run.stderr
+
+    env = _env(tmp_path, DATABASE_URL="postgres://127.0.0.1:5432/sieve")
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "make serve-prod needs SECRET_KEY" in run.stderr
+
+
+def test_the_web_server_refuses_to_start_before_collectstatic(tmp_path):
+    env = _env(tmp_path, SECRET_KEY="k" * 60, SIEVE_COLLECTED_STATIC="true", SIEVE_STATIC_ROOT=str(tmp_path / "s"))
+    result = _run(["-c", "import sieve.wsgi"], env)
+
+    assert result.returncode != 0
+    assert "holds no collected static files" in result.stderr

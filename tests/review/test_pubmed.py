@@ -342,6 +342,7 @@ def test_bob_sees_why_his_web_search_fetched_fewer_than_found(eutils_server, rev
 
 def test_offline_the_web_search_fails_at_once_with_a_clear_message(settings, review, bob, client):
     settings.NCBI_EUTILS_URL = "https://eutils.invalid/entrez/eutils/"
+    settings.NCBI_RATE_LIMITER = ""  # no database here
     settings.NCBI_MAX_TRIES = 5
     settings.NCBI_BACKOFF = 1
     client.force_login(bob)
@@ -438,6 +439,7 @@ def test_an_unreachable_server_fails_fast_with_a_clear_message(settings, db):
 def test_without_name_resolution_it_gives_up_at_once(settings):
     # .invalid never resolves (RFC 6761): what an offline machine sees for any host.
     settings.NCBI_EUTILS_URL = "https://eutils.invalid/entrez/eutils/"
+    settings.NCBI_RATE_LIMITER = ""  # no database here
     settings.NCBI_MAX_TRIES = 5
     settings.NCBI_BACKOFF = 1
     started = time.monotonic()
