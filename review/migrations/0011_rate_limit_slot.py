@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("review", "0009_search_skipped_from_files_stopped_reason"),
+        ("review", "0010_search_undone"),
     ]
 
     operations = [
