@@ -167,8 +167,11 @@ class _Loader:
         }
 
     def rows(self, section):
-        reader = _Reader(self.archive, self.manifest, section.name, section_file(self.version, section))
-        for n, row in reader:
+        filename = section_file(self.version, section)
+        name = filename.removesuffix(".jsonl")
+        if self.version < FORMAT_VERSION and name not in self.manifest["sections"]:
+            return  # a section added after the file's version: empty
+        for n, row in _Reader(self.archive, self.manifest, name, filename):
             yield n, upgrade_row(self.version, section.name, row)
 
     def load(self):
