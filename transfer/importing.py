@@ -34,6 +34,9 @@ from transfer.fileformat import (
 )
 
 BATCH = 1000
+# The longest row read (a record with a long abstract is a few tens of kB): a forged file with one
+# endless line is refused without reading it into memory.
+MAX_ROW = 16 * 1024 * 1024
 
 
 class TransferError(Exception):
@@ -85,7 +88,10 @@ class _Reader:
         digest, count = hashlib.sha256(), 0
         try:
             with self.archive.open(self.filename) as raw:
-                for count, line in enumerate(raw, start=1):
+                while line := raw.readline(MAX_ROW + 1):
+                    count += 1
+                    if len(line) > MAX_ROW:
+                        raise TransferError(f"{self.filename}, line {count}: the row is longer than any review holds.")
                     digest.update(line)
                     yield count, self._parse(count, line)
         except KeyError:
