@@ -1,6 +1,7 @@
 """Time exporting and importing a whole review (transfer/) of 100,000 records, and its memory.
 
-    .venv/bin/python bench/transfer_review.py --records 100000
+    .venv/bin/python bench/transfer_review.py --records 100000 [--keep big.zip]
+    .venv/bin/python bench/transfer_review.py --import-only big.zip   # the import's own memory
     DATABASE_URL=postgres://127.0.0.1:5432/sieve_bench .venv/bin/python bench/transfer_review.py
 
 The review gets ``--records`` records with abstracts (one in ten a duplicate of the one before),
@@ -81,7 +82,17 @@ def build(n):
     return review
 
 
-def run(n):
+def import_only(path):
+    from transfer.importing import import_review
+
+    t = time.perf_counter()
+    result = import_review(source=path, slug="big-copy")
+    import_s = time.perf_counter() - t
+    rows = sum(result.counts.values())
+    print(f"import alone (fresh process): {import_s:.1f} s ({rows / import_s:,.0f} rows/s)  (peak {peak_mb():.0f} MB)")
+
+
+def run(n, keep=None):
     from transfer.exporting import export_review
     from transfer.importing import import_review
 
@@ -91,7 +102,7 @@ def run(n):
         f"built a review of {n:,} records, {2 * n:,} votes, {2 * n:,} events in {time.perf_counter() - t:.1f} s"
         f"  (peak {peak_mb():.0f} MB)"
     )
-    path = Path(tempfile.mkdtemp(prefix="sieve-transfer-bench-")) / "big.zip"
+    path = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sieve-transfer-bench-")) / "big.zip"
     t = time.perf_counter()
     result = export_review(review=review, out=path)
     export_s = time.perf_counter() - t
@@ -109,6 +120,8 @@ def run(n):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--keep", help="write the review file here and keep it")
+    parser.add_argument("--import-only", help="only import this review file (the import's memory alone)")
     args = parser.parse_args()
     os.environ.setdefault("SIEVE_DATA_DIR", tempfile.mkdtemp(prefix="sieve-transfer-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sieve.settings")
@@ -120,7 +133,10 @@ def main():
 
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        run(args.records)
+        if args.import_only:
+            import_only(args.import_only)
+        else:
+            run(args.records, args.keep)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}  ({settings.DATABASES['default']['ENGINE']})")
