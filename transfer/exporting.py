@@ -86,10 +86,11 @@ def _rows(section, review, usernames):
         yield row
 
 
-def _snapshot():
+def _snapshot(outermost):
     # One consistent picture of the review while others keep screening (SQLite's read
-    # transaction is a snapshot already).
-    if connection.vendor == "postgresql":
+    # transaction is a snapshot already). Only the transaction's first statement may set it: inside
+    # a caller's transaction, the caller chose.
+    if outermost and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
@@ -97,8 +98,9 @@ def _snapshot():
 def export_review(*, review, out, progress=None):
     """Write ``review`` to ``out`` (a path or a writable binary file) as a review file."""
     result = ExportResult()
+    outermost = not connection.in_atomic_block
     with transaction.atomic(), zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        _snapshot()
+        _snapshot(outermost)
         users = get_user_model().objects.filter(pk__in=_user_ids(review)).order_by("pk")
         usernames = dict(users.values_list("pk", "username"))
         sections = {}
