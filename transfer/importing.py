@@ -206,7 +206,7 @@ class _Loader:
                 raise TransferError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
             obj = model(**self.values(section, fields, row, where))
             if model is Record and row.get("duplicate_of") is not None:
-                links.append((obj, row["duplicate_of"], where))
+                links.append((old_id, row["duplicate_of"], where))
             pending.append((old_id, obj))
             count += 1
             if len(pending) >= BATCH:
@@ -282,13 +282,17 @@ class _Loader:
         pending.clear()
 
     def link_duplicates(self, links):
+        # Ids only (not the records read, abstracts and all): a tenth of a big review is duplicates.
         ids = self.ids[Record]
-        for obj, old, where in links:
-            if old not in ids:
-                raise TransferError(f"{where}: duplicate_of refers to record {old!r}, which the file does not hold.")
-            obj.duplicate_of_id = ids[old]
-        objs = [obj for obj, _, _ in links]
-        Record.objects.bulk_update(objs, ["duplicate_of"], batch_size=BATCH)
+        for start in range(0, len(links), BATCH):
+            linked = []
+            for old_id, old, where in links[start : start + BATCH]:
+                if old not in ids:
+                    raise TransferError(
+                        f"{where}: duplicate_of refers to record {old!r}, which the file does not hold."
+                    )
+                linked.append(Record(pk=ids[old_id], duplicate_of_id=ids[old]))
+            Record.objects.bulk_update(linked, ["duplicate_of"])
 
 
 def import_review(*, source, slug=None, owner=None):
