@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from review.models import Membership, Record, Review, Role
+from review.models import Event, Membership, Record, Review, Role
 from transfer.fileformat import (
     FORMAT,
     FORMAT_VERSION,
@@ -190,6 +190,20 @@ class _Loader:
             Membership.objects.update_or_create(
                 review=self.result.review, user=self.owner, defaults={"role": Role.OWNER}
             )
+        # The copy's audit trail goes on from the original's: this is where it moved.
+        Event.objects.create(
+            review=self.result.review,
+            actor=self.owner,
+            kind=Event.Kind.SETTINGS,
+            detail={
+                "action": "imported from a review file",
+                "from_review": str(self.manifest.get("review", "")),
+                "exported_at": str(self.manifest.get("created", "")),
+                "sieve_version": str(self.manifest.get("sieve_version", "")),
+                "format_version": self.version,
+                "accounts_created": self.result.users_created,
+            },
+        )
 
     def load_section(self, section):
         model = section.model_class()

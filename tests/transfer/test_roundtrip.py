@@ -169,6 +169,10 @@ def test_a_review_survives_export_and_import_unchanged(scripted, tmp_path):
 
     assert copy.pk != scripted.pk and copy.slug == "kratom-copy"
     after = picture(copy)
+    # The copy's audit trail is the original's, then one event saying where it came from.
+    *audit, moved = after["audit"]
+    after["audit"] = audit
+    assert moved[:2] == ("settings", None) and moved[3]["from_review"] == "kratom-ptsd"
     for key in before:
         assert after[key] == before[key], key
     # Same people, matched by their email address on this (the same) server: no new accounts.
@@ -187,7 +191,9 @@ def test_the_commands_move_a_review_to_a_server_without_its_people(scripted, tmp
 
     call_command("import_review", str(path), "--slug", "moved", stdout=out)
 
-    assert picture(Review.objects.get(slug="moved")) == before
+    after = picture(Review.objects.get(slug="moved"))
+    assert after["audit"].pop()[3]["accounts_created"] == ["alice", "bob", "carol"]
+    assert after == before
     assert "New inactive accounts (activate them, or set a password, to let these people in): alice, bob, carol" in (
         out.getvalue()
     )
