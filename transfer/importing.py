@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.utils.text import slugify
+from django.core.validators import validate_slug
+from django.db import DatabaseError, IntegrityError, transaction
 
 from review.models import Event, Membership, Record, Review, Role
 from transfer.fileformat import (
@@ -242,8 +242,10 @@ class _Loader:
                 values[name] = self.clean(f, value, where)
         if section.model == "review.Review":
             values["slug"] = self.slug or values.get("slug")
-            if not values["slug"] or slugify(values["slug"]) != values["slug"]:
-                raise TransferError(f"{where}: the review's slug {values['slug']!r} is not a valid slug.")
+            try:
+                validate_slug(values["slug"] or "")
+            except ValidationError:
+                raise TransferError(f"The review's slug {values['slug']!r} is not a valid slug.") from None
             if Review.objects.filter(slug=values["slug"]).exists():
                 raise TransferError(
                     f"A review with the slug {values['slug']!r} exists already here; import it under another slug."
@@ -327,6 +329,8 @@ def import_review(*, source, slug=None, owner=None):
                 _Loader(archive, manifest, slug=slug, owner=owner, result=result).load()
         except IntegrityError as e:
             raise TransferError(f"The review file contradicts itself or this server's data: {e}") from None
+        except DatabaseError as e:
+            raise TransferError(f"The review could not be written, and nothing of it was: {e}") from None
         except (ValueError, TypeError) as e:
             raise TransferError(f"The review file holds a value of the wrong kind: {e}") from None
     return result

@@ -113,9 +113,11 @@ def test_a_file_that_is_not_a_review_file_is_refused(tmp_path, db):
         import_review(source=path)
 
 
-def test_a_slug_in_use_is_refused_by_the_command(exported, review):
+def test_a_slug_in_use_or_not_a_slug_is_refused_by_the_command(exported, review):
     with pytest.raises(CommandError, match="exists already here"):
         call_command("import_review", str(exported))
+    with pytest.raises(CommandError, match="not a valid slug"):
+        call_command("import_review", str(exported), "--slug", "two words")
     assert Review.objects.count() == 1
 
 
