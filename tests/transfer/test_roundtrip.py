@@ -19,7 +19,18 @@ from review.models import Event, Record, Review, Search, Stage
 from screening import closing, prisma, status
 from screening.decisions import record_decision, record_decisions, resolve
 from screening.extraction import extraction_rows, field_key, save_values
-from screening.models import Decision, ExtractionField, RankingRun, RecordScore, StageClosure
+from screening.models import (
+    Decision,
+    ExtractionField,
+    HandOut,
+    OrderPreference,
+    RandomSample,
+    RankingRun,
+    RecordScore,
+    SampleRecord,
+    StageClosure,
+    StoppingSettings,
+)
 from tests.screening.test_queue import import_ris
 from transfer.exporting import export_review
 from transfer.importing import import_review
@@ -107,6 +118,16 @@ def scripted(review, alice, bob, carol):
         RecordScore(run=run, record=r, score=0.5, rank=i + 1) for i, r in enumerate(records[-LEFT:])
     )
     closing.close_stage(review, TA, alice)
+    StoppingSettings.objects.create(review=review, stage=FT, recall_target=0.9, confidence=0.8, updated_by=alice)
+    OrderPreference.objects.create(review=review, user=bob, order="random")
+    HandOut.objects.create(record=records[0], reviewer=bob, stage=TA, order="ranked", run=run, model_version=1, rank=1)
+    sample = RandomSample.objects.create(
+        review=review, stage=FT, started_by=alice, sampled_from=3, remainder=3, seed="42", recall_target=0.9,
+        confidence=0.8, ended_at=timezone.now(), ended_by=alice,
+    )  # fmt: skip
+    SampleRecord.objects.bulk_create(
+        SampleRecord(sample=sample, record=r, position=3 - i) for i, r in enumerate(records[:3])
+    )
     return review
 
 
@@ -153,6 +174,22 @@ def picture(review):
         "notes": list(
             review.records.filter(notes__isnull=False).values_list("title", "notes__text", "notes__author__username")
         ),
+        "stopping": list(
+            StoppingSettings.objects.filter(review=review).values_list(
+                "stage", "recall_target", "confidence", "updated_by__username"
+            )
+        ),
+        "orders": list(OrderPreference.objects.filter(review=review).values_list("user__username", "order")),
+        "handouts": list(
+            HandOut.objects.filter(record__review=review).values_list(
+                "record__title", "reviewer__username", "run__version", "rank", "handed_at"
+            )
+        ),
+        "samples": list(
+            SampleRecord.objects.filter(sample__review=review)
+            .order_by("position")
+            .values_list("sample__seed", "sample__ended_by__username", "record__title", "position")
+        ),
         "scores": list(
             RecordScore.objects.filter(run__review=review).order_by("rank").values_list("record__title", "rank")
         ),
@@ -163,7 +200,8 @@ def test_a_review_survives_export_and_import_unchanged(scripted, tmp_path):
     before = picture(scripted)
     assert before["prisma"] and before["extraction"] and before["closures"] and len(before["audit"]) > 400
     path = tmp_path / "kratom.zip"
-    export_review(review=scripted, out=path)
+    counts = export_review(review=scripted, out=path).counts
+    assert [section for section, rows in counts.items() if not rows] == []  # the script fills every section
 
     copy = import_review(source=path, slug="kratom-copy").review
 
