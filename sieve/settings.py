@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "review",
     "screening",
     "demo",
+    "transfer",
     "django_tasks",
     "django_tasks_db",
 ]

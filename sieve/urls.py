@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from review import urls as review_urls
 from screening import urls as screening_urls
+from transfer import urls as transfer_urls
 
 # Django's account URLs without its emailed password reset: Sieve sends no email, and a reset form
 # open to anyone would mail any address that has an account (unthrottled, and slower for an address
@@ -23,6 +24,12 @@ urlpatterns = [
     path("invitations/", include("review.invitation_urls")),
     # The review's namespace holds its own pages and the review-level pages screening serves
     # (review never imports screening; this project module is the one place that joins them).
-    path("", include((review_urls.urlpatterns + screening_urls.review_pages, review_urls.app_name))),
+    path("", include("transfer.urls")),
+    path(
+        "",
+        include(
+            (review_urls.urlpatterns + screening_urls.review_pages + transfer_urls.review_pages, review_urls.app_name)
+        ),
+    ),
     path("", include("screening.urls")),
 ]

@@ -16,8 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # app -> the first-party apps it must never import
 FORBIDDEN = {
-    "review": {"screening", "demo"},
-    "screening": {"demo"},
+    "review": {"screening", "demo", "transfer"},
+    "screening": {"demo", "transfer"},
 }
 
 

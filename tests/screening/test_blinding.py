@@ -1,5 +1,6 @@
 import io
 import itertools
+import zipfile
 
 import openpyxl
 from django.urls import get_resolver, reverse
@@ -18,7 +19,10 @@ SECRETS = (SECRET_NOTE, SECRET_REASON)
 def body(response):
     """A response's text: bytes decoded, spreadsheets read cell by cell."""
     content = b"".join(response.streaming_content) if response.streaming else response.content
-    if content[:2] == b"PK":  # an .xlsx is a zip archive: its text is compressed inside
+    if content[:2] == b"PK":  # an .xlsx (or a review file) is a zip archive: its text is compressed inside
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        if "[Content_Types].xml" not in archive.namelist():
+            return "\n".join(archive.read(name).decode("utf-8", errors="replace") for name in archive.namelist())
         book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
         return "\n".join(
             str(cell) for sheet in book for row in sheet.iter_rows(values_only=True) for cell in row if cell is not None
@@ -274,4 +278,4 @@ def test_blinding_sweep_no_page_or_download_shows_bob_carols_secrets(client, rev
     # The same sweep as alice finds the secrets: the check above is not blind itself.
     client.force_login(alice)
     found = {name for name, url in urls for text in [body(client.get(url))] if SECRET_NOTE in text}
-    assert {"review:record", "review:audit_csv", "screening:conflicts"} <= found
+    assert {"review:record", "review:audit_csv", "screening:conflicts", "review:export"} <= found

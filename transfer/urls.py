@@ -1,0 +1,12 @@
+from django.urls import path
+
+from transfer import views
+
+app_name = "transfer"
+urlpatterns = [
+    path("new/import/", views.review_import, name="import"),
+]
+# Pages of one review: served in the review's namespace (sieve/urls.py), like screening's.
+review_pages = [
+    path("r/<slug:slug>/export.zip", views.review_export, name="export"),
+]
