@@ -66,6 +66,7 @@ NOT_TRANSFERRED = {
     "review.Invitation": "an invitation's link is a secret of the server that sent it; the events keep its history",
     "screening.Claim": "a claim holds a record for a reviewer for minutes; it expires anyway",
     "django_tasks_database.DBTaskResult": "background jobs belong to the server that ran them",
+    "review.RateLimitSlot": "the server-wide NCBI request spacing; not part of any review",
 }
 
 
