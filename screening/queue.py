@@ -45,6 +45,8 @@ from screening.models import (
 CLAIM_TTL = timedelta(minutes=20)
 # How many candidates one hand-out looks at before giving up on rows others hold locked.
 CANDIDATES = 20
+# The first window of ranks a ranked hand-out looks at (then 4x, 16x... until one has a free record).
+RANK_WINDOW = 100
 
 
 def _current_votes(stage):
@@ -199,10 +201,7 @@ def next_record(review, user, stage):
         if held and pending(review, user, stage).filter(pk=held).exists():
             # The same record again on reload, until it is decided or the claim lapses.
             return Record.objects.get(pk=held)
-        candidates = _available(review, user, stage, now)
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        for record in candidates[:CANDIDATES]:
+        for record in _candidates(review, user, stage, now):
             if not _still_free(record, review, user, stage, now):
                 continue
             Claim.objects.filter(reviewer=user, stage=stage, record__review=review).delete()
@@ -213,6 +212,45 @@ def next_record(review, user, stage):
             return record
     # Everything left is held by others for now (or nothing is left).
     return None
+
+
+def _lock(records):
+    # PostgreSQL: rows another hand-out holds locked are skipped (SQLite locks the whole file).
+    if connection.features.has_select_for_update_skip_locked:
+        return records.select_for_update(skip_locked=True, of=("self",))
+    return records
+
+
+def _candidates(review, user, stage, now):
+    """Up to CANDIDATES available records in screening order, locked.
+
+    In ranked order the walk follows the run's (run, rank) index in growing windows and checks
+    only the records in each window, so the cost follows how far the top ranks are taken, not the
+    size of the review (the one ordered query over every pending record took seconds at 100,000).
+    Records the run did not score (imported since) come after, as in ``_order``.
+    """
+    run = retrain.latest_run(review, stage)
+    ranked = (
+        run is not None
+        and sampling.open_sample(review, stage) is None
+        and order_for(review, user, stage) == ScreeningOrder.RANKED
+    )
+    if not ranked:
+        return list(_lock(_available(review, user, stage, now))[:CANDIDATES])
+    available = _available(review, user, stage, now).order_by()
+    scores = RecordScore.objects.filter(run=run).order_by("rank").values_list("record_id", flat=True)
+    start, size = 0, RANK_WINDOW
+    while start < run.scored:
+        window = list(scores[start : start + size])
+        free = set(available.filter(pk__in=window).values_list("pk", flat=True))
+        if free:
+            chosen = [pk for pk in window if pk in free][:CANDIDATES]
+            by_pk = {record.pk: record for record in _lock(available.filter(pk__in=chosen))}
+            if by_pk:
+                return [by_pk[pk] for pk in chosen if pk in by_pk]
+        start, size = start + size, size * 4
+    unscored = available.exclude(Exists(RecordScore.objects.filter(run=run, record=OuterRef("pk"))))
+    return list(_lock(unscored.order_by("pk"))[:CANDIDATES])
 
 
 def _record_hand_out(record, review, user, stage, now):
