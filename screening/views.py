@@ -67,14 +67,11 @@ def _my_vote(record, user, stage):
     return Decision.objects.filter(record=record, reviewer=user, stage=stage, is_current=True).first()
 
 
-def _ranking(review, stage, record, mine):
+def _ranking(run, record, mine):
     """What the model says about ``record`` (band and the words that raised its score), shown only
     on a record the reviewer has not voted on: on one they have, the score could have learnt
     another reviewer's vote on it."""
-    if record is None or mine is not None:
-        return None
-    run = retrain.latest_run(review, stage)
-    if run is None:
+    if record is None or mine is not None or run is None:
         return None
     rank = RecordScore.objects.filter(run=run, record=record).values_list("rank", flat=True).first()
     if rank is None:
@@ -89,20 +86,23 @@ def _card(request, review, stage, record=None, form=None, notice="", *, lazy_pro
 
     Blinding: only the user's own vote is ever read here.
     """
+    plan = queue.plan_for(review, request.user, stage)
     if record is None:
-        record = queue.next_record(review, request.user, stage)
+        record = queue.next_record(review, request.user, stage, plan)
+        mine = None  # handed out: a record still waiting for this reviewer's vote
+    else:
+        mine = _my_vote(record, request.user, stage)
     lazy_progress = lazy_progress and record is not None
-    mine = _my_vote(record, request.user, stage)
-    ranking = _ranking(review, stage, record, mine)
+    ranking = _ranking(plan.run, record, mine)
     return {
         "review": review,
         "stage": stage,
         "record": record,
         "mine": mine,
         "ranking": ranking,
-        "order": queue.order_for(review, request.user, stage),
+        "order": plan.order,
         "orders": ScreeningOrder.choices,
-        "sampling": sampling.open_sample(review, stage) is not None,
+        "sampling": plan.sample is not None,
         "form": form or DecisionForm.from_decision(mine, review=review, stage=stage),
         "back": queue.previous_decision(review, request.user, stage, before=mine),
         "progress": None if lazy_progress else queue.progress(review, request.user, stage),
