@@ -9,6 +9,7 @@ SQLite: the write lock taken at BEGIN IMMEDIATE), and re-counts votes and claims
 so two reviewers asking at the same moment are never both given a record that needs one more vote.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -45,6 +46,8 @@ from screening.models import (
 CLAIM_TTL = timedelta(minutes=20)
 # How many candidates one hand-out looks at before giving up on rows others hold locked.
 CANDIDATES = 20
+# The first window of ranks a ranked hand-out looks at (then 4x, 16x... until one has a free record).
+RANK_WINDOW = 100
 
 
 def _current_votes(stage):
@@ -73,6 +76,24 @@ def order_for(review, user, stage):
     if retrain.has_prior_knowledge(review, stage):
         return ScreeningOrder.RANKED
     return ScreeningOrder.IMPORT
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What decides ``user``'s hand-outs at a stage, read once per request: the random sample
+    running (or None), the order they screen in, and the latest finished ranking run (or None)."""
+
+    sample: object
+    order: ScreeningOrder
+    run: object
+
+
+def plan_for(review, user, stage):
+    return Plan(
+        sample=sampling.open_sample(review, stage),
+        order=order_for(review, user, stage),
+        run=retrain.latest_run(review, stage),
+    )
 
 
 def set_order(review, user, order):
@@ -112,7 +133,7 @@ def _shuffle_key(user):
     return ExpressionWrapper(Mod(F("pk") % _PERMUTE_P * _multiplier(user), _PERMUTE_P), IntegerField())
 
 
-def _order(records, review, user, stage, order=None):
+def _order(records, review, user, stage, plan=None):
     """The one place that decides screening order.
 
     While a random sample runs at ``stage`` (screening/sampling.py), every reviewer gets the
@@ -122,14 +143,13 @@ def _order(records, review, user, stage, order=None):
     Otherwise, ranked: the latest finished model's ranks, records it has not scored (imported
     since) after them in import order. Random: a permutation fixed per reviewer. Import: record order.
     """
-    sample = sampling.open_sample(review, stage)
-    if sample is not None:
-        position = SampleRecord.objects.filter(sample=sample, record=OuterRef("pk")).values("position")[:1]
+    plan = plan or plan_for(review, user, stage)
+    if plan.sample is not None:
+        position = SampleRecord.objects.filter(sample=plan.sample, record=OuterRef("pk")).values("position")[:1]
         records = records.annotate(sample_position=Subquery(position, output_field=IntegerField()))
         return records.order_by(F("sample_position").asc(nulls_first=True), "pk")
-    order = order or order_for(review, user, stage)
+    order, run = plan.order, plan.run
     if order == ScreeningOrder.RANKED:
-        run = retrain.latest_run(review, stage)
         if run is None:
             return records.order_by("pk")
         rank = RecordScore.objects.filter(run=run, record=OuterRef("pk")).values("rank")[:1]
@@ -140,13 +160,13 @@ def _order(records, review, user, stage, order=None):
     return records.order_by("pk")
 
 
-def pending(review, user, stage):
+def pending(review, user, stage, plan=None):
     """Records that still need ``user``'s vote at ``stage``, in screening order."""
     needed = review.reviewers_needed(stage)
     records = stages.in_stage(review, stage).exclude(Exists(_current_votes(stage).filter(reviewer=user)))
     if needed > 1:
         records = records.annotate(votes=_vote_count(stage))
-    return _order(records.filter(_still_open(stage, needed)), review, user, stage)
+    return _order(records.filter(_still_open(stage, needed)), review, user, stage, plan)
 
 
 def _active_claims(stage, now):
@@ -165,10 +185,10 @@ def _claim_count(stage, now, user):
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-def _available(review, user, stage, now):
+def _available(review, user, stage, now, plan=None):
     """Pending records whose open votes are not all held by other reviewers' live claims."""
     needed = review.reviewers_needed(stage)
-    records = pending(review, user, stage)
+    records = pending(review, user, stage, plan)
     if needed <= 1:
         return records.exclude(Exists(_active_claims(stage, now).exclude(reviewer=user)))
     # ``votes`` is annotated by pending() when more than one vote is needed.
@@ -184,52 +204,86 @@ def _still_free(record, review, user, stage, now):
     return votes.count() + held < review.reviewers_needed(stage)
 
 
-def next_record(review, user, stage):
-    """The next record ``user`` should screen at ``stage`` (claimed for them), or None."""
+def next_record(review, user, stage, plan=None):
+    """The next record ``user`` should screen at ``stage`` (claimed for them), or None.
+    ``plan``: plan_for(review, user, stage), when the caller has read it already."""
     with transaction.atomic():
         # One hand-out at a time per reviewer and review (two tabs, a double reload): the second
         # waits, then finds the claim the first made and shows the same record.
         Membership.objects.select_for_update().filter(review=review, user=user).values("pk").first()
         now = timezone.now()
+        plan = plan or plan_for(review, user, stage)
         held = (
             Claim.objects.filter(reviewer=user, stage=stage, expires_at__gt=now, record__review=review)
             .values_list("record_id", flat=True)
             .first()
         )
-        if held and pending(review, user, stage).filter(pk=held).exists():
+        if held and pending(review, user, stage, plan).filter(pk=held).exists():
             # The same record again on reload, until it is decided or the claim lapses.
             return Record.objects.get(pk=held)
-        candidates = _available(review, user, stage, now)
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        for record in candidates[:CANDIDATES]:
+        for record in _candidates(review, user, stage, now, plan):
             if not _still_free(record, review, user, stage, now):
                 continue
             Claim.objects.filter(reviewer=user, stage=stage, record__review=review).delete()
             Claim.objects.update_or_create(
                 record=record, reviewer=user, stage=stage, defaults={"expires_at": now + CLAIM_TTL}
             )
-            _record_hand_out(record, review, user, stage, now)
+            _record_hand_out(record, user, stage, now, plan)
             return record
     # Everything left is held by others for now (or nothing is left).
     return None
 
 
-def _record_hand_out(record, review, user, stage, now):
+def _lock(records):
+    # PostgreSQL: rows another hand-out holds locked are skipped (SQLite locks the whole file).
+    if connection.features.has_select_for_update_skip_locked:
+        return records.select_for_update(skip_locked=True, of=("self",))
+    return records
+
+
+def _candidates(review, user, stage, now, plan):
+    """Up to CANDIDATES available records in screening order, locked.
+
+    In ranked order the walk follows the run's (run, rank) index in growing windows and checks
+    only the records in each window, so the cost follows how far the top ranks are taken, not the
+    size of the review (the one ordered query over every pending record took seconds at 100,000).
+    Records the run did not score (imported since) come after, as in ``_order``.
+    """
+    run = plan.run
+    available = _available(review, user, stage, now, plan)
+    if run is None or plan.sample is not None or plan.order != ScreeningOrder.RANKED:
+        return list(_lock(available)[:CANDIDATES])
+    available = available.order_by()
+    scores = RecordScore.objects.filter(run=run).order_by("rank").values_list("record_id", flat=True)
+    start, size = 0, RANK_WINDOW
+    while start < run.scored:
+        window = list(scores[start : start + size])
+        free = set(available.filter(pk__in=window).values_list("pk", flat=True))
+        if free:
+            chosen = [pk for pk in window if pk in free][:CANDIDATES]
+            by_pk = {record.pk: record for record in _lock(available.filter(pk__in=chosen))}
+            if by_pk:
+                return [by_pk[pk] for pk in chosen if pk in by_pk]
+        start, size = start + size, size * 4
+    unscored = available.exclude(Exists(RecordScore.objects.filter(run=run, record=OuterRef("pk"))))
+    return list(_lock(unscored.order_by("pk"))[:CANDIDATES])
+
+
+def _record_hand_out(record, user, stage, now, plan):
     """What the reviewer was shown and why: the order, and in ranked order the model version,
     the record's rank and its score (for the review's methods: what the model showed whom). In a
     random sample: order "sample" and the record's position in the permutation as its rank (none
     for a record outside the sample, handed out before it)."""
-    sample = sampling.open_sample(review, stage)
-    if sample is not None:
-        position = SampleRecord.objects.filter(sample=sample, record=record).values_list("position", flat=True).first()
+    if plan.sample is not None:
+        position = (
+            SampleRecord.objects.filter(sample=plan.sample, record=record).values_list("position", flat=True).first()
+        )
         HandOut.objects.create(
             record=record, reviewer=user, stage=stage, order=HandOutOrder.SAMPLE, rank=position, handed_at=now
         )
         return
-    order = order_for(review, user, stage)
-    hand_out = HandOut(record=record, reviewer=user, stage=stage, order=order, handed_at=now)
-    if order == ScreeningOrder.RANKED and (run := retrain.latest_run(review, stage)):
+    hand_out = HandOut(record=record, reviewer=user, stage=stage, order=plan.order, handed_at=now)
+    if plan.order == ScreeningOrder.RANKED and (run := plan.run):
         scored = RecordScore.objects.filter(run=run, record=record).values_list("rank", "score").first()
         hand_out.run, hand_out.model_version = run, run.version
         if scored:

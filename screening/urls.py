@@ -6,6 +6,7 @@ app_name = "screening"
 urlpatterns = [
     path("r/<slug:slug>/screen/<str:stage>/", views.screen, name="screen"),
     path("r/<slug:slug>/screen/<str:stage>/order/", views.screen_order, name="screen_order"),
+    path("r/<slug:slug>/screen/<str:stage>/progress/", views.screen_progress, name="screen_progress"),
     path("r/<slug:slug>/screen/<str:stage>/<int:pk>/decide/", views.decide, name="decide"),
     path("r/<slug:slug>/records/", views.records, name="records"),
     path("r/<slug:slug>/conflicts/<str:stage>/", views.conflicts, name="conflicts"),

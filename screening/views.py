@@ -67,14 +67,11 @@ def _my_vote(record, user, stage):
     return Decision.objects.filter(record=record, reviewer=user, stage=stage, is_current=True).first()
 
 
-def _ranking(review, stage, record, mine):
+def _ranking(run, record, mine):
     """What the model says about ``record`` (band and the words that raised its score), shown only
     on a record the reviewer has not voted on: on one they have, the score could have learnt
     another reviewer's vote on it."""
-    if record is None or mine is not None:
-        return None
-    run = retrain.latest_run(review, stage)
-    if run is None:
+    if record is None or mine is not None or run is None:
         return None
     rank = RecordScore.objects.filter(run=run, record=record).values_list("rank", flat=True).first()
     if rank is None:
@@ -82,28 +79,33 @@ def _ranking(review, stage, record, mine):
     return {"band": retrain.band(rank, run.scored), "terms": retrain.terms_in(record, run.terms), "run": run}
 
 
-def _card(request, review, stage, record=None, form=None, notice=""):
+def _card(request, review, stage, record=None, form=None, notice="", *, lazy_progress=False):
     """Context for the screening card: ``record`` (default: the next one), its form and progress;
-    ``notice`` says why the card is not the one the reviewer expected.
+    ``notice`` says why the card is not the one the reviewer expected. ``lazy_progress``: the
+    card fetches its progress bar after it is shown (an htmx swap), unless it has no record.
 
     Blinding: only the user's own vote is ever read here.
     """
+    plan = queue.plan_for(review, request.user, stage)
     if record is None:
-        record = queue.next_record(review, request.user, stage)
-    mine = _my_vote(record, request.user, stage)
-    ranking = _ranking(review, stage, record, mine)
+        record = queue.next_record(review, request.user, stage, plan)
+        mine = None  # handed out: a record still waiting for this reviewer's vote
+    else:
+        mine = _my_vote(record, request.user, stage)
+    lazy_progress = lazy_progress and record is not None
+    ranking = _ranking(plan.run, record, mine)
     return {
         "review": review,
         "stage": stage,
         "record": record,
         "mine": mine,
         "ranking": ranking,
-        "order": queue.order_for(review, request.user, stage),
+        "order": plan.order,
         "orders": ScreeningOrder.choices,
-        "sampling": sampling.open_sample(review, stage) is not None,
+        "sampling": plan.sample is not None,
         "form": form or DecisionForm.from_decision(mine, review=review, stage=stage),
         "back": queue.previous_decision(review, request.user, stage, before=mine),
-        "progress": queue.progress(review, request.user, stage),
+        "progress": None if lazy_progress else queue.progress(review, request.user, stage),
         "keywords": (review.include_keywords_list(), review.exclude_keywords_list()),
         "marks": (review.include_keywords_list(), review.exclude_keywords_list(), ranking["terms"] if ranking else ()),
         "other_stage": Stage.FULL_TEXT if stage == Stage.TITLE_ABSTRACT else Stage.TITLE_ABSTRACT,
@@ -133,6 +135,15 @@ def screen(request, slug, stage):
     tasks.request_retrain(review, stage)
     context = _card(request, review, stage, record=_revisit(request, review, stage))
     return render(request, "screening/screen.html", context)
+
+
+@login_required
+@require_GET
+def screen_progress(request, slug, stage):
+    review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
+    stage = _stage(stage)
+    context = {"progress": queue.progress(review, request.user, stage)}
+    return render(request, "screening/_progress.html", context)
 
 
 @login_required
@@ -172,7 +183,8 @@ def decide(request, slug, stage, pk):
     screen_url = reverse("screening:screen", args=[review.slug, stage])
     if request.htmx:
         # The next record replaces the card; the address bar drops any ?record= of a revisit.
-        return replace_url(render(request, "screening/_card.html", _card(request, review, stage)), screen_url)
+        context = _card(request, review, stage, lazy_progress=True)
+        return replace_url(render(request, "screening/_card.html", context), screen_url)
     return redirect(screen_url)
 
 
