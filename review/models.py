@@ -246,6 +246,13 @@ class Invitation(models.Model):
         return self.is_open and not self.is_expired
 
 
+class VisibleSearchManager(models.Manager):
+    """The searches that have landed: an import still being written (staged) is not one of them."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(staged_at__isnull=True)
+
+
 class Search(models.Model):
     """One search or file import: the search log that PRISMA-S reporting asks for."""
 
@@ -290,6 +297,14 @@ class Search(models.Model):
     stopped_reason = models.CharField(
         max_length=300, blank=True, help_text="Why fewer records were fetched than were found"
     )
+    # Set while an import is still being written (the last time it wrote a chunk), cleared in the
+    # one short transaction that makes it visible. Until then neither the search nor its records
+    # show anywhere: a failed or killed import never half-lands (review/importing.py).
+    staged_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = VisibleSearchManager()
+    # Every search, those still being imported included: for the import itself and its clean-up.
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["run_at", "pk"]
@@ -315,6 +330,10 @@ class Search(models.Model):
 
 
 class RecordQuerySet(models.QuerySet):
+    def visible(self):
+        """The records that have landed: not those of an import still being written."""
+        return self.filter(staged=False)
+
     def for_review(self, review):
         return self.filter(review=review)
 
@@ -323,6 +342,14 @@ class RecordQuerySet(models.QuerySet):
 
     def duplicates(self):
         return self.filter(duplicate_of__isnull=False)
+
+
+class VisibleRecordManager(models.Manager.from_queryset(RecordQuerySet)):
+    """The one home of "an import still being written is invisible": every query through
+    Record.objects (and review.records, search.records) leaves staged records out."""
+
+    def get_queryset(self):
+        return super().get_queryset().visible()
 
 
 # Record.duplicate_reason (set by review/importing.py, or "manual") in words.
@@ -377,8 +404,12 @@ class Record(models.Model):
     ft_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
     ft_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # True while the import that brings the record is still being written (see Search.staged_at).
+    staged = models.BooleanField(default=False, editable=False)
 
-    objects = RecordQuerySet.as_manager()
+    objects = VisibleRecordManager()
+    # Every record, staged ones included: for the import itself and its clean-up only.
+    all_objects = RecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["pk"]
