@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import pickle
+import sqlite3
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rapidfuzz import fuzz, process
@@ -429,7 +430,7 @@ def _store_chunk(chunk, search, index, known, result):
             else:  # an original from this same chunk: linked once it has a pk
                 pending.append((record, original))
         records.append(record)
-    Record.all_objects.bulk_create(records, batch_size=500)
+    _insert(records)
     for original in added:
         original.saved()
     for record, original in pending:
@@ -441,6 +442,50 @@ def _store_chunk(chunk, search, index, known, result):
     result.duplicates += len(dups)
     for r in dups:
         result.reasons[r.duplicate_reason] += 1
+
+
+def _insert(records):
+    """INSERT ``records`` in as few multi-row statements as the database takes, setting their pks.
+
+    What bulk_create does, without its per-field preparation of every value in Python (a
+    third of an import's writing time at 100,000 records); the values are the model's own.
+    """
+    fields = [f for f in Record._meta.concrete_fields if not f.primary_key]
+    ops, quote = connection.ops, connection.ops.quote_name
+    created_at = ops.adapt_datetimefield_value(timezone.now())
+    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
+    rows = []
+    for record in records:
+        record.created_at = created_at
+        rows.append(
+            [
+                ops.adapt_json_value(getattr(record, f.attname), None)
+                if f.attname in json_fields
+                else getattr(record, f.attname)
+                for f in fields
+            ]
+        )
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    head = f"INSERT INTO {quote(Record._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
+    with connection.cursor() as cursor:
+        per = max(1, _max_params() // len(fields))
+        for start in range(0, len(rows), per):
+            batch = rows[start : start + per]
+            cursor.execute(
+                head + ", ".join([placeholders] * len(batch)) + f" RETURNING {quote(Record._meta.pk.column)}",
+                [value for row in batch for value in row],
+            )
+            # Both databases return the rows in the order of the VALUES (bulk_create relies on it too).
+            for record, (pk,) in zip(records[start : start + per], cursor.fetchall(), strict=True):
+                record.pk = pk
+                record._state.adding = False
+
+
+def _max_params():
+    if connection.vendor == "sqlite":
+        # Python's sqlite3 reports the library's own limit (32,766 since SQLite 3.32).
+        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return connection.features.max_query_params or 65535
 
 
 def import_file(*, review, path=None, fileobj=None, filename="", source=None, details=None, user=None):
