@@ -3,6 +3,8 @@
 from urllib.parse import urlsplit
 
 WEB_SCHEMES = ("http", "https")
+_EDGES = "".join(chr(c) for c in range(0x21))  # C0 controls and the space
+_DROPPED = str.maketrans("", "", "\t\n\r")
 
 
 def web_url(value) -> str:
@@ -14,8 +16,7 @@ def web_url(value) -> str:
     """
     if not value:
         return ""
-    text = str(value).strip("".join(chr(c) for c in range(0x21)))
-    text = "".join(c for c in text if c not in "\t\n\r")
+    text = str(value).strip(_EDGES).translate(_DROPPED)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         return ""
     try:

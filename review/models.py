@@ -252,6 +252,13 @@ class SearchQuerySet(models.QuerySet):
         return self.filter(undone_at__isnull=True)
 
 
+class VisibleSearchManager(models.Manager.from_queryset(SearchQuerySet)):
+    """The searches that have landed: an import still being written (staged) is not one of them."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(staged_at__isnull=True)
+
+
 class Search(models.Model):
     """One search or file import: the search log that PRISMA-S reporting asks for."""
 
@@ -303,8 +310,14 @@ class Search(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     undone_records = models.PositiveIntegerField(default=0, help_text="Records removed when it was undone")
+    # Set while an import is still being written (the last time it wrote a chunk), cleared in the
+    # one short transaction that makes it visible. Until then neither the search nor its records
+    # show anywhere: a failed or killed import never half-lands (review/importing.py).
+    staged_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = SearchQuerySet.as_manager()
+    objects = VisibleSearchManager()
+    # Every search, those still being imported included: for the import itself and its clean-up.
+    all_objects = SearchQuerySet.as_manager()
 
     class Meta:
         ordering = ["run_at", "pk"]
@@ -336,6 +349,10 @@ class Search(models.Model):
 
 
 class RecordQuerySet(models.QuerySet):
+    def visible(self):
+        """The records that have landed: not those of an import still being written."""
+        return self.filter(staged=False)
+
     def for_review(self, review):
         return self.filter(review=review)
 
@@ -344,6 +361,14 @@ class RecordQuerySet(models.QuerySet):
 
     def duplicates(self):
         return self.filter(duplicate_of__isnull=False)
+
+
+class VisibleRecordManager(models.Manager.from_queryset(RecordQuerySet)):
+    """The one home of "an import still being written is invisible": every query through
+    Record.objects (and review.records, search.records) leaves staged records out."""
+
+    def get_queryset(self):
+        return super().get_queryset().visible()
 
 
 # Record.duplicate_reason (set by review/importing.py, or "manual") in words.
@@ -398,8 +423,12 @@ class Record(models.Model):
     ft_outcome = models.CharField(max_length=15, choices=Outcome.choices, blank=True, default="")
     ft_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # True while the import that brings the record is still being written (see Search.staged_at).
+    staged = models.BooleanField(default=False, editable=False)
 
-    objects = RecordQuerySet.as_manager()
+    objects = VisibleRecordManager()
+    # Every record, staged ones included: for the import itself and its clean-up only.
+    all_objects = RecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["pk"]

@@ -122,10 +122,22 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several requests write at once (two reviewers screening): wait for the lock, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    # WAL lets readers go on while one connection writes (a long import writes in short chunks,
+    # and a login or a decision waits at most for one chunk, well within the timeout).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# An import (staged, invisible until it lands) that wrote nothing for this long was killed: the
+# next import into its review removes what it staged (review.importing.discard_abandoned_imports).
+SIEVE_IMPORT_STALE_SECONDS = int(os.environ.get("SIEVE_IMPORT_STALE_SECONDS", "600"))
 
 # Background work (retraining the screening model) goes through Django's tasks API (the django-tasks
 # backport) into the database; `manage.py db_worker` runs it (`make demo` starts one).

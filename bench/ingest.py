@@ -1,0 +1,174 @@
+"""Ingestion speed: importing a big file (with deduplication) against a bare read of the same file.
+
+Builds a PubMed XML file of N records (default 100,000) from the real PubmedArticles of
+../shared/fixtures (new PMIDs, title words shuffled, one in ten an exact copy of an earlier
+record) and a RIS file of N records (bench/import_ris.py's generator, from the real RIS
+exports), then, each in a fresh process so each peak RSS is its own:
+
+- the bare read: ``xml.etree.ElementTree.iterparse`` over the XML, clearing each article (the
+  floor any importer pays), and for RIS rispy's own parser over the lines;
+- the import: ``review.importing.import_file`` into a fresh review of a migrated database:
+  parsing, deduplication, staged chunked writes, landing.
+
+It prints both times, the ratio (target: at most 2x) and the import's peak RSS (target: under
+500 MB). Run from the project root, on SQLite (a throw-away file) or on PostgreSQL (an existing,
+migrated or empty database; the bench migrates it and adds its own reviews):
+
+    .venv/bin/python bench/ingest.py [--records 100000] [--format xml ris] [--database-url URL]
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.DOTALL)
+PMID = re.compile(rb'(<MedlineCitation[^>]*>\s*<PMID Version="\d+">)\d+(</PMID>)')
+TITLE = re.compile(rb"(<ArticleTitle>)(.*?)(</ArticleTitle>)", re.DOTALL)
+IDS = re.compile(rb'((?:IdType|EIdType)="doi"[^>]*>)([^<]+)(<)')
+
+
+def make_xml(path, records, seed=1):
+    from tests.shared import shared
+
+    rng = random.Random(seed)
+    sources = sorted(shared("fixtures", "entrez").glob("pubmed*.xml")) + [shared("fixtures", "exports", "pubmed.xml")]
+    articles = [a for p in sources for a in ARTICLE.findall(p.read_bytes())]
+    head = sources[0].read_bytes().split(b"<PubmedArticleSet>")[0]
+    copies = []
+    with open(path, "wb") as out:
+        out.write(head + b"<PubmedArticleSet>\n")
+        for i in range(records):
+            if copies and rng.random() < 0.1:
+                article = rng.choice(copies)  # the same PMID again: a duplicate to link
+            else:
+                article = PMID.sub(rb"\g<1>%d\g<2>" % (80000000 + i), rng.choice(articles), count=1)
+                article = TITLE.sub(lambda m: m[1] + _shuffled(m[2], rng) + m[3], article, count=1)
+                # Its own DOI: the fixture's would make every copy a duplicate.
+                article = IDS.sub(rb"\g<1>\g<2>.b%d\g<3>" % i, article)
+                if len(copies) < 20000:
+                    copies.append(article)
+            out.write(article + b"\n")
+        out.write(b"</PubmedArticleSet>\n")
+
+
+def _shuffled(title, rng):
+    if b"<" in title:
+        return title  # inline markup (<i>...</i>) stays whole
+    words = title.split()
+    rng.shuffle(words)
+    return b" ".join(words)
+
+
+def make_ris(path, records, seed=1):
+    from bench.import_ris import write_file
+
+    write_file(path, records, seed)
+
+
+def bare_read(fmt, path):
+    if fmt == "xml":
+        from xml.etree.ElementTree import iterparse
+
+        count = 0
+        for _, elem in iterparse(path):
+            if elem.tag == "PubmedArticle":
+                count += 1
+                elem.clear()
+        return count
+    import rispy
+
+    with open(path, encoding="utf-8") as stream:
+        return sum(1 for _ in rispy.RisParser().parse_lines(stream))
+
+
+def imported(path, slug):
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from review.importing import import_file
+    from review.models import Review
+
+    call_command("migrate", verbosity=0)
+    review = Review.objects.create(slug=slug, title="Ingestion benchmark")
+    started = time.perf_counter()  # the import alone, not Django's start-up nor the migrations
+    result = import_file(review=review, path=path)
+    return result.added, result.duplicates, time.perf_counter() - started
+
+
+def child(task, fmt, path, slug):
+    if task == "bare":
+        started = time.perf_counter()
+        count, duplicates = bare_read(fmt, path), 0
+        seconds = time.perf_counter() - started
+    else:
+        count, duplicates, seconds = imported(path, slug)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "records": count, "duplicates": duplicates, "peak_mb": peak}))
+
+
+def run_child(task, fmt, path, url, slug=""):
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "sieve.settings",
+        "SIEVE_MAX_UPLOAD_MB": "100000",
+    }
+    args = [sys.executable, __file__, "--child", task, "--format", fmt, "--path", str(path), "--slug", slug]
+    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"{task} {fmt} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--format", nargs="+", choices=["xml", "ris"], default=["xml", "ris"])
+    parser.add_argument("--database-url", help="default: a throw-away SQLite file")
+    parser.add_argument("--child", choices=["bare", "import"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--slug", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.format[0], args.path, args.slug)
+
+    with tempfile.TemporaryDirectory(prefix="sieve-ingest-") as folder:
+        url = args.database_url or f"sqlite:///{folder}/bench.sqlite3"
+        database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
+        print(f"{args.records:,} records per file, {database}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        for fmt in args.format:
+            path = Path(folder, f"big.{fmt}")
+            (make_xml if fmt == "xml" else make_ris)(path, args.records)
+            bare = run_child("bare", fmt, path, url)
+            slug = f"ingest-{fmt}-{int(time.time())}"
+            done = run_child("import", fmt, path, url, slug)
+            assert bare["records"] == args.records == done["records"], (bare, done)
+            baseline = "bare iterparse" if fmt == "xml" else "bare rispy parse"
+            print(
+                f"{fmt.upper()} ({path.stat().st_size / 1e6:,.0f} MB): {baseline} {bare['seconds']:.1f} s; "
+                f"import with dedup {done['seconds']:.1f} s ({done['duplicates']:,} duplicates linked); "
+                f"ratio {done['seconds'] / bare['seconds']:.2f}x (target <= 2x); "
+                f"import peak RSS {done['peak_mb']:.0f} MB (target < 500 MB)"
+            )
+            path.unlink()
+    reproduce = f".venv/bin/python bench/ingest.py --records {args.records} --format {' '.join(args.format)}"
+    if args.database_url:
+        reproduce += " --database-url URL"
+    print(f"command: {reproduce}")
+
+
+if __name__ == "__main__":
+    main()
