@@ -29,10 +29,10 @@ def create(*, review, kind, user=None, params=None, title="", stage="Waiting for
 
 
 def enqueue(job, task, *args):
-    """Enqueue ``task(job.pk, *args)`` and keep the task result's id on the job. When the queue
+    """Enqueue ``task(*args, job_id=job.pk)`` and keep the task result's id on the job. When the queue
     cannot take it, the job is failed (with the reason) and the error raised."""
     try:
-        result = task.enqueue(job.pk, *args)
+        result = task.enqueue(*args, job_id=job.pk)
     except Exception as error:
         fail(job, "The job could not be queued (the task queue did not answer); try again.")
         log.exception("Could not enqueue job %s", job.pk)
