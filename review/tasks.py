@@ -78,11 +78,14 @@ def run_pubmed_search(job_id):
         return None
     progress = jobs.Progress(job)
 
+    fetching = []
+
     def fetched(done, hits):
-        if done == 0:
-            progress.stage("Fetching records from PubMed", done=0, total=hits)
-        elif done >= hits:
+        if done >= hits:
             progress.stage("Checking for duplicates and storing", done=done, total=hits)
+        elif not fetching:
+            fetching.append(True)
+            progress.stage("Fetching records from PubMed", done=done, total=hits)
         else:
             progress(done, hits)
 
