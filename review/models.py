@@ -592,6 +592,15 @@ class Job(models.Model):
         return self.status in (self.Status.DONE, self.Status.FAILED)
 
     @property
+    def quiet(self):
+        """True when the job has not moved for a while: queued with no worker taking it for a
+        minute, or running with no progress for ten (a worker stopped, or none is running)."""
+        if self.finished:
+            return False
+        wait = 60 if self.status == self.Status.QUEUED else 600
+        return (timezone.now() - self.updated_at).total_seconds() > wait
+
+    @property
     def percent(self):
         """Progress in whole percent, or None while the total is unknown."""
         if not self.total:

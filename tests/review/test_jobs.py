@@ -7,10 +7,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 from django_tasks_db.models import DBTaskResult
 
@@ -318,3 +320,11 @@ def test_db_worker_runs_a_file_import_job_to_the_end(tmp_path):
     assert (status, error) == ("done", ""), stderr.decode()[-2000:]
     assert records == done > 0
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+def test_a_job_no_worker_takes_says_so(client, review, bob):
+    job = jobs.create(review=review, kind=Job.Kind.PUBMED_SEARCH, user=bob)
+    client.force_login(bob)
+    assert "No worker has taken" not in client.get(job_url(job)).content.decode()
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
+    assert "No worker has taken this job for 2\xa0minutes" in client.get(job_url(job)).content.decode()
