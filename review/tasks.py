@@ -112,6 +112,7 @@ def import_saved_file(job_id):
     if job is None:
         return None  # gone, or another worker has it (and its file)
     path = Path(job.params["path"])
+    progress = jobs.Progress(job)
     try:
         return _run(
             job,
@@ -121,11 +122,12 @@ def import_saved_file(job_id):
                 filename=job.params.get("filename", ""),
                 details=_details_from(job.params.get("details") or {}),
                 user=job.created_by,
-                progress=jobs.Progress(job),
+                progress=progress,
             ),
             expected=(ImportFileError, ValueError),
         )
     finally:
+        progress.close()
         path.unlink(missing_ok=True)
 
 

@@ -10,13 +10,15 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django_tasks_db.models import DBTaskResult
 
-from review import jobs, tasks
+from review import importing, jobs, tasks
 from review.forms import PubMedSearchForm
 from review.importing import import_file
 from review.models import Job, Record, Search
@@ -27,6 +29,7 @@ from tests.shared import shared
 
 ROOT = Path(__file__).resolve().parents[2]
 ZOTERO = ("fixtures", "exports", "pubmed_zotero.ris")
+ZOTERO_100 = ("fixtures", "exports", "baseline_zotero.ris")
 SEARCH = {"query": "kratom[tiab]", "mindate": "", "maxdate": "", "max_records": ""}
 
 
@@ -328,3 +331,30 @@ def test_a_job_no_worker_takes_says_so(client, review, bob):
     assert "No worker has taken" not in client.get(job_url(job)).content.decode()
     Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
     assert "No worker has taken this job for 2\xa0minutes" in client.get(job_url(job)).content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_imports_progress_is_seen_by_other_connections_while_it_runs(review, carol, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer: the progress shows when the import commits")
+    monkeypatch.setattr(importing, "PARSED_EVERY", 20)
+    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0)
+    job = tasks.enqueue_import(review=review, user=carol, upload=upload(*ZOTERO_100), details=SourceDetails())
+    outside = connections.create_connection(DEFAULT_DB_ALIAS)
+    seen = []
+    original = jobs.Progress._write
+
+    def spy(self, **fields):
+        original(self, **fields)
+        with outside.cursor() as cursor:  # another reviewer's request, while the import runs
+            cursor.execute("SELECT done FROM review_job WHERE id = %s", [self.job.pk])
+            seen.append(cursor.fetchone()[0])
+
+    monkeypatch.setattr(jobs.Progress, "_write", spy)
+    try:
+        tasks.import_saved_file.call(job_id=job.pk)
+    finally:
+        outside.close()
+    assert seen == [20, 40, 60, 80, 100, 100]
+    assert Job.objects.get(pk=job.pk).status == "done"
