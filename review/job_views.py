@@ -8,7 +8,8 @@ from review.models import Job
 
 def _job_for_member(request, slug, pk):
     review, membership = review_for_member(request, slug)
-    job = get_object_or_404(Job.objects.select_related("created_by", "search"), review=review, pk=pk)
+    shown = Job.objects.visible_to(membership).select_related("created_by", "search")
+    job = get_object_or_404(shown, review=review, pk=pk)
     job.review = review
     return review, membership, job
 
@@ -33,5 +34,5 @@ def job_progress(request, slug, pk):
 @require_GET
 def job_list(request, slug):
     review, membership = review_for_member(request, slug)
-    recent = Job.objects.for_review(review).select_related("created_by")[:100]
+    recent = Job.objects.for_review(review).visible_to(membership).select_related("created_by")[:100]
     return render(request, "review/jobs.html", {"review": review, "membership": membership, "jobs": recent})

@@ -526,6 +526,13 @@ class JobQuerySet(models.QuerySet):
     def for_review(self, review):
         return self.filter(review=review)
 
+    def visible_to(self, membership):
+        """The jobs ``membership`` may see. A re-ranking starts every few votes, so its coming and
+        going tells that someone voted: only members who see every vote (owners, resolvers) see it."""
+        if membership.resolves_conflicts:
+            return self
+        return self.exclude(kind=Job.Kind.RERANK)
+
     def unfinished(self):
         return self.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
 

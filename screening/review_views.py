@@ -52,7 +52,7 @@ def review_detail(request, slug):
         "open_conflicts": conflicts.open_counts(review) if membership.resolves_conflicts else None,
         "members": review.memberships.select_related("user").order_by("role", "user__username"),
         "searches": review.searches.select_related("run_by").order_by("-run_at", "-pk")[:5],
-        "jobs": Job.objects.for_review(review).for_dashboard().select_related("created_by")[:5],
+        "jobs": Job.objects.for_review(review).visible_to(membership).for_dashboard().select_related("created_by")[:5],
         **_stopping_context(review),
     }
     return render(request, "screening/review_detail.html", context)

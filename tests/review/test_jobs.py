@@ -358,3 +358,14 @@ def test_an_imports_progress_is_seen_by_other_connections_while_it_runs(review, 
         outside.close()
     assert seen == [20, 40, 60, 80, 100, 100]
     assert Job.objects.get(pk=job.pk).status == "done"
+
+
+def test_bob_never_sees_a_reranking_job_which_would_tell_him_someone_voted(client, review, alice, bob):
+    job = jobs.create(review=review, kind=Job.Kind.RERANK, title="Title/abstract, version 2")
+    client.force_login(bob)
+    assert client.get(job_url(job)).status_code == 404
+    assert job_url(job) not in client.get(reverse("review:jobs", args=[review.slug])).content.decode()
+    assert job_url(job) not in client.get(reverse("review:detail", args=[review.slug])).content.decode()
+    client.force_login(alice)  # the owner sees every vote anyway
+    assert client.get(job_url(job)).status_code == 200
+    assert job_url(job) in client.get(reverse("review:detail", args=[review.slug])).content.decode()
