@@ -10,7 +10,6 @@ from review.reviews import SETTINGS_FIELDS, check_slug
 
 # PubMed's date filters accept YYYY, YYYY/MM or YYYY/MM/DD.
 PUBMED_DATE = re.compile(r"^\d{4}(/(0[1-9]|1[0-2])(/(0[1-9]|[12]\d|3[01]))?)?$")
-MAX_RECORDS_LIMIT = 10000
 # The review's long text settings are TextFields; the form bounds what may be typed.
 REVIEW_TEXT_CAPS = {
     "question": limits.REVIEW_TEXT,
@@ -76,12 +75,13 @@ class PubMedSearchForm(forms.Form):
         label="From", required=False, max_length=10, help_text="YYYY, YYYY/MM or YYYY/MM/DD (publication date)"
     )
     maxdate = forms.CharField(label="To", required=False, max_length=10, help_text="YYYY, YYYY/MM or YYYY/MM/DD")
+    # No cap of Sieve's own: the search runs in the background, and the client pages through
+    # PubMed's 9,999-per-query limit by splitting the dates. Blank fetches every record found.
     max_records = forms.IntegerField(
         label="Fetch at most",
+        required=False,
         min_value=1,
-        max_value=MAX_RECORDS_LIMIT,
-        initial=2000,
-        help_text=f"Records to fetch (up to {MAX_RECORDS_LIMIT:,}).",
+        help_text="Leave blank to fetch every record found. The search runs in the background.",
     )
 
     def _date(self, name):

@@ -488,7 +488,7 @@ def _max_params():
     return connection.features.max_query_params or 65535
 
 
-def import_file(*, review, path=None, fileobj=None, filename="", source=None, details=None, user=None):
+def import_file(*, review, path=None, fileobj=None, filename="", source=None, details=None, user=None, progress=None):
     """Import one export file (a path, or an open binary file such as an upload) into ``review``.
 
     The format is told from the content. ``details`` (a sources.SourceDetails) holds what the
@@ -498,6 +498,7 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, de
     ImportResult whose ``warnings`` list what was read but not understood (a year like '10 15').
     Raises ImportFileError, naming the file and the record or line, and stores nothing, when the
     file cannot be imported; ValueError when the details do not pass SourceDetails.checked.
+    ``progress(parsed)`` is called with the number of records read so far, every PARSED_EVERY.
     """
     if path is None and fileobj is None:
         raise ValueError("import_file needs a path or a fileobj")
@@ -507,6 +508,8 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, de
         sniffed = sniff(stream, name)
         warnings = []
         articles = read_articles(stream, sniffed, name, warnings.append)
+        if progress is not None:
+            articles = _counted(articles, progress)
         shown = details.search_fields(
             # The importers tell the database and platform apart once they can; until then
             # ``source`` holds what the file names ("PsycINFO (Ovid)").
@@ -527,6 +530,18 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, de
         warnings[MAX_WARNINGS:] = [f"{name}: {len(warnings) - MAX_WARNINGS} more warnings like these."]
     result.warnings.extend(warnings)
     return result
+
+
+PARSED_EVERY = 500
+
+
+def _counted(articles, progress):
+    parsed = 0
+    for parsed, article in enumerate(articles, 1):  # noqa: B007 (the count is read after the loop)
+        if parsed % PARSED_EVERY == 0:
+            progress(parsed)
+        yield article
+    progress(parsed)
 
 
 def record_count(*, review, count, details, user=None):

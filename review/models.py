@@ -582,3 +582,96 @@ class RateLimitSlot(models.Model):
 
     def __str__(self):
         return f"{self.key}: next request at {self.next_at:.3f}"
+
+
+class JobQuerySet(models.QuerySet):
+    def for_review(self, review):
+        return self.filter(review=review)
+
+    def visible_to(self, membership):
+        """The jobs ``membership`` may see. A re-ranking starts every few votes, so its coming and
+        going tells that someone voted: only members who see every vote (owners, resolvers) see it."""
+        if membership.resolves_conflicts:
+            return self
+        return self.exclude(kind=Job.Kind.RERANK)
+
+    def unfinished(self):
+        return self.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
+
+    def for_dashboard(self):
+        """What the review's dashboard lists: everything still running, and the searches, imports
+        and exports people started (a finished re-ranking, done every few votes, is no news)."""
+        return self.filter(
+            models.Q(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)) | ~models.Q(kind=Job.Kind.RERANK)
+        )
+
+
+class Job(models.Model):
+    """Long work done by the background worker (a PubMed search, a file import, a re-ranking, an
+    export), with the progress its page shows while it runs and what came of it."""
+
+    class Kind(models.TextChoices):
+        PUBMED_SEARCH = "pubmed_search", "PubMed search"
+        FILE_IMPORT = "file_import", "File import"
+        RERANK = "rerank", "Re-ranking"
+        EXPORT = "export", "Export"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # What the job works on, as the task reads it: the query and dates, the saved file's path...
+    params = models.JSONField(default=dict, blank=True)
+    title = models.CharField(max_length=300, blank=True, help_text="What the job is about, e.g. the file's name")
+    stage = models.CharField(max_length=200, blank=True, help_text="What the job is doing now")
+    done = models.PositiveBigIntegerField(default=0)
+    total = models.PositiveBigIntegerField(null=True, blank=True)
+    summary = models.TextField(blank=True)
+    notes = models.JSONField(default=list, blank=True, help_text="Warnings and notes, in order")
+    error = models.TextField(blank=True)
+    # What came of it: the search log row, and whatever ids the task returned.
+    search = models.ForeignKey(Search, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    result = models.JSONField(default=dict, blank=True)
+    task_result_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["review", "-created_at"], name="review_job_review_created")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    def get_absolute_url(self):
+        return reverse("review:job", args=[self.review.slug, self.pk])
+
+    @property
+    def finished(self):
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def quiet(self):
+        """True when the job has not moved for a while: queued with no worker taking it for a
+        minute, or running with no progress for ten (a worker stopped, or none is running)."""
+        if self.finished:
+            return False
+        wait = 60 if self.status == self.Status.QUEUED else 600
+        return (timezone.now() - self.updated_at).total_seconds() > wait
+
+    @property
+    def percent(self):
+        """Progress in whole percent, or None while the total is unknown."""
+        if not self.total:
+            return 100 if self.status == self.Status.DONE else None
+        return min(100, self.done * 100 // self.total)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import annotation_views, removal_views, views
+from review import annotation_views, job_views, removal_views, views
 
 app_name = "review"
 # The review's pages that show screening state (its dashboard at r/<slug>/, settings, a record's
@@ -12,6 +12,9 @@ urlpatterns = [
     path("r/<slug:slug>/search/", views.pubmed_search, name="search"),
     path("r/<slug:slug>/import/", views.import_file, name="import"),
     path("r/<slug:slug>/import/count/", views.import_count, name="import_count"),
+    path("r/<slug:slug>/jobs/", job_views.job_list, name="jobs"),
+    path("r/<slug:slug>/jobs/<int:pk>/", job_views.job_detail, name="job"),
+    path("r/<slug:slug>/jobs/<int:pk>/progress/", job_views.job_progress, name="job_progress"),
     path("r/<slug:slug>/searches/", views.searches, name="searches"),
     path("r/<slug:slug>/searches.csv", views.searches_csv, name="searches_csv"),
     path("r/<slug:slug>/searches/<int:pk>/edit/", views.search_edit, name="search_edit"),

@@ -9,9 +9,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from review import importing, invitations, pubmed, searchlog, sources, uploads
+from review import importing, invitations, jobs, searchlog, sources, tasks, uploads
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
-from review.article import ImportFileError
 from review.forms import CountForm, ImportForm, MergeForm, PubMedSearchForm, ReviewForm, RoleForm, SearchEditForm
 from review.models import Invitation, Membership, Record, Review, Role, Search
 from review.reviews import change_role, create_review, remove_member, set_resolver
@@ -57,24 +56,22 @@ def pubmed_search(request, slug):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            result = importing.run_search(
+            job = tasks.enqueue_search(
                 review=review,
+                user=request.user,
                 query=data["query"],
                 mindate=data["mindate"],
                 maxdate=data["maxdate"],
                 max_records=data["max_records"],
-                user=request.user,
             )
-        except pubmed.PubMedError as e:
-            form.add_error(None, str(e))
+        except jobs.JobNotQueued:
+            form.add_error(None, QUEUE_DOWN)
         else:
-            messages.success(request, result.summary())
-            for note in result.search.log_notes():
-                messages.info(request, note)
-            for warning in result.warnings:
-                messages.warning(request, warning)
-            return redirect("review:searches", review.slug)
+            return redirect(job)
     return render(request, "review/search_form.html", {"form": form, "review": review, "membership": membership})
+
+
+QUEUE_DOWN = "The background worker's queue did not answer; nothing was started. Try again in a moment."
 
 
 @login_required
@@ -88,20 +85,15 @@ def import_file(request, slug):
     if form.is_bound and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            result = importing.import_file(
-                review=review,
-                fileobj=upload,
-                filename=upload.name,
-                details=form.source_details(),
-                user=request.user,
+            job = tasks.enqueue_import(
+                review=review, user=request.user, upload=upload, details=form.source_details().checked()
             )
-        except ImportFileError as e:
-            form.add_error("file", str(e))
+        except ValueError as e:
+            form.add_error(None, str(e))
+        except jobs.JobNotQueued:
+            form.add_error(None, QUEUE_DOWN)
         else:
-            messages.success(request, result.summary())
-            for warning in result.warnings:
-                messages.warning(request, warning)
-            return redirect("review:searches", review.slug)
+            return redirect(job)
     return _import_page(request, review, membership, form, CountForm())
 
 

@@ -5,7 +5,8 @@ import logging
 
 from django_tasks import task
 
-from review.models import Review, Stage
+from review import jobs
+from review.models import Job, Review, Stage
 from screening import retrain as retraining
 from screening import stages
 from screening.models import RankingRun
@@ -14,27 +15,49 @@ log = logging.getLogger(__name__)
 
 
 @task()
-def retrain_ranking(run_id):
-    """Train the queued run ``run_id`` and store its scores (unless a newer version stored first)."""
+def retrain_ranking(run_id, job_id=None):
+    """Train the queued run ``run_id`` and store its scores (unless a newer version stored first),
+    reporting to the re-ranking Job ``job_id`` when there is one."""
+    job = jobs.start(job_id, stage="Training the model") if job_id is not None else None
     run = RankingRun.objects.select_related("review").filter(pk=run_id, status=RankingRun.Status.QUEUED).first()
     if run is None:
+        if job is not None:
+            jobs.finish(job, summary="Nothing to do: another worker took this run, or the review is gone.")
         return None  # already taken by another worker, or its review is gone
     try:
         run = retraining.retrain(run)
     except Exception as error:
         retraining.fail(run, error)
+        if job is not None:
+            jobs.fail(job, f"The ranking model could not be trained ({type(error).__name__}); the old ranking stays.")
         raise
+    if job is not None:
+        jobs.finish(job, summary=_rerank_summary(run), result={"run": run.pk, "version": run.version})
     return {"version": run.version, "status": run.status, "scored": run.scored}
 
 
-def request_retrain(review, stage, *, force=False):
-    """Enqueue a retrain of ``review`` at ``stage`` when it is due (or ``force``); returns the run or None."""
+def _rerank_summary(run):
+    if run.status == RankingRun.Status.SUPERSEDED:
+        return f"Version {run.version} was overtaken by a newer one; the newer ranking is used."
+    return f"Version {run.version}: {run.scored:,} records ranked from {run.decisions_seen:,} decisions."
+
+
+def request_retrain(review, stage, *, force=False, user=None):
+    """Enqueue a retrain of ``review`` at ``stage`` when it is due (or ``force``); returns the run or None.
+    The retrain reports as a re-ranking Job of the review."""
     if not force and not retraining.needs_retrain(review, stage):
         return None
     run = retraining.start_run(review, stage)
+    job = jobs.create(
+        review=review,
+        kind=Job.Kind.RERANK,
+        user=user,
+        params={"run": run.pk, "stage": str(stage)},
+        title=f"{Stage(stage).label}, version {run.version}",
+    )
     try:
-        retrain_ranking.enqueue(run.pk)
-    except Exception:
+        jobs.enqueue(job, retrain_ranking, run.pk)
+    except jobs.JobNotQueued:
         # Ranking is an aid: a queue that is down must never lose the reviewer's vote.
         log.exception("Could not enqueue the retrain of %s (%s)", review.slug, stage)
         retraining.fail(run, "could not be enqueued")

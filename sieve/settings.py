@@ -56,6 +56,9 @@ NCBI_EUTILS_URL = os.environ.get("NCBI_EUTILS_URL", "https://eutils.ncbi.nlm.nih
 NCBI_RATE_LIMITER = os.environ.get("NCBI_RATE_LIMITER", "review.ratelimit.DatabaseRateLimiter")
 
 DATA_DIR = Path(os.environ.get("SIEVE_DATA_DIR", BASE_DIR / "data"))
+# Uploads wait here for the background worker (default DATA_DIR/uploads): a folder every web
+# process and worker of a deployment shares.
+SIEVE_UPLOAD_DIR = Path(os.environ["SIEVE_UPLOAD_DIR"]) if os.environ.get("SIEVE_UPLOAD_DIR") else None
 
 INSTALLED_APPS = [
     # First, so that its `runserver` (which refuses an unset SECRET_KEY) wins over staticfiles'.

@@ -96,3 +96,16 @@ def browser_page(live_server, monkeypatch):
         page.set_default_timeout(10_000)
         yield page
         browser.close()
+
+
+@pytest.fixture
+def inline_worker(settings):
+    """Background tasks run at once, inside the request, by the code path the worker takes
+    (django-tasks' ImmediateBackend): a web search or import is finished when its page loads."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture(autouse=True)
+def _uploads_in_tmp(settings, tmp_path):
+    # Uploads wait for the worker under the data directory; a test's stay in its own folder.
+    settings.SIEVE_UPLOAD_DIR = tmp_path / "uploads"

@@ -67,6 +67,7 @@ NOT_TRANSFERRED = {
     "screening.Claim": "a claim holds a record for a reviewer for minutes; it expires anyway",
     "django_tasks_database.DBTaskResult": "background jobs belong to the server that ran them",
     "review.RateLimitSlot": "the server-wide NCBI request spacing; not part of any review",
+    "review.Job": "background jobs belong to the server that ran them (the search log keeps what they did)",
 }
 
 

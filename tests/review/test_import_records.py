@@ -53,3 +53,16 @@ def test_unknown_review_user_or_file(review, tmp_path):
         _run(review.slug, str(shared("fixtures", "exports", "scopus.ris")), "--user", "zed")
     with pytest.raises(CommandError, match="missing.ris: cannot be opened"):
         _run(review.slug, str(tmp_path / "missing.ris"))
+
+
+def test_the_command_reports_records_read_on_stderr_as_it_goes(review, monkeypatch):
+    from review import importing
+
+    monkeypatch.setattr(importing, "PARSED_EVERY", 40)
+    out, err = _run(review.slug, str(shared("fixtures", "exports", "baseline_endnote.ris")))
+    assert [line for line in err.replace("\r", "\n").split("\n") if line] == [
+        "Read 40 records",
+        "Read 80 records",
+        "Read 100 records",
+    ]
+    assert "100 added" in out

@@ -95,7 +95,7 @@ def test_a_file_just_over_the_limit_is_stopped_at_the_limit_and_named_in_bytes(
     assert sum(disk_writes) <= MB
 
 
-def test_a_file_under_the_limit_still_imports(client, review, carol, small_limit):
+def test_a_file_under_the_limit_still_imports(client, review, carol, small_limit, inline_worker):
     client.force_login(carol)
     response = post_file(client, review, "small.ris", ris_record("Kratom and PTSD").encode())
     assert response.status_code == 302

@@ -322,7 +322,7 @@ def test_a_complete_search_has_no_note(eutils_server, review):
     assert log_rows(review)[0]["Notes"] == ""
 
 
-def test_bob_sees_why_his_web_search_fetched_fewer_than_found(eutils_server, review, bob, client):
+def test_bob_sees_why_his_web_search_fetched_fewer_than_found(eutils_server, review, bob, client, inline_worker):
     client.force_login(bob)
     response = client.post(
         reverse("review:search", args=[review.slug]),
@@ -340,7 +340,7 @@ def test_bob_sees_why_his_web_search_fetched_fewer_than_found(eutils_server, rev
     )
 
 
-def test_offline_the_web_search_fails_at_once_with_a_clear_message(settings, review, bob, client):
+def test_offline_the_web_search_fails_at_once_with_a_clear_message(settings, review, bob, client, inline_worker):
     settings.NCBI_EUTILS_URL = "https://eutils.invalid/entrez/eutils/"
     settings.NCBI_RATE_LIMITER = ""  # no database here
     settings.NCBI_MAX_TRIES = 5
@@ -350,6 +350,7 @@ def test_offline_the_web_search_fails_at_once_with_a_clear_message(settings, rev
     response = client.post(
         reverse("review:search", args=[review.slug]),
         {"query": "biopython", "mindate": "", "maxdate": "", "max_records": 10},
+        follow=True,
     )
     assert time.monotonic() - started < 1
     assert "PubMed could not be reached at eutils.invalid" in response.content.decode()

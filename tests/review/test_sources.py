@@ -175,7 +175,7 @@ def count_url(review):
     return reverse("review:import_count", args=[review.slug])
 
 
-def test_bob_types_the_source_on_the_import_form(client, review, bob):
+def test_bob_types_the_source_on_the_import_form(client, review, bob, inline_worker):
     client.force_login(bob)
     data = {
         "file": upload(*OVID),
@@ -207,7 +207,7 @@ def test_the_import_form_refuses_a_bad_or_future_date_and_imports_nothing(client
     assert not Search.objects.exists() and not Record.objects.exists()
 
 
-def test_a_blank_date_is_allowed_on_an_import_and_the_file_names_the_source(client, review, bob):
+def test_a_blank_date_is_allowed_on_an_import_and_the_file_names_the_source(client, review, bob, inline_worker):
     client.force_login(bob)
     assert client.post(import_url(review), {"file": upload(*SCOPUS), "searched_on": ""}).status_code == 302
     search = Search.objects.get()

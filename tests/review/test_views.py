@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from review import importing
-from review.models import Event, Invitation, Membership, Record, Review, Role, Search, Stage
+from review.models import Event, Invitation, Job, Membership, Record, Review, Role, Search, Stage
 from screening.decisions import record_decision, resolve
 from screening.models import Decision
 from tests.eutils_server import Fault, eutils_server, fixture_records  # noqa: F401 (fixture)
@@ -284,7 +284,7 @@ def test_the_overview_query_count_does_not_grow_with_records(client, review, ali
 # --- PubMed search ----------------------------------------------------------------------------
 
 
-def test_bob_searches_pubmed_and_the_records_arrive(client, review, bob, eutils_server):  # noqa: F811
+def test_bob_searches_pubmed_and_the_records_arrive(client, review, bob, eutils_server, inline_worker):  # noqa: F811
     expected = len(fixture_records())
     login(client, bob)
     url = reverse("review:search", args=[review.slug])
@@ -300,17 +300,24 @@ def test_bob_searches_pubmed_and_the_records_arrive(client, review, bob, eutils_
     assert f"{expected} records added" in page(response)
 
 
-def test_a_pubmed_failure_is_shown_on_the_form_and_nothing_is_stored(client, review, bob, eutils_server):  # noqa: F811
+def test_a_pubmed_failure_is_shown_on_the_job_page_and_nothing_is_stored(
+    client,
+    review,
+    bob,
+    eutils_server,  # noqa: F811
+    inline_worker,
+):
     eutils_server.plan("esearch", [Fault(status=400)], forever=True)
     login(client, bob)
     response = client.post(
         reverse("review:search", args=[review.slug]),
         {"query": "kratom", "mindate": "", "maxdate": "", "max_records": 10},
+        follow=True,
     )
-    assert response.status_code == 200
-    errors = response.context["form"].non_field_errors()
-    assert errors and "PubMed" in errors[0]
-    assert escape(errors[0]) in page(response)
+    job = Job.objects.get(review=review)
+    assert response.redirect_chain == [(job.get_absolute_url(), 302)]
+    assert job.status == Job.Status.FAILED and "PubMed" in job.error
+    assert escape(job.error) in page(response)
     assert not Search.objects.filter(review=review).exists()
 
 
@@ -331,7 +338,7 @@ def test_the_search_form_wants_pubmed_dates(client, review, bob):
 # --- File import and the search log ------------------------------------------------------------
 
 
-def test_carol_uploads_an_ris_export(client, review, carol):
+def test_carol_uploads_an_ris_export(client, review, carol, inline_worker):
     login(client, carol)
     path = shared(*ZOTERO)
     upload = SimpleUploadedFile(path.name, path.read_bytes())
@@ -342,10 +349,12 @@ def test_carol_uploads_an_ris_export(client, review, carol):
     search = Search.objects.get(review=review)
     assert (search.source, search.filename, search.added) == ("PubMed via Zotero", path.name, expected)
     assert f"{expected} records added" in page(response)
-    assert response.redirect_chain[-1][0] == reverse("review:searches", args=[review.slug])
+    job = Job.objects.get(review=review)
+    assert response.redirect_chain[-1][0] == job.get_absolute_url()
+    assert (job.status, job.search, job.created_by) == (Job.Status.DONE, search, carol)
 
 
-def test_what_the_importer_could_not_read_is_shown_as_a_warning(client, review, carol):
+def test_what_the_importer_could_not_read_is_shown_as_a_warning(client, review, carol, inline_worker):
     login(client, carol)
     path = shared("fixtures", "exports", "faulty_year.ris")
     response = client.post(
@@ -353,21 +362,22 @@ def test_what_the_importer_could_not_read_is_shown_as_a_warning(client, review, 
         {"file": SimpleUploadedFile(path.name, path.read_bytes())},
         follow=True,
     )
-    warnings = [m.message for m in response.context["messages"] if m.level_tag == "warning"]
+    warnings = Job.objects.get(review=review).notes
     assert warnings and warnings[0].startswith("faulty_year.ris: record 1")
     assert escape(warnings[0]) in page(response)
 
 
-def test_a_broken_file_is_refused_with_its_name_and_nothing_is_imported(client, review, carol):
+def test_a_broken_file_is_refused_with_its_name_and_nothing_is_imported(client, review, carol, inline_worker, settings):
     login(client, carol)
     data = shared("fixtures", "exports", "pubmed.xml").read_bytes()
     broken = data[: len(data) // 2]
     response = client.post(
-        reverse("review:import", args=[review.slug]), {"file": SimpleUploadedFile("half.xml", broken)}
+        reverse("review:import", args=[review.slug]), {"file": SimpleUploadedFile("half.xml", broken)}, follow=True
     )
-    assert response.status_code == 200
-    error = response.context["form"].errors["file"][0]
-    assert error.startswith("half.xml")
+    job = Job.objects.get(review=review)
+    assert job.status == Job.Status.FAILED and job.error.startswith("half.xml")
+    assert escape(job.error) in page(response)
+    assert not list(settings.SIEVE_UPLOAD_DIR.iterdir())  # the saved upload is gone too
     assert Record.objects.filter(review=review).count() == 0
     assert not Search.objects.filter(review=review).exists()
 

@@ -6,7 +6,7 @@ import openpyxl
 from django.urls import get_resolver, reverse
 
 from review import invitations
-from review.models import Event, Membership, Record, RecordTag, Role, Tag
+from review.models import Event, Job, Membership, Record, RecordTag, Role, Tag
 from screening.decisions import record_decisions, resolve
 from screening.models import Decision
 from screening.visibility import sees_all_votes
@@ -223,9 +223,10 @@ def sweep_urls(review, team):
     for record in records:
         RecordTag.objects.create(record=record, tag=tag)
     invitation = invitations.invite(review, email="newcomer@lab.example", role=Role.REVIEWER, by=None).invitation
+    job = Job.objects.create(review=review, kind=Job.Kind.FILE_IMPORT, title="scopus.ris")
     values = {
         "slug": [review.slug],
-        "pk": [r.pk for r in records] + list(review.memberships.values_list("pk", flat=True)) + [invitation.pk],
+        "pk": [r.pk for r in records] + list(review.memberships.values_list("pk", flat=True)) + [invitation.pk, job.pk],
         "stage": [TA, FT],
         "fmt": ["csv", "xlsx", "json", "svg", "png", "pdf"],
         "tag_pk": [tag.pk],

@@ -21,9 +21,17 @@ class Command(BaseCommand):
         review, run_by = review_and_user(slug, user)
         details = source_details(options)
         try:
-            result = import_file(review=review, path=file, details=details, user=run_by)
+            result = import_file(
+                review=review,
+                path=file,
+                details=details,
+                user=run_by,
+                progress=self._progress if options["verbosity"] > 0 else None,
+            )
         except ImportFileError as exc:
             raise CommandError(f"Nothing imported: {exc}") from exc
+        if options["verbosity"] > 0:
+            self.stderr.write("")  # end the progress line
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")
         search = result.search
@@ -32,3 +40,6 @@ class Command(BaseCommand):
             f"{result.duplicates} duplicates, {result.skipped} skipped"
             + (f", {result.empty} empty left out" if result.empty else "")
         )
+
+    def _progress(self, parsed):
+        self.stderr.write(f"Read {parsed:,} records", ending="\r")
