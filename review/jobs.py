@@ -9,7 +9,7 @@ with ``finish`` or ``fail``. The job's page reads the row; nothing here waits fo
 import logging
 import time
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from review.models import Job
@@ -73,10 +73,6 @@ class Progress:
         self.clock = clock
         self.last = None
         self.writes = 0
-        # Work that writes inside its own transaction (a file import) would hide its progress until
-        # it commits: on PostgreSQL those writes go through a second connection of their own.
-        self.depth = len(connection.atomic_blocks)
-        self.side = None
 
     def __call__(self, done, total=None):
         self.job.done, self.job.total = done, total
@@ -95,28 +91,12 @@ class Progress:
         self._write(**fields)
 
     def _write(self, **fields):
+        # The work calls back between its short transactions (an import parses each chunk before
+        # writing it; a search fetches before storing), so the row is seen by the job's page at once.
         self.last = self.clock()
         self.writes += 1
         fields["updated_at"] = timezone.now()
-        if len(connection.atomic_blocks) > self.depth and connection.vendor == "postgresql":
-            self._write_aside(fields)
-        else:
-            # SQLite has one writer at a time: a second connection would wait for the work's own
-            # transaction. The row is written in it, and shows when it commits.
-            Job.objects.filter(pk=self.job.pk).update(**fields)
-
-    def _write_aside(self, fields):
-        if self.side is None:
-            self.side = connections.create_connection(DEFAULT_DB_ALIAS)
-        table = connection.ops.quote_name(Job._meta.db_table)
-        columns = ", ".join(f"{connection.ops.quote_name(Job._meta.get_field(name).column)} = %s" for name in fields)
-        with self.side.cursor() as cursor:  # autocommit: seen at once by the job's page
-            cursor.execute(f"UPDATE {table} SET {columns} WHERE id = %s", [*fields.values(), self.job.pk])
-
-    def close(self):
-        if self.side is not None:
-            self.side.close()
-            self.side = None
+        Job.objects.filter(pk=self.job.pk).update(**fields)
 
 
 def finish(job, *, summary="", notes=(), search=None, result=None):

@@ -127,7 +127,6 @@ def import_saved_file(job_id):
             expected=(ImportFileError, ValueError),
         )
     finally:
-        progress.close()
         path.unlink(missing_ok=True)
 
 

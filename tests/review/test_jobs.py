@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -333,11 +333,8 @@ def test_a_job_no_worker_takes_says_so(client, review, bob):
     assert "No worker has taken this job for 2\xa0minutes" in client.get(job_url(job)).content.decode()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_imports_progress_is_seen_by_other_connections_while_it_runs(review, carol, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has one writer: the progress shows when the import commits")
     monkeypatch.setattr(importing, "PARSED_EVERY", 20)
     monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0)
     job = tasks.enqueue_import(review=review, user=carol, upload=upload(*ZOTERO_100), details=SourceDetails())
