@@ -71,6 +71,11 @@ class RecordFilter(django_filters.FilterSet):
         self.filters["source"].extra["choices"] = [(s, s) for s in sources]
         self.filters["tag"].queryset = Tag.objects.filter(review=review)
 
+    @property
+    def text_search(self):
+        """True when the records are filtered by a text search (slow to count: screening/tables.py)."""
+        return self.is_valid() and bool((self.form.cleaned_data.get("q") or "").strip())
+
     def filter_text(self, queryset, name, value):
         value = value.strip()
         return queryset.filter(Q(title__icontains=value) | Q(abstract__icontains=value)) if value else queryset

@@ -1,9 +1,15 @@
-import django_tables2 as tables
-from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from dataclasses import dataclass
 
-from review.models import Record, Stage, Tag
+import django_tables2 as tables
+from django.core.paginator import Paginator
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q
+from django.db.models.functions import Left
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django_tables2.paginators import LazyPaginator
+
+from review.models import TITLE_SORT_PREFIX, Record, Stage, Tag
 from screening import stages, visibility
 
 # The columns the table shows; views load only these (abstracts stay in the database).
@@ -37,7 +43,8 @@ class RecordTable(tables.Table):
     id = tables.Column("#", accessor="pk", order_by="pk")
     # Every sort ends on the record number: equal values keep one order on every database, whatever
     # rows an update moved (PostgreSQL returns ties in storage order, which a vote changes).
-    title = tables.Column(attrs={"td": {"class": "title"}}, order_by=("title", "pk"))
+    # By the indexed first characters of the title, then the rest (review.models.TITLE_SORT_PREFIX).
+    title = tables.Column(attrs={"td": {"class": "title"}}, order_by=("title_key", "title", "pk"))
     first_author = tables.Column("First author", accessor="authors", orderable=False)
     year = tables.Column(order_by=("year", "pk"))
     journal = tables.Column(order_by=("journal", "pk"))
@@ -75,7 +82,7 @@ class RecordTable(tables.Table):
             ft_shown=visibility.shown_outcome_expression(Stage.FULL_TEXT, membership),
             ta_closed=_closed(review, Stage.TITLE_ABSTRACT),
             ft_closed=_closed(review, Stage.FULL_TEXT),
-        )
+        ).alias(title_key=Left("title", TITLE_SORT_PREFIX))
         # The Tags column: one query per page rather than one per row.
         data = data.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("pk", "name")))
         super().__init__(data, *args, **kwargs)
@@ -107,3 +114,47 @@ class RecordTable(tables.Table):
 
     def render_duplicate(self, value):
         return format_html('<span title="Duplicate of record {}">dup of #{}</span>', value, value)
+
+
+# Counting the matches of a text search reads every matching title and abstract; past this many the
+# table says "more than" and pages on without a total.
+TEXT_SEARCH_COUNT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many records the table lists: ``count`` exactly, or at least ``count`` when not ``exact``."""
+
+    count: int
+    exact: bool = True
+
+
+def count_listed(queryset, *, text_search):
+    """The number of records in ``queryset`` (the filtered records, before the table's annotations).
+
+    Exact, from the index, unless a text search matches more than TEXT_SEARCH_COUNT_LIMIT records:
+    then a lower bound, and the page says so.
+    """
+    if not text_search:
+        return Total(queryset.count())
+    found = queryset[: TEXT_SEARCH_COUNT_LIMIT + 1].count()
+    return Total(min(found, TEXT_SEARCH_COUNT_LIMIT), exact=found <= TEXT_SEARCH_COUNT_LIMIT)
+
+
+class CountedPaginator(Paginator):
+    """A paginator told the exact count beforehand (count_listed), so it never counts again."""
+
+    def __init__(self, object_list, per_page, *, total, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.total = total
+
+    @cached_property
+    def count(self):
+        return self.total.count
+
+
+def paginate_options(total, per_page):
+    """RequestConfig's ``paginate`` for ``total``: numbered pages when it is exact, else next/previous."""
+    if total.exact:
+        return {"per_page": per_page, "paginator_class": CountedPaginator, "total": total}
+    return {"per_page": per_page, "paginator_class": LazyPaginator}

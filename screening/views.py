@@ -22,7 +22,7 @@ from screening.filters import RecordFilter
 from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm, StoppingTargetsForm
 from screening.models import Decision, ExtractionField, ExtractionValue, RecordScore, ScreeningOrder
 from screening.stages import OUTCOME_FIELD
-from screening.tables import RECORD_COLUMNS, RecordTable
+from screening.tables import RECORD_COLUMNS, RecordTable, count_listed, paginate_options
 from screening.templatetags.closing import panel_tag
 
 PRISMA_FORMATS = {
@@ -306,8 +306,10 @@ def records(request, slug):
     base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
     filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user, membership=membership)
     table = RecordTable(filters.qs, review=review, membership=membership)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    return render(request, "screening/records.html", {"review": review, "filter": filters, "table": table})
+    total = count_listed(filters.qs, text_search=filters.text_search)
+    RequestConfig(request, paginate=paginate_options(total, per_page=50)).configure(table)
+    context = {"review": review, "filter": filters, "table": table, "total": total}
+    return render(request, "screening/records.html", context)
 
 
 # PRISMA -----------------------------------------------------------------------------------------
