@@ -164,7 +164,7 @@ class RecordTable(tables.Table):
 
 # Counting the matches of a text search reads every matching title and abstract; past this many the
 # table says "more than" and pages on without a total.
-TEXT_SEARCH_COUNT_LIMIT = 1000
+TEXT_SEARCH_COUNT_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,8 @@ def count_listed(queryset, *, text_search):
     """
     if not text_search:
         return Total(queryset.count())
-    found = queryset[: TEXT_SEARCH_COUNT_LIMIT + 1].count()
+    # Unordered: any TEXT_SEARCH_COUNT_LIMIT + 1 matches will do, wherever PostgreSQL finds them first.
+    found = queryset.order_by()[: TEXT_SEARCH_COUNT_LIMIT + 1].count()
     return Total(min(found, TEXT_SEARCH_COUNT_LIMIT), exact=found <= TEXT_SEARCH_COUNT_LIMIT)
 
 
