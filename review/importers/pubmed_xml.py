@@ -1,15 +1,14 @@
 """PubMed XML (efetch retmode=xml, or "Save > PubMed XML" on the website) -> Article iterator.
 
-Streams with xml.etree's iterparse and clears each record once read, so memory stays flat
-however large the file: Bio.Entrez.read builds the whole document (about 1 GB and 9 s per
-10,000 records), this parser about 15 MB and 1.2 s (bench/pubmed_xml.py measures both).
+Streams with lxml's iterparse (libxml2), asking only for the events of the record elements,
+and drops each record once read, so memory stays flat however large the file: Bio.Entrez.read
+builds the whole document (about 1 GB and 9 s per 10,000 records), this parser keeps one record
+(bench/pubmed_xml.py measures both).
 """
 
 import re
-import xml.etree.ElementTree as ET
 
-from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
-from defusedxml.ElementTree import iterparse
+from lxml import etree
 
 from review.article import Article, ImportFileError
 
@@ -18,9 +17,11 @@ ROOT_TAGS = {"PubmedArticleSet", "PubmedBookArticleSet"} | ARTICLE_TAGS
 NCBI_ERROR_TAGS = {"eFetchResult", "ERROR"}
 MATHML = "{http://www.w3.org/1998/Math/MathML}"
 YEAR = re.compile(r"\b(\d{4})\b")
-# How deep elements may nest. A PubMed record is about 10 levels deep, MathML in a title or
-# abstract adds a few more; a thousand nested <i> is no record (and would exhaust the stack).
-MAX_DEPTH = 100
+# How deep elements may nest: libxml2's own limit without XML_PARSE_HUGE (it stops the parse
+# with "Excessive depth in document"). A PubMed record is about 10 levels deep, MathML in a
+# title or abstract adds a few more; a thousand nested <i> is no record.
+MAX_DEPTH = 256
+_POSITION = re.compile(r",? line \d+, column \d+$")
 
 
 class NcbiErrorAnswer(ImportFileError):
@@ -29,6 +30,10 @@ class NcbiErrorAnswer(ImportFileError):
     def __init__(self, message, error=""):
         super().__init__(message)
         self.error = error  # NCBI's own words: "Unable to obtain query #1"
+
+
+class _UndefinedEntity(Exception):
+    """A field refers to an entity the document does not declare (&nbsp; under PubMed's DTD)."""
 
 
 def parse(stream, name=""):
@@ -40,51 +45,88 @@ def parse(stream, name=""):
     name = name or str(getattr(stream, "name", "") or "PubMed XML")
     number = 0
     root = current = None
-    depth = 0
+    # Entities are never expanded nor fetched (no DTD is loaded, nothing from the network); a
+    # document that declares any is refused at its root, before a single record is read.
+    events = etree.iterparse(
+        stream,
+        events=("start", "end"),
+        tag=ROOT_TAGS | NCBI_ERROR_TAGS,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
     try:
-        # defusedxml refuses entity declarations and external references (billion laughs, XXE);
-        # PubMed XML declares none.
-        for event, elem in iterparse(stream, events=("start", "end"), forbid_entities=True, forbid_external=True):
-            if event == "end":
-                depth -= 1
-            else:
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise ImportFileError(_too_deep(name, number + 1, current))
+        for event, elem in events:
             if root is None:
                 root = elem
+                while root.getparent() is not None:  # <foo><PubmedArticle>: the first event is not the root
+                    root = root.getparent()
                 if root.tag not in ROOT_TAGS | NCBI_ERROR_TAGS:
                     raise ImportFileError(_not_pubmed(name, root))
-                continue
-            if elem.tag in ARTICLE_TAGS:
-                if event == "start":
-                    current = elem
+                _refuse_entities(name, root)
+                if elem is root:
                     continue
-                number += 1
-                yield _article(elem, number)
-                # Drop what has been read: the record and its place in the root.
-                elem.clear()
-                root.clear()
-                current = None
-    except (EntitiesForbidden, ExternalReferenceForbidden) as exc:
-        kind = "an external reference" if isinstance(exc, ExternalReferenceForbidden) else "an entity"
+            if elem.tag not in ARTICLE_TAGS or elem is root:
+                continue
+            if event == "start":
+                current = elem
+                continue
+            number += 1
+            yield _article(elem, number)
+            # Drop what has been read: the record, and the records before it in the root.
+            elem.clear(keep_tail=True)
+            parent = elem.getparent()
+            while elem.getprevious() is not None:
+                del parent[0]
+            current = None
+    except _UndefinedEntity as exc:
         raise ImportFileError(
-            f"{name}: the XML declares {kind} ({exc.name!r}), which PubMed XML never does; "
-            "the file is refused (entities can expand into gigabytes or read files on the server)."
+            f"{name}: the XML is malformed (record {number + 1}, after {number} complete records): "
+            f"undefined entity &{exc};."
         ) from None
-    except DefusedXmlException as exc:
-        raise ImportFileError(f"{name}: the XML is refused: {exc}.") from None
-    except ET.ParseError as exc:
-        line, column = exc.position
-        reason = str(exc).split(":")[0]
+    except etree.XMLSyntaxError as exc:
+        raise ImportFileError(_syntax_error(name, exc, events, root, number, current)) from None
+    if root is None:
+        root = events.root
         if root is None:
-            raise ImportFileError(f"{name}: this is not XML ({reason} at line {line}, column {column}).") from None
-        raise ImportFileError(
-            f"{name}: the XML is malformed or cut short at line {line}, column {column} "
-            f"(record {number + 1}, after {number} complete records): {reason}."
-        ) from None
+            raise ImportFileError(f"{name}: this is not XML (no element found).")
+        if root.tag not in ROOT_TAGS | NCBI_ERROR_TAGS:
+            raise ImportFileError(_not_pubmed(name, root))
+        _refuse_entities(name, root)
     if root.tag in NCBI_ERROR_TAGS:
         raise NcbiErrorAnswer(_not_pubmed(name, root), error=" ".join("".join(root.itertext()).split()))
+
+
+def _refuse_entities(name, root):
+    dtd = root.getroottree().docinfo.internalDTD
+    for entity in dtd.iterentities() if dtd is not None else ():
+        raise ImportFileError(
+            f"{name}: the XML declares an entity ({entity.name!r}), which PubMed XML never does; "
+            "the file is refused (entities can expand into gigabytes or read files on the server)."
+        )
+
+
+def _syntax_error(name, exc, events, root, number, current):
+    # libxml2 reports some errors (an undefined entity) in the parser's log, and the exception
+    # only as "no element found" at line 0: the log's last error is the one to show.
+    errors = [e for e in events.error_log if e.level >= etree.ErrorLevels.ERROR]
+    if errors and (exc.position or (0, 0))[0] == 0:
+        line, column, reason = errors[-1].line, errors[-1].column, errors[-1].message
+    else:
+        (line, column), reason = exc.position or (0, 0), _POSITION.sub("", exc.msg or str(exc))
+    if "Excessive depth" in reason:
+        return _too_deep(name, number + 1, current)
+    if root is None:
+        if not errors and line == 0:
+            return f"{name}: this is not XML (no element found)."
+        return f"{name}: this is not XML ({reason} at line {line}, column {column})."
+    return (
+        f"{name}: the XML is malformed or cut short at line {line}, column {column} "
+        f"(record {number + 1}, after {number} complete records): {reason}."
+    )
 
 
 def _too_deep(name, number, article):
@@ -174,6 +216,8 @@ def _flatten(elem):
         return "".join(t.strip() for t in elem.itertext())
     parts = [elem.text or ""]
     for child in elem:
+        if child.tag.__class__ is not str:
+            raise _UndefinedEntity(child.name)  # the only other kind of node kept: an unexpanded entity
         parts.append(_flatten(child))
         parts.append(child.tail or "")
     return "".join(parts)
