@@ -90,6 +90,13 @@ class DuplicateIndex:
         self.by_title = defaultdict(list)
         # block -> ([title_norm, ...], [(original, cand), ...]) for fuzzy title matching
         self.by_block = defaultdict(lambda: ([], []))
+        # The same, of the records without a DOI only. A candidate with a DOI reaches the title
+        # checks only when no record in the index has its DOI, so every record with a DOI differs
+        # from it (``dedup.DIFFERENT_DOI``): it is compared with the records without one. Without
+        # this, a title many records share (one in a synthetic file, "Poster Presentations" in a
+        # real one) made each lookup walk all of them: quadratic in the import's size.
+        self.by_title_without_doi = defaultdict(list)
+        self.by_block_without_doi = defaultdict(lambda: ([], []))
 
     @staticmethod
     def block_key(cand, year):
@@ -104,10 +111,15 @@ class DuplicateIndex:
         if cand["doi_norm"]:
             self.by_doi.setdefault(cand["doi_norm"], original)
         if cand["title_norm"]:
-            self.by_title[cand["title_norm"]].append((original, cand))
-            titles, entries = self.by_block[self.block_key(cand, cand["year"])]
-            titles.append(cand["title_norm"])
-            entries.append((original, cand))
+            key = self.block_key(cand, cand["year"])
+            lists = [(self.by_title, self.by_block)]
+            if not cand["doi_norm"]:
+                lists.append((self.by_title_without_doi, self.by_block_without_doi))
+            for by_title, by_block in lists:
+                by_title[cand["title_norm"]].append((original, cand))
+                titles, entries = by_block[key]
+                titles.append(cand["title_norm"])
+                entries.append((original, cand))
 
     @classmethod
     def for_review(cls, review):
@@ -126,11 +138,17 @@ class DuplicateIndex:
             return self.by_doi[cand["doi_norm"]], "doi"
         if not cand["title_norm"]:
             return None, ""
-        for original, other in self.by_title.get(cand["title_norm"], ()):
+        # Its DOI is in no record of the index (else it was found above): see __init__.
+        by_title, by_block = (
+            (self.by_title_without_doi, self.by_block_without_doi)
+            if cand["doi_norm"]
+            else (self.by_title, self.by_block)
+        )
+        for original, other in by_title.get(cand["title_norm"], ()):
             if dedup.same_work(cand, other):
                 return original, "title"
         for year in self._years(cand):
-            block = self.by_block.get(self.block_key(cand, year))
+            block = by_block.get(self.block_key(cand, year))
             if not block:
                 continue
             titles, entries = block

@@ -69,7 +69,7 @@ def parse(stream, name=""):
                 _refuse_entities(name, root)
                 if elem is root:
                     continue
-            if elem.tag not in ARTICLE_TAGS or elem is root:
+            if elem.tag not in ARTICLE_TAGS:
                 continue
             if event == "start":
                 current = elem
