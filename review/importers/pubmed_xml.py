@@ -74,8 +74,9 @@ def parse(stream, name=""):
             if event == "start":
                 current = elem
                 continue
+            article = _article(elem, number + 1)
             number += 1
-            yield _article(elem, number)
+            yield article
             # Drop what has been read: the record, and the records before it in the root.
             elem.clear(keep_tail=True)
             parent = elem.getparent()
