@@ -215,8 +215,13 @@ _GROUPS = {
 _NEGATIONS = ("non", "un", "anti")
 
 
+_NEGATION_INITIALS = frozenset(prefix[0] for prefix in _NEGATIONS)
+
+
 def _negations(tokens):
     for position, token in enumerate(tokens):
+        if token[:1] not in _NEGATION_INITIALS:
+            continue  # most words: no prefix can match
         for prefix in _NEGATIONS:
             if token == prefix and position + 1 < len(tokens):
                 yield f"not:{tokens[position + 1]}"

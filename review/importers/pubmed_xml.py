@@ -248,7 +248,12 @@ def _flatten(elem):
 
 
 def _texts(elems):
-    return [t for t in (_text(e) for e in elems) if t]
+    texts = []
+    for elem in elems:
+        text = _text(elem)
+        if text:
+            texts.append(text)
+    return texts
 
 
 def _unique(items):
