@@ -497,6 +497,9 @@ def _insert(rows):
         for i in json_fields:
             line[i] = ops.adapt_json_value(line[i], None)
         values.append(line)
+    if connection.vendor == "postgresql":
+        _copy(rows, values, fields)
+        return
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     head = f"INSERT INTO {quote(Record._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
     with connection.cursor() as cursor:
@@ -510,6 +513,28 @@ def _insert(rows):
             # Both databases return the rows in the order of the VALUES (bulk_create relies on it too).
             for row, (pk,) in zip(rows[start : start + per], cursor.fetchall(), strict=True):
                 row["id"] = pk
+
+
+def _copy(rows, values, fields):
+    """PostgreSQL: the rows go in by COPY, their ids drawn from the table's sequence first.
+
+    psycopg parses a multi-row INSERT's placeholders in Python, one statement at a time (it caches
+    only statements of up to 50 parameters): a fifth of an import's time on PostgreSQL. COPY
+    sends the values as they are. The ids are taken in ascending order, so the records keep the
+    file's order, as with INSERT.
+    """
+    table, pk, quote = Record._meta.db_table, Record._meta.pk.column, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, len(rows)]
+        )
+        ids = sorted(value for (value,) in cursor.fetchall())
+        columns = ", ".join(quote(column) for column in [pk, *(f.column for f in fields)])
+        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+            for pk_value, line in zip(ids, values, strict=True):
+                copy.write_row([pk_value, *line])
+    for row, pk_value in zip(rows, ids, strict=True):
+        row["id"] = pk_value
 
 
 def _max_params():
