@@ -435,7 +435,10 @@ def candidate_of(article):
     from review import importing
     from review.models import Review, Search
 
-    record = importing._record_from(article, Search(review=Review(), source="bench"))
+    search = Search(review=Review(), source="bench")
+    if hasattr(importing, "_record_row"):  # since the ingestion work of issue 9: a row, not a Record
+        return importing._candidate(importing._record_row(article, search))
+    record = importing._record_from(article, search)
     try:
         return importing._candidate(record)
     except TypeError:  # before issue 8: _candidate(pmid, doi_norm, title_norm, year, authors)

@@ -215,8 +215,13 @@ _GROUPS = {
 _NEGATIONS = ("non", "un", "anti")
 
 
+_NEGATION_INITIALS = frozenset(prefix[0] for prefix in _NEGATIONS)
+
+
 def _negations(tokens):
     for position, token in enumerate(tokens):
+        if token[:1] not in _NEGATION_INITIALS:
+            continue  # most words: no prefix can match
         for prefix in _NEGATIONS:
             if token == prefix and position + 1 < len(tokens):
                 yield f"not:{tokens[position + 1]}"
@@ -238,7 +243,8 @@ def title_markers(title_norm: str) -> tuple:
     found = []
     for position, token in enumerate(tokens):
         after_series = position > 0 and tokens[position - 1] in _SERIES
-        if token.isdigit() or any(c.isdigit() for c in token):
+        # An alphabetic token holds no digit: only the others are searched for numbers.
+        if not token.isalpha() and (token.isdigit() or any(c.isdigit() for c in token)):
             found.extend(f"n:{int(digits)}" for digits in re.findall(r"\d+", token))
         elif token in _NUMBER_WORDS:
             found.append(f"n:{_NUMBER_WORDS[token]}")

@@ -1,10 +1,15 @@
 """Links taken from imported files: only plain web addresses are ever stored or rendered."""
 
+import re
 from urllib.parse import urlsplit
 
 WEB_SCHEMES = ("http", "https")
 _EDGES = "".join(chr(c) for c in range(0x21))  # C0 controls and the space
 _DROPPED = str.maketrans("", "", "\t\n\r")
+_CONTROLS = re.compile("[\x00-\x1f\x7f]")
+# A plain http(s) address with a host name and printable ASCII after it (PubMed's and doi.org's
+# links, most others): what the full check below accepts as it is, known without urlsplit.
+_PLAIN_WEB = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:[/?#][\x21-\x7e]*)?", re.I)
 
 
 def web_url(value) -> str:
@@ -17,7 +22,9 @@ def web_url(value) -> str:
     if not value:
         return ""
     text = str(value).strip(_EDGES).translate(_DROPPED)
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _PLAIN_WEB.fullmatch(text):
+        return text
+    if _CONTROLS.search(text):
         return ""
     try:
         parts = urlsplit(text)

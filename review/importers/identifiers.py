@@ -21,6 +21,7 @@ _PMID_PATTERNS = [
     re.compile(r"europepmc\.org/(?:abstract|article)/MED/(\d{1,9})\b", re.I),
 ]
 _PMID_HINTS = ("pmid", "pubmed", "ncbi", "/med/", "an=")
+_PMID_HINT = re.compile("|".join(re.escape(hint) for hint in _PMID_HINTS))
 _PMCID_PATTERNS = [
     re.compile(r"(?<![A-Za-z0-9])(PMC\d{4,9})(?!\d)"),
     re.compile(r"(?<![\w/.])(\d{4,9})\s*\[PMC(?:ID)?\]", re.I),
@@ -39,7 +40,7 @@ def pmids(text: str) -> set[str]:
         return set()
     text = str(text)
     lowered = text.lower()
-    if not any(word in lowered for word in _PMID_HINTS):  # most fields name none: skip the regexes
+    if not _PMID_HINT.search(lowered):  # most fields name none: skip the regexes
         return set()
     found = {m.group(1) for p in _PMID_PATTERNS for m in p.finditer(text)}
     if "an=" in lowered:

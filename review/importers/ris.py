@@ -15,6 +15,7 @@ from review.article import Article, ImportFileError
 from review.importers import fields, identifiers
 
 _DIGITS = re.compile(r"^\d{1,9}$")
+_FRAME_TAGS = ("TY", "ER")
 
 
 def parse(lines: Iterable[str], name: str = "", warn: Callable[[str], None] | None = None) -> Iterator[Article]:
@@ -22,17 +23,19 @@ def parse(lines: Iterable[str], name: str = "", warn: Callable[[str], None] | No
     # Link tags repeat (EndNote writes a PubMed, a PMC and a Europe PMC link as three L2 lines);
     # rispy would keep the first only.
     parser = RisParser(list_tags=[*LIST_TYPE_TAGS, "L1", "L2", "L4"])
-    for number, start, record_lines in _records(lines, parser, name):
+    for number, start, record_lines in _records(lines, name):
         entry = parser.parse_lines(iter(record_lines))[0]
         yield _article(entry, f"record {number} (line {start})", name, warn)
 
 
-def _records(lines, parser, name):
+def _records(lines, name):
     """(record number, first line number, lines) for each TY ... ER block."""
     record, start, number = None, 0, 0
     for n, line in enumerate(lines, 1):
         line = line.rstrip("\r\n")
-        tag, _ = parser.parse_line(line)
+        # Only TY and ER frame a record: rispy's parse_line would say the same of them
+        # ("XY  -", upper-case letters), and rispy reads each line again for its fields.
+        tag = line[:2] if line[2:5] == "  -" and line[:2] in _FRAME_TAGS else None
         if record is None:
             if tag == "TY":
                 number += 1

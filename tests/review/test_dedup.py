@@ -386,3 +386,24 @@ def test_pages_and_volumes_written_differently_still_match(review):
 )
 def test_page_key(pages, key):
     assert dedup.page_key(pages) == key
+
+
+def test_one_title_shared_by_many_records_with_their_own_dois_is_not_compared_pairwise(review, monkeypatch):
+    # A title many records share (conference "Poster Presentations", a synthetic benchmark file)
+    # made every lookup walk every earlier record with that title: quadratic in the file's size.
+    # A record whose DOI no earlier record has differs from every earlier record with a DOI.
+    compared = []
+    same_work = dedup.same_work
+    monkeypatch.setattr(dedup, "same_work", lambda a, b: compared.append(1) or same_work(a, b))
+    shared_title = "Kratom use and PTSD symptoms in veterans: a cross-sectional survey"
+    articles = [
+        Article(title=shared_title, doi=f"10.1000/kratom.{n}", authors=["Liu, R"], year=2020, location=f"record {n}")
+        for n in range(300)
+    ]
+    # Without a DOI a record is still compared with the others by title: this one is a duplicate.
+    articles.append(Article(title=shared_title, authors=["Liu, R"], year=2020, location="record 300"))
+    result = _store(review, articles)
+    assert (result.added, result.duplicates) == (301, 1)
+    assert result.reasons == {"title": 1}
+    assert Record.objects.get(doi="").duplicate_of.doi == "10.1000/kratom.0"
+    assert len(compared) < 10  # 300 * 299 / 2 pairs before
