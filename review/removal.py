@@ -312,16 +312,24 @@ def delete_review(review, *, confirmation):
     check_confirmation(review, confirmation)
     counts = review_counts(review)
     with transaction.atomic():
-        # The review's lock first: an import or a decision already running finishes before.
-        Review.objects.select_for_update().filter(pk=review.pk).values_list("pk", flat=True).get()
-        # Then every record's (staged ones too), before anything is deleted: a vote, tag or note
-        # being added to one waits, and then finds it gone. The records go first, then the rest.
+        # Every record's lock (staged ones too), then the review's: the order every writer takes
+        # them in (a vote locks its record, then touches the review), so a vote, tag or note being
+        # added finishes first, or waits and then finds its record gone.
         records = Record._base_manager.filter(review_id=review.pk)
-        list(records.select_for_update().order_by("pk").values_list("pk", flat=True))
+        _lock_records(records)
+        Review.objects.select_for_update().filter(pk=review.pk).values_list("pk", flat=True).get()
+        # Records an import made visible in between: no more can come now (a row pointing at the
+        # review waits for its lock, and then fails). The records go first, then the rest.
+        _lock_records(records)
         _purge(Record, records.values("pk"), locked=True)
         _purge(Review, Review.objects.filter(pk=review.pk).values("pk"))
         transaction.on_commit(partial(_after_delete, review.pk))
     return counts
+
+
+def _lock_records(records):
+    # One statement in pk order, like screening's lock_records, so two lockers never wait on each other.
+    list(records.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 def check_confirmation(review, confirmation):
