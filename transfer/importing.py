@@ -196,7 +196,7 @@ class _Loader:
         self.users = match_users(users, self.result)
         for section in SECTIONS:
             self.result.counts[section.name] = self.load_section(section)
-        if self.progress:
+        if self.progress and (self.reported != self.done or not self.done):  # not twice the same
             self.progress(self.done, self.total)
         if self.owner is not None:
             # The person importing through the web owns the copy they made.
