@@ -114,9 +114,14 @@ def _snapshot(outermost):
     # One consistent picture of the review while others keep screening (SQLite's read
     # transaction is a snapshot already). Only the transaction's first statement may set it: inside
     # a caller's transaction, the caller chose.
-    if outermost and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if outermost:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # Every row is read: plan the (server-side) cursors for all of them, not the first tenth
+        # (whose index-by-index plans made a 20,000-record export take 43 s).
+        cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
 
 
 def _scoped(section, review):
