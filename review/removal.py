@@ -7,7 +7,10 @@ registered the model as ``disposable`` (a claim, a rank: rebuilt on their own). 
 register ``on_review_deleted`` callbacks to drop what they keep outside the database (caches).
 
 Deleting is done with one DELETE per table (no per-row signals, no rows loaded), children before
-parents, in one transaction: fast at 100,000 records, and nothing half-deleted.
+parents, in one transaction: fast at 100,000 records, and nothing half-deleted. The records are
+locked before anything goes, so on PostgreSQL their own DELETE may skip the database's per-row
+foreign-key checks (a lookup per record in each of the dozen tables pointing at records: a minute
+at 100,000 records, against about a second without).
 """
 
 import logging
