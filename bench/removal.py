@@ -40,6 +40,7 @@ def main():
         run(args.records)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}  ({settings.DATABASES['default']['ENGINE']})")
 
 

@@ -24,6 +24,7 @@ from transfer.fileformat import (
 )
 
 CHUNK = 2000
+PROGRESS_EVERY = 5000  # rows between two progress calls
 
 
 class _Encoder(DjangoJSONEncoder):
@@ -55,21 +56,44 @@ def _user_ids(review):
     return ids
 
 
-def _write_lines(archive, name, lines):
-    """Write ``lines`` (dicts) to ``name`` in the archive; returns (row count, sha256)."""
+def _write_lines(archive, name, lines, written=None):
+    """Write ``lines`` (dicts) to ``name`` in the archive; returns (row count, sha256).
+    ``written(n)`` is told of every chunk of ``n`` rows written."""
     digest, count = hashlib.sha256(), 0
+    encode = _Encoder(ensure_ascii=False).encode  # one encoder for every row
     buffer = []
     with archive.open(name, "w", force_zip64=True) as out:
         for row in lines:
-            line = (json.dumps(row, cls=_Encoder, ensure_ascii=False) + "\n").encode()
+            line = (encode(row) + "\n").encode()
             digest.update(line)
             buffer.append(line)
             count += 1
             if len(buffer) >= CHUNK:
                 out.write(b"".join(buffer))
+                if written:
+                    written(len(buffer))
                 buffer.clear()
         out.write(b"".join(buffer))
+        if written:
+            written(len(buffer))
     return count, digest.hexdigest()
+
+
+class _Progress:
+    """Calls ``progress(rows written, rows to write)`` every few thousand rows, and at the end."""
+
+    def __init__(self, progress, total):
+        self.progress, self.total, self.done, self.reported = progress, total, 0, 0
+
+    def __call__(self, n):
+        self.done += n
+        if self.progress and self.done - self.reported >= PROGRESS_EVERY:
+            self.reported = self.done
+            self.progress(self.done, self.total)
+
+    def finish(self):
+        if self.progress and (self.reported != self.done or not self.done):  # not twice the same
+            self.progress(self.done, max(self.total, self.done))
 
 
 def _rows(section, review, usernames):
@@ -78,7 +102,7 @@ def _rows(section, review, usernames):
     user_fks = {f.attname for f in fields if _is_user_fk(f)}
     names = ["pk"] + [f.attname for f in fields]
     keys = ["id"] + [f.name for f in fields]
-    query = model.objects.filter(**{section.scope: review.pk}).order_by("pk").values_list(*names)
+    query = _scoped(section, review).order_by("pk").values_list(*names)
     for values in query.iterator(chunk_size=CHUNK):
         row = {}
         for key, name, value in zip(keys, names, values):
@@ -90,27 +114,40 @@ def _snapshot(outermost):
     # One consistent picture of the review while others keep screening (SQLite's read
     # transaction is a snapshot already). Only the transaction's first statement may set it: inside
     # a caller's transaction, the caller chose.
-    if outermost and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if outermost:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # Every row is read: plan the (server-side) cursors for all of them, not the first tenth
+        # (whose index-by-index plans made a 20,000-record export take 43 s).
+        cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+
+
+def _scoped(section, review):
+    return section.model_class().objects.filter(**{section.scope: review.pk})
 
 
 def export_review(*, review, out, progress=None):
-    """Write ``review`` to ``out`` (a path or a writable binary file) as a review file."""
+    """Write ``review`` to ``out`` (a path or a writable binary file) as a review file.
+
+    ``progress``, if given, is called as ``progress(rows written, rows to write)`` every few
+    thousand rows and once at the end.
+    """
     result = ExportResult()
     outermost = not connection.in_atomic_block
     with transaction.atomic(), zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _snapshot(outermost)
         users = get_user_model().objects.filter(pk__in=_user_ids(review)).order_by("pk")
         usernames = dict(users.values_list("pk", "username"))
+        # Counted in the same snapshot as the rows are read: the total is exact.
+        written = _Progress(progress, sum(_scoped(section, review).count() for section in SECTIONS) if progress else 0)
         sections = {}
         count, digest = _write_lines(archive, f"{USERS}.jsonl", users.values(*USER_FIELDS).iterator())
         sections[USERS] = {"rows": count, "sha256": digest}
         for section in SECTIONS:
-            count, digest = _write_lines(archive, section.filename, _rows(section, review, usernames))
+            count, digest = _write_lines(archive, section.filename, _rows(section, review, usernames), written)
             sections[section.name] = {"rows": count, "sha256": digest}
-            if progress:
-                progress(section.name, count)
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -121,5 +158,6 @@ def export_review(*, review, out, progress=None):
             "sections": sections,
         }
         archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
+    written.finish()
     result.counts = {name: s["rows"] for name, s in sections.items()}
     return result
