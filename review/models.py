@@ -621,6 +621,8 @@ class Job(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        # Its worker stopped answering (killed, or its machine went down): see review.jobs.sweep.
+        STOPPED = "stopped", "Worker stopped"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -638,6 +640,9 @@ class Job(models.Model):
     search = models.ForeignKey(Search, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     result = models.JSONField(default=dict, blank=True)
     task_result_id = models.CharField(max_length=64, blank=True)
+    # Which run of the job this is: a re-run counts up, and the stopped run's worker, should it come
+    # back, no longer writes to the row (review.jobs filters every write on it).
+    attempt = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -658,16 +663,12 @@ class Job(models.Model):
 
     @property
     def finished(self):
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.STOPPED)
 
     @property
     def quiet(self):
-        """True when the job has not moved for a while: queued with no worker taking it for a
-        minute, or running with no progress for ten (a worker stopped, or none is running)."""
-        if self.finished:
-            return False
-        wait = 60 if self.status == self.Status.QUEUED else 600
-        return (timezone.now() - self.updated_at).total_seconds() > wait
+        """True when a queued job has waited a minute for a worker (none is running, or all are busy)."""
+        return self.status == self.Status.QUEUED and (timezone.now() - self.updated_at).total_seconds() > 60
 
     @property
     def percent(self):

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django_tasks import task
 
 from review import importing, jobs, pubmed, removal
@@ -127,7 +128,15 @@ def import_saved_file(job_id):
             expected=(ImportFileError, ValueError),
         )
     finally:
-        path.unlink(missing_ok=True)
+        _remove_upload(job, path)
+
+
+def _remove_upload(job, path):
+    # Under the job row's lock, and only while the row is this run's: a run re-run meanwhile (its
+    # worker was only slow) must not remove the file the next run reads.
+    with transaction.atomic():
+        if Job.objects.select_for_update().filter(pk=job.pk, attempt=job.attempt).exists():
+            path.unlink(missing_ok=True)
 
 
 def _run(job, work, *, expected):
@@ -135,7 +144,8 @@ def _run(job, work, *, expected):
     with the error's message (an expected error) or its kind (anything else, raised again so the
     worker logs the traceback)."""
     try:
-        result = work()
+        with jobs.running(job):
+            result = work()
     except expected as error:
         jobs.fail(job, str(error))
         return {"failed": str(error)}
