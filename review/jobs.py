@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -272,6 +272,18 @@ def rerun(job, *, user):
     the import's landing takes them (records, then the search row), so the stopped run, should its
     worker still be alive, either landed first (the job is then done, and nothing is queued) or can
     no longer land: its search row and staged records are gone and its writes fail."""
+    try:
+        job, landed = _rerun_locked(job, user)
+    except DatabaseError as error:
+        # A lock not granted in time: a worker is still writing this job's rows.
+        log.warning("Job %s: re-run not done: %s", job.pk, error)
+        raise JobNotRerun("Its worker seems to be still writing (its rows are busy); try again in a minute.") from error
+    if landed:
+        raise JobNotRerun("Its records were stored before the worker stopped; there is nothing to run again.")
+    return job
+
+
+def _rerun_locked(job, user):
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A worker holding the rows (only paused?) makes the re-run fail, not the request hang.
@@ -294,9 +306,7 @@ def rerun(job, *, user):
             )
         else:
             _requeue(job, user, spec)
-    if landed:
-        raise JobNotRerun("Its records were stored before the worker stopped; there is nothing to run again.")
-    return job
+    return job, landed
 
 
 def _requeue(job, user, spec):

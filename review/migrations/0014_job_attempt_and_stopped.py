@@ -4,20 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('review', '0013_job'),
+        ("review", "0013_job"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='attempt',
+            model_name="job",
+            name="attempt",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('stopped', 'Worker stopped')], default='queued', max_length=10),
+            model_name="job",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("done", "Done"),
+                    ("failed", "Failed"),
+                    ("stopped", "Worker stopped"),
+                ],
+                default="queued",
+                max_length=10,
+            ),
         ),
     ]

@@ -1,0 +1,243 @@
+"""A job whose worker stopped answering: the heartbeat, the sweep that marks it stopped, and the
+Re-run button, which removes what the stopped run staged and queues the same work again."""
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from review import jobs, tasks
+from review.article import Article
+from review.importing import import_articles
+from review.models import Job, Record, Search
+from review.sources import SourceDetails
+from tests.shared import shared
+
+ZOTERO = ("fixtures", "exports", "pubmed_zotero.ris")
+
+
+def job_url(job, name="review:job"):
+    return reverse(name, args=[job.review.slug, job.pk])
+
+
+def _silent(job, seconds=600):
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def _bobs_import(review, bob):
+    data = shared(*ZOTERO).read_bytes()
+    return tasks.enqueue_import(
+        review=review, user=bob, upload=SimpleUploadedFile("zotero.ris", data), details=SourceDetails()
+    )
+
+
+def _killed_half_way(review, bob):
+    """Bob's import, taken by a worker that staged part of it and then died (no clean-up ran)."""
+    job = _bobs_import(review, bob)
+    started = jobs.start(job.pk, stage="Reading the file")
+    search = Search(review=review, kind=Search.Kind.FILE, source="Zotero", filename="zotero.ris", run_by=bob)
+
+    def articles():
+        yield Article(title="Kratom and sleep", pmid="111")
+        raise KeyboardInterrupt  # stands for the SIGKILL: nothing after this runs
+
+    with jobs.running(started), pytest.raises(KeyboardInterrupt):
+        # The staged rows stay: a killed process runs no clean-up. (Here the clean-up is skipped.)
+        import_articles(search=search, articles=_no_cleanup(articles()), user=bob)
+    return started
+
+
+def _no_cleanup(iterator):
+    yield from iterator
+
+
+@pytest.fixture
+def stopped(review, bob, monkeypatch):
+    # The clean-up of a failed import is what a SIGKILL skips.
+    monkeypatch.setattr("review.importing._discard_quietly", lambda search: None)
+    monkeypatch.setattr("review.importing.CHUNK", 1)  # the first record is written before the "kill"
+    job = _killed_half_way(review, bob)
+    monkeypatch.undo()
+    _silent(job)
+    return job
+
+
+# --- The sweep and the page ---------------------------------------------------------------------
+
+
+def test_a_job_silent_past_the_timeout_is_marked_stopped_when_its_page_is_opened(client, review, bob, settings):
+    settings.SIEVE_JOB_STALE_SECONDS = 120
+    job = _bobs_import(review, bob)
+    jobs.start(job.pk)
+    client.force_login(bob)
+    assert "Re-run" not in client.get(job_url(job)).content.decode()
+    _silent(job, 119)
+    assert Job.objects.get(pk=job.pk).status == "running"
+    client.get(job_url(job))
+    assert Job.objects.get(pk=job.pk).status == "running"
+    _silent(job, 121)
+    text = client.get(job_url(job)).content.decode()
+    job.refresh_from_db()
+    assert (job.status, job.error) == ("stopped", jobs.STOPPED_ERROR)
+    assert "Worker stopped" in text and "Re-run" in text and "hx-trigger" not in text
+
+
+def test_a_worker_starting_a_job_sweeps_the_stopped_ones(review, bob):
+    dead = _bobs_import(review, bob)
+    jobs.start(dead.pk)
+    _silent(dead)
+    jobs.start(_bobs_import(review, bob).pk)
+    assert Job.objects.get(pk=dead.pk).status == "stopped"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_touches_the_row_while_a_long_stage_says_nothing(review, bob, settings):
+    settings.SIEVE_JOB_HEARTBEAT_SECONDS = 0.05
+    job = jobs.start(_bobs_import(review, bob).pk)
+    _silent(job)
+    with jobs.running(job):
+        time.sleep(0.5)  # a long stage: no progress call
+    job.refresh_from_db()
+    assert (timezone.now() - job.updated_at).total_seconds() < 5
+
+
+def test_a_heartbeat_brings_back_a_job_taken_for_stopped_but_not_one_re_run(review, bob):
+    job = jobs.start(_bobs_import(review, bob).pk)
+    _silent(job)
+    jobs.sweep()
+    jobs.beat(job)  # the worker was only slow
+    assert Job.objects.get(pk=job.pk).status == "running"
+    Job.objects.filter(pk=job.pk).update(attempt=2, status="queued")
+    jobs.beat(job)
+    assert Job.objects.get(pk=job.pk).status == "queued"
+
+
+# --- Re-run -------------------------------------------------------------------------------------
+
+
+def test_bob_re_runs_his_stopped_import_and_each_record_lands_once(
+    client, review, bob, stopped, django_capture_on_commit_callbacks
+):
+    staged = Search.all_objects.get(staged_at__isnull=False)
+    assert Job.objects.get(pk=stopped.pk).search_id == staged.pk  # the staged search is tied to the job
+    assert Record.all_objects.filter(staged=True).count() == 1
+    client.force_login(bob)
+    assert "Re-run" in client.get(job_url(stopped)).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(job_url(stopped, "review:job_rerun"))
+    assert response.status_code == 302 and response["Location"] == job_url(stopped)
+    job = Job.objects.get(pk=stopped.pk)
+    assert (job.status, job.attempt, job.search, job.error) == ("queued", 2, None, "")
+    assert job.params["reruns"][0]["by"] == "bob"
+    assert not Record.all_objects.exists() and not Search.all_objects.exists()
+    queued = DBTaskResult.objects.order_by("enqueued_at").last()  # the same task, queued again
+    assert queued.task_path == "review.tasks.import_saved_file" and str(queued.id) == job.task_result_id
+    assert DBTaskResult.objects.count() == 2
+    tasks.import_saved_file.call(job_id=job.pk)  # the worker takes the queued task
+    job.refresh_from_db()
+    assert job.status == "done" and job.search == Search.objects.get()
+    assert Record.all_objects.count() == Record.objects.count() == job.done == job.result["added"] > 1
+    assert not Path(job.params["path"]).exists()
+
+
+def test_alice_the_owner_may_re_run_it_carol_may_not_dave_gets_404(client, review, alice, carol, dave, stopped):
+    url = job_url(stopped, "review:job_rerun")
+    client.force_login(carol)
+    assert "Re-run" not in client.get(job_url(stopped)).content.decode()
+    assert client.post(url).status_code == 403
+    client.force_login(dave)
+    assert client.post(url).status_code == 404
+    assert Job.objects.get(pk=stopped.pk).status == "stopped"
+    client.force_login(alice)
+    assert client.get(url).status_code == 405  # POST only
+    client.post(url)
+    assert Job.objects.get(pk=stopped.pk).status == "queued"
+
+
+def test_a_re_run_needs_the_csrf_token(review, bob, stopped):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(bob)
+    assert client.post(job_url(stopped, "review:job_rerun")).status_code == 403
+    assert Job.objects.get(pk=stopped.pk).attempt == 1
+
+
+def test_a_job_that_is_alive_or_done_or_failed_is_not_re_run(client, review, bob):
+    client.force_login(bob)
+    alive = jobs.start(_bobs_import(review, bob).pk)
+    done = jobs.finish(jobs.start(_bobs_import(review, bob).pk), summary="3 records added")
+    failed = jobs.fail(jobs.start(_bobs_import(review, bob).pk), "zotero.ris: record 3: no TY line.")
+    for job, reason in ((alive, "still running"), (done, "is done"), (failed, "failed")):
+        response = client.post(job_url(job, "review:job_rerun"), follow=True)
+        assert reason in response.content.decode()
+        assert Job.objects.get(pk=job.pk).attempt == 1
+
+
+def test_a_stopped_run_that_had_landed_is_marked_done_not_run_again(client, review, bob, stopped):
+    staged = Search.all_objects.get()
+    Record.all_objects.update(staged=False)  # the landing committed, then the worker died
+    Search.all_objects.filter(pk=staged.pk).update(staged_at=None)
+    client.force_login(bob)
+    response = client.post(job_url(stopped, "review:job_rerun"), follow=True)
+    assert "stored before the worker stopped" in response.content.decode()
+    job = Job.objects.get(pk=stopped.pk)
+    assert (job.status, job.attempt, job.search) == ("done", 1, staged)
+    assert Record.objects.count() == 1
+
+
+def test_the_stopped_runs_late_writes_touch_nothing_after_a_re_run(review, bob, stopped):
+    old = Job.objects.get(pk=stopped.pk)  # what the stopped run's worker holds
+    jobs.rerun(old, user=bob)
+    jobs.Progress(old).stage("Checking for duplicates", done=5, total=5)
+    jobs.fail(old, "IntegrityError")
+    jobs.finish(old, summary="5 records added")
+    jobs.beat(old)
+    job = Job.objects.get(pk=stopped.pk)
+    assert (job.status, job.stage, job.done, job.error, job.attempt) == ("queued", "Waiting for a worker", 0, "", 2)
+    path = Path(job.params["path"])
+    tasks._remove_upload(old, path)
+    assert path.exists()  # the next run reads it
+
+
+def test_a_re_run_whose_upload_is_gone_says_so(client, review, bob, stopped):
+    Path(stopped.params["path"]).unlink()
+    client.force_login(bob)
+    assert "upload it again" in client.post(job_url(stopped, "review:job_rerun"), follow=True).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_re_runs_at_once_queue_the_job_once(review, bob, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between two connections are proven on PostgreSQL")
+    monkeypatch.setattr("review.importing._discard_quietly", lambda search: None)
+    monkeypatch.setattr("review.importing.CHUNK", 1)
+    job = _killed_half_way(review, bob)
+    monkeypatch.undo()
+    _silent(job)
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def rerun():
+        barrier.wait()
+        try:
+            jobs.rerun(Job.objects.get(pk=job.pk), user=bob)
+            outcomes.append("queued")
+        except jobs.JobNotRerun as refusal:
+            outcomes.append(str(refusal))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rerun) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[-1] == "queued" and "still running" in sorted(outcomes)[0]
+    assert Job.objects.get(pk=job.pk).attempt == 2
