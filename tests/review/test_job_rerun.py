@@ -15,7 +15,7 @@ from django_tasks_db.models import DBTaskResult
 
 from review import jobs, tasks
 from review.article import Article
-from review.importing import import_articles
+from review.importing import CHUNK, import_articles
 from review.models import Job, Record, Search
 from review.sources import SourceDetails
 from tests.shared import shared
@@ -241,3 +241,129 @@ def test_two_re_runs_at_once_queue_the_job_once(review, bob, monkeypatch):
         thread.join()
     assert sorted(outcomes)[-1] == "queued" and "still running" in sorted(outcomes)[0]
     assert Job.objects.get(pk=job.pk).attempt == 2
+
+
+# --- A real worker, killed half-way --------------------------------------------------------------
+
+RECORDS = 8_000
+
+ENQUEUE = """
+import sys
+from django.contrib.auth.models import User
+from review import tasks
+from review.importing import import_file
+from review.models import Membership, Review, Role
+from review.sources import SourceDetails
+alice = User.objects.create_user("alice", "alice@example.org", "pw")
+review = Review.objects.create(slug="big", title="A big review", created_by=alice)
+Membership.objects.create(review=review, user=alice, role=Role.OWNER)
+import_file(review=review, path={embase!r}, user=alice)
+with open({big!r}, "rb") as upload:
+    job = tasks.enqueue_import(review=review, user=alice, upload=upload, details=SourceDetails())
+print("job", job.pk)
+"""
+
+# Alice opens the job's page and presses Re-run: the view, through Django's test client.
+RERUN = """
+from django.contrib.auth.models import User
+from django.test import Client
+from review.models import Job
+job = Job.objects.get(pk={job})
+client = Client(HTTP_HOST="localhost")
+client.force_login(User.objects.get(username="alice"))
+page = client.get(job.get_absolute_url()).content.decode()
+response = client.post(job.get_absolute_url() + "rerun/", follow=True)
+job.refresh_from_db()
+print("rerun", "Re-run" in page, response.status_code, job.status, job.attempt)
+"""
+
+JOB = """
+from review.models import Job
+job = Job.objects.get(pk={job})
+print("job", job.status, job.attempt, repr(job.error))
+"""
+
+
+def _last(out, word):
+    return [line for line in out.splitlines() if line.startswith(word + " ")][-1].split()[1:]
+
+
+def _worker(site):
+    return site.manage("db_worker", "--queue-name", "*", "--no-reload", "--no-startup-delay", "--interval", "0.2")
+
+
+def _wait_for_staged(site, worker, at_least):
+    deadline = time.monotonic() + 240
+    while site.staged() < at_least:
+        assert worker.poll() is None, worker.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the worker staged nothing in 4 minutes"
+        time.sleep(0.1)
+
+
+def _wait_for_job(site, job_id, worker):
+    deadline = time.monotonic() + 300
+    while True:
+        status, attempt, error = _last(site.python(JOB.format(job=job_id)), "job")
+        if status in ("done", "failed") or time.monotonic() > deadline:
+            return status, int(attempt), error
+        assert worker.poll() is None, worker.communicate()[1][-3000:]
+        time.sleep(0.5)
+
+
+def _site(tmp_path):
+    from tests.review.test_staged_import import Site, _database_url
+
+    site = Site(_database_url(tmp_path), tmp_path)
+    site.env.update(
+        SIEVE_DATA_DIR=str(tmp_path),
+        SIEVE_UPLOAD_DIR=str(tmp_path / "uploads"),
+        SIEVE_JOB_HEARTBEAT_SECONDS="0.5",
+        SIEVE_JOB_STALE_SECONDS="3",
+    )
+    if not site.url.startswith("postgres"):
+        site.run("migrate", "--no-input")
+    return site
+
+
+def _set_up(site, tmp_path):
+    from bench.pubmed_xml import make_file
+
+    big = tmp_path / "big.xml"
+    make_file(big, RECORDS)
+    embase = str(shared("fixtures", "exports", "embase.ris"))
+    return int(_last(site.python(ENQUEUE.format(embase=embase, big=str(big))), "job")[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_import_is_re_run_from_the_page_and_each_record_lands_once(tmp_path):
+    site = _site(tmp_path)
+    job_id = _set_up(site, tmp_path)
+    before = site.counts()
+
+    worker = _worker(site)
+    try:
+        _wait_for_staged(site, worker, CHUNK)
+        assert worker.poll() is None, "the import ended before the kill: make the file bigger"
+    finally:
+        worker.kill()  # SIGKILL: no clean-up of the import, the job or the upload runs
+        worker.communicate()
+    killed = site.counts()
+    assert killed["staged"] >= CHUNK and killed["visible"] == before["visible"]
+
+    time.sleep(3.5)  # silent past SIEVE_JOB_STALE_SECONDS
+    shown, status_code, status, attempt = _last(site.python(RERUN.format(job=job_id)), "rerun")
+    assert (shown, status_code, status, attempt) == ("True", "200", "queued", "2")
+    assert site.counts()["staged"] == 0  # the stopped run's staged rows went with the re-run
+
+    worker = _worker(site)
+    try:
+        status, attempt, error = _wait_for_job(site, job_id, worker)
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=30)
+    assert (status, attempt, error) == ("done", 2, "''")
+    final = site.counts()
+    assert final["big"] == final["big_pmids"] == RECORDS  # each record exactly once
+    assert final["visible"] == final["all"] == before["visible"] + RECORDS
+    assert final["searches"] == final["all_searches"] == before["searches"] + 1
+    assert list((tmp_path / "uploads").iterdir()) == []
