@@ -1,6 +1,7 @@
 """A job whose worker stopped answering: the heartbeat, the sweep that marks it stopped, and the
 Re-run button, which removes what the stopped run staged and queues the same work again."""
 
+import signal
 import threading
 import time
 from datetime import timedelta
@@ -272,9 +273,12 @@ job = Job.objects.get(pk={job})
 client = Client(HTTP_HOST="localhost")
 client.force_login(User.objects.get(username="alice"))
 page = client.get(job.get_absolute_url()).content.decode()
+print("posting", flush=True)
 response = client.post(job.get_absolute_url() + "rerun/", follow=True)
 job.refresh_from_db()
 print("rerun", "Re-run" in page, response.status_code, job.status, job.attempt)
+import re
+print("said", re.findall(r'<li class="msg-[a-z]+">(.*?)</li>', response.content.decode()))
 """
 
 JOB = """
@@ -367,3 +371,45 @@ def test_a_worker_killed_mid_import_is_re_run_from_the_page_and_each_record_land
     assert final["visible"] == final["all"] == before["visible"] + RECORDS
     assert final["searches"] == final["all_searches"] == before["searches"] + 1
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_re_run_while_the_first_worker_is_in_fact_alive_lands_each_record_once(tmp_path):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a paused worker holding row locks against the re-run is proven on PostgreSQL")
+    site = _site(tmp_path)
+    job_id = _set_up(site, tmp_path)
+    before = site.counts()
+
+    first = _worker(site)
+    second = None
+    try:
+        _wait_for_staged(site, first, CHUNK)
+        first.send_signal(signal.SIGSTOP)  # paused, not dead: its heartbeat stops, maybe mid-transaction
+        time.sleep(3.5)
+        rerun = site.manage("shell", "-c", RERUN.format(job=job_id))
+        while rerun.stdout.readline().strip() != "posting":  # shell -c prints its imports first
+            assert rerun.poll() is None, rerun.communicate()[1]
+        time.sleep(0.5)
+        first.send_signal(signal.SIGCONT)  # it comes back while (or after) the re-run holds the locks
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        _, status_code, status, attempt = _last(out, "rerun")
+        said = out.split("said ", 1)[-1].strip()
+        assert status_code == "200" and (status, attempt) in (("queued", "2"), ("running", "1"), ("done", "1"))
+        second = _worker(site)
+        status, attempt, error = _wait_for_job(site, job_id, second)
+    finally:
+        for worker in (first, second):
+            if worker is not None:
+                worker.send_signal(signal.SIGCONT)
+                worker.terminate()
+                worker.communicate(timeout=30)
+    assert status == "done", error
+    final = site.counts()
+    assert final["big"] == final["big_pmids"] == RECORDS  # each record once, whichever run landed
+    assert final["visible"] == final["all"] == before["visible"] + RECORDS
+    assert final["searches"] == final["all_searches"] == before["searches"] + 1
+    print(f"re-run answered {status_code} ({said}); the job ended {status} on attempt {attempt}")
