@@ -70,7 +70,7 @@ def enqueue(job, task, *args):
     """Enqueue ``task(*args, job_id=job.pk)`` and keep the task result's id on the job, and the task
     with its arguments (for ``rerun``). When the queue cannot take it, the job is failed (with the
     reason) and the error raised."""
-    job.params = {**job.params, "task": {"path": task.module_path, "args": list(args)}}
+    job.params = {**job.params, "task": {"path": getattr(task, "module_path", ""), "args": list(args)}}
     Job.objects.filter(pk=job.pk).update(params=job.params)
     try:
         result = task.enqueue(*args, job_id=job.pk)
