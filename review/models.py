@@ -590,10 +590,15 @@ class JobQuerySet(models.QuerySet):
 
     def visible_to(self, membership):
         """The jobs ``membership`` may see. A re-ranking starts every few votes, so its coming and
-        going tells that someone voted: only members who see every vote (owners, resolvers) see it."""
-        if membership.resolves_conflicts:
-            return self
-        return self.exclude(kind=Job.Kind.RERANK)
+        going tells that someone voted: only members who see every vote (owners, resolvers) see it.
+        Exports are the owners'."""
+        shown = self
+        if not membership.resolves_conflicts:
+            shown = shown.exclude(kind=Job.Kind.RERANK)
+        if not membership.is_owner:
+            # An export is the owner's; its row counts would move with every vote.
+            shown = shown.exclude(kind=Job.Kind.EXPORT)
+        return shown
 
     def unfinished(self):
         return self.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))

@@ -8,5 +8,6 @@ urlpatterns = [
 ]
 # Pages of one review: served in the review's namespace (sieve/urls.py), like screening's.
 review_pages = [
-    path("r/<slug:slug>/export.zip", views.review_export, name="export"),
+    path("r/<slug:slug>/export/", views.review_export, name="export"),
+    path("r/<slug:slug>/jobs/<int:pk>/review.sieve.zip", views.export_download, name="export_download"),
 ]
