@@ -620,6 +620,8 @@ class Job(models.Model):
         FILE_IMPORT = "file_import", "File import"
         RERANK = "rerank", "Re-ranking"
         EXPORT = "export", "Export"
+        # A review file imported from the web as a new review: it has no review until it is done.
+        REVIEW_IMPORT = "review_import", "Review file import"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -629,7 +631,8 @@ class Job(models.Model):
         # Its worker stopped answering (killed, or its machine went down): see review.jobs.sweep.
         STOPPED = "stopped", "Worker stopped"
 
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="jobs")
+    # Empty only for a review file import until its review exists (its page is its starter's).
+    review = models.ForeignKey(Review, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     # What the job works on, as the task reads it: the query and dates, the saved file's path...
@@ -664,6 +667,8 @@ class Job(models.Model):
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
 
     def get_absolute_url(self):
+        if self.kind == self.Kind.REVIEW_IMPORT:
+            return reverse("transfer:import_job", args=[self.pk])
         return reverse("review:job", args=[self.review.slug, self.pk])
 
     @property

@@ -4,7 +4,8 @@ The owner's Export button queues ``export_review_file``; the worker writes the r
 ``export_dir()`` (a ``.part`` file renamed when whole: a killed export leaves no file that looks
 finished), and the job's page offers it for download to the review's owners. A review keeps its
 newest export only, and any export is removed after ``SIEVE_EXPORT_KEEP_HOURS`` (default 24).
-``manage.py export_review`` stays synchronous.
+A review file uploaded from the web ("Import a review file") is imported the same way, by
+``import_review_file``. ``manage.py export_review`` and ``import_review`` stay synchronous.
 """
 
 import logging
@@ -18,9 +19,11 @@ from django.db import transaction
 from django_tasks import task
 
 from review import jobs
+from review import tasks as review_tasks
 from review.models import Job
 from transfer.exporting import export_review
 from transfer.fileformat import SECTIONS
+from transfer.importing import TransferError, import_review
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +123,46 @@ def _mark_removed(name):
         if job is not None and job.result.get("file") == name:
             job.result = {**job.result, "removed": True}
             job.save(update_fields=["result"])
+
+
+# --- A review file imported from the web ----------------------------------------------------------
+
+
+def enqueue_review_import(*, upload, slug, user):
+    """Save the uploaded review file and queue its import as a new review owned by ``user``;
+    returns the Job (it has no review until the import is done; its page is ``user``'s)."""
+    name, path = review_tasks.save_upload(upload)
+    params = {"path": str(path), "filename": name, "slug": slug or ""}
+    try:
+        job = jobs.create(review=None, kind=Job.Kind.REVIEW_IMPORT, user=user, params=params, title=name)
+        return jobs.enqueue(job, import_review_file)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+@task()
+def import_review_file(job_id):
+    """Import the review file saved for job ``job_id`` as a new review (one transaction: a killed or
+    failed import leaves nothing), then remove the file."""
+    job = jobs.start(job_id, stage="Importing the review file")
+    if job is None:
+        return None
+    path = Path(job.params["path"])
+    try:
+        with jobs.running(job):
+            result = import_review(source=path, slug=job.params.get("slug") or None, owner=job.created_by)
+    except TransferError as error:
+        jobs.fail(job, str(error))
+        return {"failed": str(error)}
+    except Exception as error:
+        jobs.fail(job, f"The import stopped on an unexpected error ({type(error).__name__}); nothing was imported.")
+        raise
+    finally:
+        review_tasks.remove_upload(job, path)
+    created = result.users_created
+    summary = f"Review “{result.review.title}” imported." + (
+        f" New inactive accounts for: {', '.join(created)}." if created else ""
+    )
+    jobs.finish(job, summary=summary, result={"review": result.review.slug, "counts": result.counts})
+    return job.result

@@ -8,8 +8,7 @@ from review import jobs, uploads
 from review.access import review_for_member
 from review.models import Job, Role
 from transfer.forms import ReviewFileForm
-from transfer.importing import TransferError, import_review
-from transfer.tasks import enqueue_export, export_path
+from transfer.tasks import enqueue_export, enqueue_review_import, export_path
 
 
 @login_required
@@ -44,13 +43,30 @@ def review_import(request):
     form = ReviewFileForm(request.POST or None, request.FILES or None, refusal=uploads.refusal(request))
     if request.method == "POST" and form.is_valid():
         try:
-            result = import_review(
-                source=form.cleaned_data["file"], slug=form.cleaned_data["slug"] or None, owner=request.user
+            job = enqueue_review_import(
+                upload=form.cleaned_data["file"], slug=form.cleaned_data["slug"], user=request.user
             )
-        except TransferError as e:
-            form.add_error("file", str(e))
+        except jobs.JobNotQueued:
+            form.add_error(None, "The import could not be queued (the task queue did not answer); try again.")
         else:
-            created = f" New inactive accounts for: {', '.join(result.users_created)}." if result.users_created else ""
-            messages.success(request, f"Review “{result.review.title}” imported.{created}")
-            return redirect(result.review)
+            return redirect(job)
     return render(request, "transfer/import_form.html", {"form": form})
+
+
+def _import_job(request, pk):
+    # The job's page is its starter's alone: until it is done there is no review to be a member of.
+    job = get_object_or_404(Job, pk=pk, kind=Job.Kind.REVIEW_IMPORT, created_by_id=request.user.pk)
+    jobs.sweep(job)
+    return job
+
+
+@login_required
+@require_GET
+def import_job(request, pk):
+    return render(request, "transfer/import_job.html", {"job": _import_job(request, pk)})
+
+
+@login_required
+@require_GET
+def import_job_progress(request, pk):
+    return render(request, "transfer/_import_job_progress.html", {"job": _import_job(request, pk)})

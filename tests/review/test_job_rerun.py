@@ -202,7 +202,7 @@ def test_the_stopped_runs_late_writes_touch_nothing_after_a_re_run(review, bob, 
     job = Job.objects.get(pk=stopped.pk)
     assert (job.status, job.stage, job.done, job.error, job.attempt) == ("queued", "Waiting for a worker", 0, "", 2)
     path = Path(job.params["path"])
-    tasks._remove_upload(old, path)
+    tasks.remove_upload(old, path)
     assert path.exists()  # the next run reads it
 
 

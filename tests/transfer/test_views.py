@@ -3,6 +3,7 @@
 import io
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,15 @@ def test_alice_exports_the_review_and_imports_it_as_a_copy_she_owns(client, revi
     upload = io.BytesIO(data)
     upload.name = "kratom.sieve.zip"
     response = client.post(reverse("transfer:import"), {"file": upload, "slug": "kratom-copy"})
+    job = Job.objects.get(kind=Job.Kind.REVIEW_IMPORT)
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert not Review.objects.filter(slug="kratom-copy").exists()  # the worker imports it
+    assert "Waiting for a worker" in client.get(job.get_absolute_url()).content.decode()
+    tasks.import_review_file.call(job_id=job.pk)
     copy = Review.objects.get(slug="kratom-copy")
-    assert response.status_code == 302 and response["Location"] == copy.get_absolute_url()
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert copy.get_absolute_url() in page and "Review “Kratom for PTSD symptoms” imported" in page
+    assert not Path(job.params["path"]).exists()
     assert copy.records.count() == 3
     assert set(copy.memberships.values_list("user__username", "role")) == {
         ("alice", Role.OWNER),
@@ -147,3 +155,23 @@ def test_a_bad_file_is_shown_its_error_and_nothing_is_written(client, alice, db)
 
 def test_the_import_page_needs_a_login(client, db):
     assert client.get(reverse("transfer:import")).status_code == 302
+
+
+def test_a_review_file_that_fails_to_import_says_why_on_its_page(client, alice, bob, db, settings):
+    client.force_login(alice)
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("notes.txt", "not a review")
+    data.seek(0)
+    data.name = "other.zip"
+    client.post(reverse("transfer:import"), {"file": data})
+    job = Job.objects.get(kind=Job.Kind.REVIEW_IMPORT)
+    tasks.import_review_file.call(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "no manifest.json" in job.error
+    assert "no manifest.json" in client.get(job.get_absolute_url()).content.decode()
+    assert not Review.objects.exists() and list(Path(settings.SIEVE_UPLOAD_DIR).iterdir()) == []
+    # The page is alice's alone: there is no review yet whose members could see it.
+    client.force_login(bob)
+    for name in ("transfer:import_job", "transfer:import_job_progress"):
+        assert client.get(reverse(name, args=[job.pk])).status_code == 404
