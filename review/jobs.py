@@ -244,11 +244,18 @@ def _stale_running():
     )
 
 
+def is_silent(job):
+    """True when ``job`` (as read) is running and has been silent past stale_seconds()."""
+    return job.status == Job.Status.RUNNING and (timezone.now() - job.updated_at).total_seconds() > stale_seconds()
+
+
 def sweep(job=None):
     """Mark the running jobs (or ``job`` alone) silent for ``stale_seconds()`` STOPPED; returns how
     many. One UPDATE: a worker that beats at the same moment wins or comes back (``beat``)."""
     jobs = _stale_running()
     if job is not None:
+        if not is_silent(job):
+            return 0  # no write at all: the job's page polls every second
         jobs = jobs.filter(pk=job.pk)
     swept = jobs.update(
         status=Job.Status.STOPPED, stage="The worker stopped answering", error=STOPPED_ERROR, finished_at=timezone.now()
@@ -289,7 +296,7 @@ def _rerun_locked(job, user):
             # A worker holding the rows (only paused?) makes the re-run fail, not the request hang.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '10s'")
-        job = Job.objects.select_for_update().select_related("review").get(pk=job.pk)
+        job = Job.objects.select_for_update(of=("self",)).select_related("review").get(pk=job.pk)
         sweep(job)
         if job.status != Job.Status.STOPPED:
             raise JobNotRerun(_not_stopped_reason(job))

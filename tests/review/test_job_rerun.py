@@ -413,3 +413,17 @@ def test_a_re_run_while_the_first_worker_is_in_fact_alive_lands_each_record_once
     assert final["visible"] == final["all"] == before["visible"] + RECORDS
     assert final["searches"] == final["all_searches"] == before["searches"] + 1
     print(f"re-run answered {status_code} ({said}); the job ended {status} on attempt {attempt}")
+
+
+def test_the_jobs_list_shows_a_silent_job_stopped_and_polling_a_live_one_writes_nothing(
+    client, review, bob, django_assert_num_queries
+):
+    job = jobs.start(_bobs_import(review, bob).pk)
+    client.force_login(bob)
+    jobs.Progress(job).stage("Reading the file")
+    fresh = Job.objects.get(pk=job.pk)
+    with django_assert_num_queries(0):
+        assert jobs.sweep(fresh) == 0  # a job heard from recently: not even a query
+    _silent(job)
+    text = client.get(reverse("review:jobs", args=[review.slug])).content.decode()
+    assert "Worker stopped" in text and Job.objects.get(pk=job.pk).status == "stopped"
