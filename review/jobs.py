@@ -70,8 +70,6 @@ def enqueue(job, task, *args):
     """Enqueue ``task(*args, job_id=job.pk)`` and keep the task result's id on the job, and the task
     with its arguments (for ``rerun``). When the queue cannot take it, the job is failed (with the
     reason) and the error raised."""
-    job.params = {**job.params, "task": {"path": getattr(task, "module_path", ""), "args": list(args)}}
-    Job.objects.filter(pk=job.pk).update(params=job.params)
     try:
         result = task.enqueue(*args, job_id=job.pk)
     except Exception as error:
@@ -79,8 +77,9 @@ def enqueue(job, task, *args):
         log.exception("Could not enqueue job %s", job.pk)
         raise JobNotQueued(str(error)) from error
     # update(), not save(): with an in-process backend the task has already run and written the row.
-    Job.objects.filter(pk=job.pk, attempt=job.attempt).update(task_result_id=str(result.id)[:64])
+    job.params = {**job.params, "task": {"path": getattr(task, "module_path", ""), "args": list(args)}}
     job.task_result_id = str(result.id)[:64]
+    Job.objects.filter(pk=job.pk, attempt=job.attempt).update(task_result_id=job.task_result_id, params=job.params)
     return job
 
 
