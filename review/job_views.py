@@ -1,7 +1,10 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
+from review import jobs
 from review.access import review_for_member
 from review.models import Job
 
@@ -11,6 +14,7 @@ def _job_for_member(request, slug, pk):
     shown = Job.objects.visible_to(membership).select_related("created_by", "search")
     job = get_object_or_404(shown, review=review, pk=pk)
     job.review = review
+    jobs.sweep(job)  # a worker that died is seen as soon as someone looks
     return review, membership, job
 
 
@@ -18,21 +22,44 @@ def _job_for_member(request, slug, pk):
 @require_GET
 def job_detail(request, slug, pk):
     review, membership, job = _job_for_member(request, slug, pk)
-    context = {"review": review, "membership": membership, "job": job}
+    rerun = jobs.can_rerun(job, request.user, membership)
+    context = {"review": review, "membership": membership, "job": job, "can_rerun": rerun}
     return render(request, "review/job.html", context)
+
+
+@login_required
+@require_POST
+def job_rerun(request, slug, pk):
+    review, membership, job = _job_for_member(request, slug, pk)
+    if not jobs.can_rerun(job, request.user, membership):
+        raise PermissionDenied("Only whoever started this job, or an owner, can run it again.")
+    try:
+        jobs.rerun(job, user=request.user)
+    except jobs.JobNotRerun as refusal:
+        messages.error(request, str(refusal))
+    except jobs.JobNotQueued:
+        messages.error(request, "The job could not be queued (the task queue did not answer); try again.")
+    else:
+        messages.success(request, "The job is queued again; what its stopped run had stored was removed.")
+    return redirect(job.get_absolute_url())
 
 
 @login_required
 @require_GET
 def job_progress(request, slug, pk):
     # The fragment the job page polls (htmx); it stops polling once the job has finished.
-    review, _, job = _job_for_member(request, slug, pk)
-    return render(request, "review/_job_progress.html", {"review": review, "job": job})
+    review, membership, job = _job_for_member(request, slug, pk)
+    context = {"review": review, "job": job, "can_rerun": jobs.can_rerun(job, request.user, membership)}
+    return render(request, "review/_job_progress.html", context)
 
 
 @login_required
 @require_GET
 def job_list(request, slug):
     review, membership = review_for_member(request, slug)
-    recent = Job.objects.for_review(review).visible_to(membership).select_related("created_by")[:100]
-    return render(request, "review/jobs.html", {"review": review, "membership": membership, "jobs": recent})
+    recent = Job.objects.for_review(review).visible_to(membership).select_related("created_by")
+    shown = list(recent[:100])
+    if any(jobs.is_silent(job) for job in shown):
+        jobs.sweep()  # a worker that died shows as stopped in the list too
+        shown = list(recent[:100])
+    return render(request, "review/jobs.html", {"review": review, "membership": membership, "jobs": shown})

@@ -605,10 +605,15 @@ class JobQuerySet(models.QuerySet):
 
     def visible_to(self, membership):
         """The jobs ``membership`` may see. A re-ranking starts every few votes, so its coming and
-        going tells that someone voted: only members who see every vote (owners, resolvers) see it."""
-        if membership.resolves_conflicts:
-            return self
-        return self.exclude(kind=Job.Kind.RERANK)
+        going tells that someone voted: only members who see every vote (owners, resolvers) see it.
+        Exports are the owners'."""
+        shown = self
+        if not membership.resolves_conflicts:
+            shown = shown.exclude(kind=Job.Kind.RERANK)
+        if not membership.is_owner:
+            # An export is the owner's; its row counts would move with every vote.
+            shown = shown.exclude(kind=Job.Kind.EXPORT)
+        return shown
 
     def unfinished(self):
         return self.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
@@ -630,14 +635,19 @@ class Job(models.Model):
         FILE_IMPORT = "file_import", "File import"
         RERANK = "rerank", "Re-ranking"
         EXPORT = "export", "Export"
+        # A review file imported from the web as a new review: it has no review until it is done.
+        REVIEW_IMPORT = "review_import", "Review file import"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        # Its worker stopped answering (killed, or its machine went down): see review.jobs.sweep.
+        STOPPED = "stopped", "Worker stopped"
 
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="jobs")
+    # Empty only for a review file import until its review exists (its page is its starter's).
+    review = models.ForeignKey(Review, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     # What the job works on, as the task reads it: the query and dates, the saved file's path...
@@ -653,6 +663,9 @@ class Job(models.Model):
     search = models.ForeignKey(Search, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     result = models.JSONField(default=dict, blank=True)
     task_result_id = models.CharField(max_length=64, blank=True)
+    # Which run of the job this is: a re-run counts up, and the stopped run's worker, should it come
+    # back, no longer writes to the row (review.jobs filters every write on it).
+    attempt = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -669,20 +682,18 @@ class Job(models.Model):
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
 
     def get_absolute_url(self):
+        if self.kind == self.Kind.REVIEW_IMPORT:
+            return reverse("transfer:import_job", args=[self.pk])
         return reverse("review:job", args=[self.review.slug, self.pk])
 
     @property
     def finished(self):
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.STOPPED)
 
     @property
     def quiet(self):
-        """True when the job has not moved for a while: queued with no worker taking it for a
-        minute, or running with no progress for ten (a worker stopped, or none is running)."""
-        if self.finished:
-            return False
-        wait = 60 if self.status == self.Status.QUEUED else 600
-        return (timezone.now() - self.updated_at).total_seconds() > wait
+        """True when a queued job has waited a minute for a worker (none is running, or all are busy)."""
+        return self.status == self.Status.QUEUED and (timezone.now() - self.updated_at).total_seconds() > 60
 
     @property
     def percent(self):

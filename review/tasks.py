@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django_tasks import task
 
 from review import importing, jobs, pubmed, removal
@@ -27,6 +28,24 @@ def upload_dir():
     return Path(getattr(settings, "SIEVE_UPLOAD_DIR", None) or Path(settings.DATA_DIR) / "uploads")
 
 
+def save_upload(upload):
+    """Save ``upload`` (an UploadedFile or binary file) under upload_dir(), for a worker to read;
+    returns (its name as uploaded, the saved path)."""
+    name = Path(getattr(upload, "name", "") or "uploaded file").name
+    folder = upload_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{Path(name).suffix[:10]}"
+    try:
+        with open(path, "wb") as saved:
+            chunks = upload.chunks() if hasattr(upload, "chunks") else iter(lambda: upload.read(1024 * 1024), b"")
+            for chunk in chunks:
+                saved.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return name, path
+
+
 def enqueue_search(*, review, user, query, mindate="", maxdate="", max_records=None):
     """Queue a PubMed search of ``review``; returns the Job."""
     params = {"query": query, "mindate": mindate or "", "maxdate": maxdate or "", "max_records": max_records}
@@ -37,14 +56,7 @@ def enqueue_search(*, review, user, query, mindate="", maxdate="", max_records=N
 def enqueue_import(*, review, user, upload, details):
     """Save ``upload`` (an UploadedFile or binary file) under upload_dir() and queue its import
     with ``details`` (a SourceDetails); returns the Job. The worker removes the file after."""
-    name = Path(getattr(upload, "name", "") or "uploaded file").name
-    folder = upload_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}{Path(name).suffix[:10]}"
-    with open(path, "wb") as saved:
-        chunks = upload.chunks() if hasattr(upload, "chunks") else iter(lambda: upload.read(1024 * 1024), b"")
-        for chunk in chunks:
-            saved.write(chunk)
+    name, path = save_upload(upload)
     params = {"path": str(path), "filename": name, "details": _details_json(details)}
     try:
         job = jobs.create(review=review, kind=Job.Kind.FILE_IMPORT, user=user, params=params, title=name)
@@ -127,7 +139,15 @@ def import_saved_file(job_id):
             expected=(ImportFileError, ValueError),
         )
     finally:
-        path.unlink(missing_ok=True)
+        remove_upload(job, path)
+
+
+def remove_upload(job, path):
+    # Under the job row's lock, and only while the row is this run's: a run re-run meanwhile (its
+    # worker was only slow) must not remove the file the next run reads.
+    with transaction.atomic():
+        if Job.objects.select_for_update().filter(pk=job.pk, attempt=job.attempt).exists():
+            path.unlink(missing_ok=True)
 
 
 def _run(job, work, *, expected):
@@ -135,7 +155,8 @@ def _run(job, work, *, expected):
     with the error's message (an expected error) or its kind (anything else, raised again so the
     worker logs the traceback)."""
     try:
-        result = work()
+        with jobs.running(job):
+            result = work()
     except expected as error:
         jobs.fail(job, str(error))
         return {"failed": str(error)}

@@ -15,6 +15,7 @@ urlpatterns = [
     path("r/<slug:slug>/jobs/", job_views.job_list, name="jobs"),
     path("r/<slug:slug>/jobs/<int:pk>/", job_views.job_detail, name="job"),
     path("r/<slug:slug>/jobs/<int:pk>/progress/", job_views.job_progress, name="job_progress"),
+    path("r/<slug:slug>/jobs/<int:pk>/rerun/", job_views.job_rerun, name="job_rerun"),
     path("r/<slug:slug>/searches/", views.searches, name="searches"),
     path("r/<slug:slug>/searches.csv", views.searches_csv, name="searches_csv"),
     path("r/<slug:slug>/searches/<int:pk>/edit/", views.search_edit, name="search_edit"),

@@ -66,17 +66,39 @@ def request_retrain(review, stage, *, force=False, user=None):
 
 
 @task()
-def prepare_ranking(review_id):
+def prepare_ranking(review_id, job_id=None):
     """After an import: build and cache the ranking features of each stage whose records changed,
     then retrain it, so the first retrain after an import does not build them (slow at 100,000
-    records) and the new records get a rank at once. Sent by review.signals.records_added."""
+    records) and the new records get a rank at once. Sent by review.signals.records_added; reports
+    to the re-ranking Job ``job_id`` when there is one (its stages: building features, ranking)."""
+    job = jobs.start(job_id, stage="Starting") if job_id is not None else None
     review = Review.objects.filter(pk=review_id).first()
     if review is None:
+        if job is not None:
+            jobs.finish(job, summary="Nothing to do: the review is gone.")
         return None  # deleted meanwhile
-    built = {}
+    if job is None:
+        return _prepare(review, None)
+    progress = jobs.Progress(job)
+    try:
+        with jobs.running(job):
+            outcome = _prepare(review, progress)
+    except Exception as error:
+        jobs.fail(job, f"The ranking could not be prepared ({type(error).__name__}); the old ranking stays.")
+        raise
+    ranked = outcome.pop("ranked")
+    summary = "; ".join(f"{Stage(stage).label}: {count:,} records ranked" for stage, count in ranked.items())
+    jobs.finish(job, summary=summary or "The ranking was up to date.", result=outcome)
+    return outcome
+
+
+def _prepare(review, progress):
+    built, ranked = {}, {}
     for stage in Stage:
         if not stages.in_stage(review, stage).exists():
             continue
+        if progress is not None:
+            progress.stage(f"Building features for {Stage(stage).label.lower()}")
         timings = {}
         retraining.features_for(review, stage, timings=timings)
         if not timings:
@@ -84,20 +106,25 @@ def prepare_ranking(review_id):
         built[stage.value] = {step: round(seconds, 3) for step, seconds in timings.items()}
         if RankingRun.objects.filter(review=review, stage=stage, status=RankingRun.Status.QUEUED).exists():
             continue  # a queued run reads the features when it starts: it will rank the new records
+        if progress is not None:
+            progress.stage(f"Ranking {Stage(stage).label.lower()}")
         # Here, in this process: the features just built are in its memory.
         run = retraining.start_run(review, stage)
         try:
-            retraining.retrain(run)
+            run = retraining.retrain(run)
         except Exception as error:
             retraining.fail(run, error)
             raise
-    return {"built": built}
+        ranked[stage.value] = run.scored or 0
+    return {"built": built} if progress is None else {"built": built, "ranked": ranked}
 
 
 def on_records_added(sender, *, review, **kwargs):
-    """records_added receiver (connected in ScreeningConfig.ready): enqueue prepare_ranking."""
+    """records_added receiver (connected in ScreeningConfig.ready): enqueue prepare_ranking, which
+    reports as a re-ranking job (seen by those who see every vote, like every re-ranking)."""
     try:
-        prepare_ranking.enqueue(review.pk)
+        job = jobs.create(review=review, kind=Job.Kind.RERANK, title="Preparing the ranking after an import")
+        jobs.enqueue(job, prepare_ranking, review.pk)
     except Exception:
         # The records are stored: without this task the first retrain builds the features itself.
         log.exception("Could not enqueue the ranking features of %s", review.slug)

@@ -109,3 +109,4 @@ def inline_worker(settings):
 def _uploads_in_tmp(settings, tmp_path):
     # Uploads wait for the worker under the data directory; a test's stay in its own folder.
     settings.SIEVE_UPLOAD_DIR = tmp_path / "uploads"
+    settings.SIEVE_EXPORT_DIR = tmp_path / "exports"

@@ -1,3 +1,5 @@
+import zipfile
+
 from django import forms
 
 
@@ -11,6 +13,14 @@ class ReviewFileForm(forms.Form):
         # ``refusal``: why the upload was stopped while it streamed in (review.uploads), if it was.
         super().__init__(*args, **kwargs)
         self.refusal = refusal
+
+    def clean_file(self):
+        # Told at once, before the worker is asked: a review file is a zip archive.
+        upload = self.cleaned_data["file"]
+        if not zipfile.is_zipfile(upload):
+            raise forms.ValidationError("This is not a Sieve review file (not a zip archive).")
+        upload.seek(0)
+        return upload
 
     def clean(self):
         if self.refusal:

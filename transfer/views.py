@@ -1,28 +1,41 @@
-import tempfile
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from review import uploads
+from review import jobs, uploads
 from review.access import review_for_member
-from review.models import Role
-from transfer.exporting import export_review
+from review.models import Job, Role
 from transfer.forms import ReviewFileForm
-from transfer.importing import TransferError, import_review
+from transfer.tasks import enqueue_export, enqueue_review_import, export_path
+
+
+@login_required
+@require_POST
+def review_export(request, slug):
+    review, _ = review_for_member(request, slug, (Role.OWNER,))
+    try:
+        job = enqueue_export(review=review, user=request.user)
+    except jobs.JobNotQueued:
+        messages.error(request, "The export could not be queued (the task queue did not answer); try again.")
+        return redirect("review:settings", review.slug)
+    return redirect(job)
 
 
 @login_required
 @require_GET
-def review_export(request, slug):
+def export_download(request, slug, pk):
     review, _ = review_for_member(request, slug, (Role.OWNER,))
-    # Written to a temporary file (streamed in, streamed out): the review is never whole in memory.
-    out = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it once sent)
-    export_review(review=review, out=out)
-    out.seek(0)
-    return FileResponse(out, as_attachment=True, filename=f"{review.slug}.sieve.zip", content_type="application/zip")
+    job = get_object_or_404(Job, review=review, pk=pk, kind=Job.Kind.EXPORT)
+    path = export_path(job)
+    try:
+        stream = open(path, "rb") if path else None  # noqa: SIM115 (FileResponse closes it once sent)
+    except FileNotFoundError:
+        stream = None
+    if stream is None:
+        raise Http404("This export's file is not there (not finished, or removed since: export again).")
+    return FileResponse(stream, as_attachment=True, filename=f"{review.slug}.sieve.zip", content_type="application/zip")
 
 
 @login_required
@@ -30,13 +43,30 @@ def review_import(request):
     form = ReviewFileForm(request.POST or None, request.FILES or None, refusal=uploads.refusal(request))
     if request.method == "POST" and form.is_valid():
         try:
-            result = import_review(
-                source=form.cleaned_data["file"], slug=form.cleaned_data["slug"] or None, owner=request.user
+            job = enqueue_review_import(
+                upload=form.cleaned_data["file"], slug=form.cleaned_data["slug"], user=request.user
             )
-        except TransferError as e:
-            form.add_error("file", str(e))
+        except jobs.JobNotQueued:
+            form.add_error(None, "The import could not be queued (the task queue did not answer); try again.")
         else:
-            created = f" New inactive accounts for: {', '.join(result.users_created)}." if result.users_created else ""
-            messages.success(request, f"Review “{result.review.title}” imported.{created}")
-            return redirect(result.review)
+            return redirect(job)
     return render(request, "transfer/import_form.html", {"form": form})
+
+
+def _import_job(request, pk):
+    # The job's page is its starter's alone: until it is done there is no review to be a member of.
+    job = get_object_or_404(Job, pk=pk, kind=Job.Kind.REVIEW_IMPORT, created_by_id=request.user.pk)
+    jobs.sweep(job)
+    return job
+
+
+@login_required
+@require_GET
+def import_job(request, pk):
+    return render(request, "transfer/import_job.html", {"job": _import_job(request, pk)})
+
+
+@login_required
+@require_GET
+def import_job_progress(request, pk):
+    return render(request, "transfer/_import_job_progress.html", {"job": _import_job(request, pk)})

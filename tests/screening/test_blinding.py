@@ -12,6 +12,7 @@ from screening.models import Decision
 from screening.visibility import sees_all_votes
 from tests.screening.team import FT, OPEN_NOTE, SECRET_NOTE, SECRET_REASON, TA, vote
 from tests.screening.test_queue import unique_pks
+from transfer import tasks as transfer_tasks
 
 SECRETS = (SECRET_NOTE, SECRET_REASON)
 
@@ -223,10 +224,16 @@ def sweep_urls(review, team):
     for record in records:
         RecordTag.objects.create(record=record, tag=tag)
     invitation = invitations.invite(review, email="newcomer@lab.example", role=Role.REVIEWER, by=None).invitation
-    job = Job.objects.create(review=review, kind=Job.Kind.FILE_IMPORT, title="scopus.ris")
+    # Finished: a queued job's page says after a minute that no worker took it, which a sweep slower
+    # than that (a busy box) would see change between its two passes.
+    job = Job.objects.create(review=review, kind=Job.Kind.FILE_IMPORT, title="scopus.ris", status=Job.Status.DONE)
+    export = transfer_tasks.enqueue_export(review=review, user=None)
+    transfer_tasks.export_review_file.call(job_id=export.pk)  # its file holds every vote
     values = {
         "slug": [review.slug],
-        "pk": [r.pk for r in records] + list(review.memberships.values_list("pk", flat=True)) + [invitation.pk, job.pk],
+        "pk": [r.pk for r in records]
+        + list(review.memberships.values_list("pk", flat=True))
+        + [invitation.pk, job.pk, export.pk],
         "stage": [TA, FT],
         "fmt": ["csv", "xlsx", "json", "svg", "png", "pdf"],
         "tag_pk": [tag.pk],
@@ -279,4 +286,4 @@ def test_blinding_sweep_no_page_or_download_shows_bob_carols_secrets(client, rev
     # The same sweep as alice finds the secrets: the check above is not blind itself.
     client.force_login(alice)
     found = {name for name, url in urls for text in [body(client.get(url))] if SECRET_NOTE in text}
-    assert {"review:record", "review:audit_csv", "screening:conflicts", "review:export"} <= found
+    assert {"review:record", "review:audit_csv", "screening:conflicts", "review:export_download"} <= found

@@ -48,7 +48,12 @@ def heard():
 def no_queue(monkeypatch):
     """The screening receiver's enqueue, recorded instead of run."""
     queued = []
-    monkeypatch.setattr(tasks, "prepare_ranking", SimpleNamespace(enqueue=queued.append))
+
+    def enqueue(review_id, job_id=None):
+        queued.append(review_id)
+        return SimpleNamespace(id=f"task-{len(queued)}")
+
+    monkeypatch.setattr(tasks, "prepare_ranking", SimpleNamespace(enqueue=enqueue))
     return queued
 
 
@@ -109,7 +114,7 @@ def test_a_pubmed_search_announces_its_records(
 def test_a_receiver_that_fails_does_not_undo_or_break_the_import(
     review, alice, monkeypatch, django_capture_on_commit_callbacks
 ):
-    def broken(review_id):
+    def broken(review_id, job_id=None):
         raise ConnectionError("queue is down")
 
     monkeypatch.setattr(tasks, "prepare_ranking", SimpleNamespace(enqueue=broken))
@@ -246,3 +251,34 @@ def test_with_the_database_queue_the_import_leaves_the_work_to_the_worker(
     (queued,) = DBTaskResult.objects.all()
     assert queued.task_path == "screening.tasks.prepare_ranking" and queued.args_kwargs["args"] == [review.pk]
     assert cache_files() == [] and not RankingRun.objects.exists()  # the import itself did not build
+
+
+def test_the_preparation_after_an_import_reports_as_a_reranking_job_with_its_stages(
+    review, alice, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django_tasks_db.models import DBTaskResult
+
+    from review import jobs
+    from review.models import Job
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    review.question = "Radiologic imaging for congenital hyperinsulinism"
+    review.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(review=review, path=shared(*RIS), user=alice)
+    job = Job.objects.get(kind=Job.Kind.RERANK)  # a re-ranking: hidden from blinded reviewers
+    (queued,) = DBTaskResult.objects.all()
+    assert queued.args_kwargs == {"args": [review.pk], "kwargs": {"job_id": job.pk}}
+    stages_seen = []
+    original = jobs.Progress.stage
+
+    def spy(self, label, **kwargs):
+        stages_seen.append(label)
+        original(self, label, **kwargs)
+
+    monkeypatch.setattr(jobs.Progress, "stage", spy)
+    tasks.prepare_ranking.call(review.pk, job_id=job.pk)  # what the worker does
+    job.refresh_from_db()
+    assert stages_seen == ["Building features for title/abstract", "Ranking title/abstract"]
+    assert job.status == "done" and job.summary == "Title/abstract: 100 records ranked"
+    assert list(job.result["built"]) == [TA]

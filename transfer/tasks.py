@@ -1,0 +1,168 @@
+"""The whole-review export, run by the background worker and reported as a Job.
+
+The owner's Export button queues ``export_review_file``; the worker writes the review file under
+``export_dir()`` (a ``.part`` file renamed when whole: a killed export leaves no file that looks
+finished), and the job's page offers it for download to the review's owners. A review keeps its
+newest export only, and any export is removed after ``SIEVE_EXPORT_KEEP_HOURS`` (default 24).
+A review file uploaded from the web ("Import a review file") is imported the same way, by
+``import_review_file``. ``manage.py export_review`` and ``import_review`` stay synchronous.
+"""
+
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django_tasks import task
+
+from review import jobs
+from review import tasks as review_tasks
+from review.models import Job
+from transfer.exporting import export_review
+from transfer.fileformat import SECTIONS
+from transfer.importing import TransferError, import_review
+
+log = logging.getLogger(__name__)
+
+
+def export_dir():
+    """Where finished exports wait for their download: under the data directory, shared by every web
+    process and worker of a deployment (SIEVE_EXPORT_DIR overrides it)."""
+    configured = getattr(settings, "SIEVE_EXPORT_DIR", None) or os.environ.get("SIEVE_EXPORT_DIR")
+    return Path(configured or Path(settings.DATA_DIR) / "exports")
+
+
+def keep_seconds():
+    hours = getattr(settings, "SIEVE_EXPORT_KEEP_HOURS", None) or os.environ.get("SIEVE_EXPORT_KEEP_HOURS") or 24
+    return float(hours) * 3600
+
+
+def enqueue_export(*, review, user):
+    """Queue the export of ``review`` for ``user`` (an owner); returns the Job."""
+    job = jobs.create(review=review, kind=Job.Kind.EXPORT, user=user, title=f"{review.slug}.sieve.zip")
+    return jobs.enqueue(job, export_review_file)
+
+
+def export_path(job):
+    """The finished file of the export ``job``, or None (not done, or its name is not one we wrote)."""
+    name = (job.result or {}).get("file") or ""
+    if job.kind != Job.Kind.EXPORT or job.status != Job.Status.DONE or not name or Path(name).name != name:
+        return None
+    return export_dir() / name
+
+
+@task()
+def export_review_file(job_id):
+    """Write the review of export job ``job_id`` to a file under export_dir()."""
+    job = jobs.start(job_id, stage="Writing the review file")
+    if job is None:
+        return None
+    folder = export_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"review{job.review_id}-job{job.pk}-{job.attempt}.sieve.zip"
+    partial = folder / f"{name}.part"
+    progress = jobs.Progress(job)
+
+    def wrote(section, count):
+        done = [s.name for s in SECTIONS].index(section) + 1
+        progress.stage(f"Writing the review file: {section} ({count:,} rows)", done=done, total=len(SECTIONS))
+
+    try:
+        with jobs.running(job):
+            result = export_review(review=job.review, out=partial, progress=wrote)
+        partial.replace(folder / name)
+    except Exception as error:
+        partial.unlink(missing_ok=True)
+        jobs.fail(job, f"The export stopped on an unexpected error ({type(error).__name__}); export again.")
+        raise
+    size = (folder / name).stat().st_size
+    rows = sum(result.counts.values())
+    jobs.finish(
+        job,
+        summary=f"The review file is ready: {rows:,} rows, {size / 1e6:,.1f} MB.",
+        result={"file": name, "size": size, "counts": result.counts},
+    )
+    remove_old_exports(review=job.review)
+    return job.result
+
+
+def remove_old_exports(*, review=None):
+    """Remove the export files of ``review`` but its newest, and every export (or abandoned part
+    file) older than keep_seconds(). Returns the names removed."""
+    folder = export_dir()
+    if not folder.is_dir():
+        return []
+    keep = set()
+    if review is not None:
+        newest = Job.objects.filter(review=review, kind=Job.Kind.EXPORT, status=Job.Status.DONE).order_by(
+            "-finished_at", "-pk"
+        )
+        keep = {job.result.get("file") for job in newest[:1]}
+    cutoff = time.time() - keep_seconds()
+    removed = []
+    for path in folder.iterdir():
+        mine = review is not None and path.name.startswith(f"review{review.pk}-") and path.suffix == ".zip"
+        old = path.stat().st_mtime < cutoff
+        if (mine and path.name not in keep) or old:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+            _mark_removed(path.name)
+    return removed
+
+
+def _mark_removed(name):
+    # The job's page then says the file is gone instead of offering a link that 404s.
+    match = re.fullmatch(r"review\d+-job(\d+)-\d+\.sieve\.zip", name)
+    if match is None:
+        return
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=int(match[1])).first()
+        if job is not None and job.result.get("file") == name:
+            job.result = {**job.result, "removed": True}
+            job.save(update_fields=["result"])
+
+
+# --- A review file imported from the web ----------------------------------------------------------
+
+
+def enqueue_review_import(*, upload, slug, user):
+    """Save the uploaded review file and queue its import as a new review owned by ``user``;
+    returns the Job (it has no review until the import is done; its page is ``user``'s)."""
+    name, path = review_tasks.save_upload(upload)
+    params = {"path": str(path), "filename": name, "slug": slug or ""}
+    try:
+        job = jobs.create(review=None, kind=Job.Kind.REVIEW_IMPORT, user=user, params=params, title=name)
+        return jobs.enqueue(job, import_review_file)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+@task()
+def import_review_file(job_id):
+    """Import the review file saved for job ``job_id`` as a new review (one transaction: a killed or
+    failed import leaves nothing), then remove the file."""
+    job = jobs.start(job_id, stage="Importing the review file")
+    if job is None:
+        return None
+    path = Path(job.params["path"])
+    try:
+        with jobs.running(job):
+            result = import_review(source=path, slug=job.params.get("slug") or None, owner=job.created_by)
+    except TransferError as error:
+        jobs.fail(job, str(error))
+        return {"failed": str(error)}
+    except Exception as error:
+        jobs.fail(job, f"The import stopped on an unexpected error ({type(error).__name__}); nothing was imported.")
+        raise
+    finally:
+        review_tasks.remove_upload(job, path)
+    created = result.users_created
+    summary = f"Review “{result.review.title}” imported." + (
+        f" New inactive accounts for: {', '.join(created)}." if created else ""
+    )
+    jobs.finish(job, summary=summary, result={"review": result.review.slug, "counts": result.counts})
+    return job.result
