@@ -22,7 +22,6 @@ from review import jobs
 from review import tasks as review_tasks
 from review.models import Job
 from transfer.exporting import export_review
-from transfer.fileformat import SECTIONS
 from transfer.importing import TransferError, import_review
 
 log = logging.getLogger(__name__)
@@ -66,9 +65,8 @@ def export_review_file(job_id):
     partial = folder / f"{name}.part"
     progress = jobs.Progress(job)
 
-    def wrote(section, count):
-        done = [s.name for s in SECTIONS].index(section) + 1
-        progress.stage(f"Writing the review file: {section} ({count:,} rows)", done=done, total=len(SECTIONS))
+    def wrote(done, total):
+        progress.stage(f"Writing the review file: {done:,} of {total:,} rows", done=done, total=total)
 
     try:
         with jobs.running(job):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("review", "0013_job"),
+        ("review", "0015_record_text_search_trigram"),
     ]
 
     operations = [
