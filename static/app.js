@@ -117,7 +117,11 @@
   });
 
   function settleDecision(event) {
-    var decided = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("[data-decided]");
+    // Only the answer to a decision sent from a card hidden for its prefetched successor (not, say,
+    // the progress bar that card was still fetching).
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || !source.matches || !source.matches("form.decision-form")) return;
+    var decided = source.closest("[data-decided]");
     if (!decided) return;
     var shown = document.getElementById("card");
     var xhr = event.detail.xhr;
@@ -144,7 +148,7 @@
   // No answer at all (network down, time-out): the card decided on comes back to be decided again.
   ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
     document.addEventListener(name, function (event) {
-      settleDecision({ detail: { elt: event.detail.elt, xhr: null } });
+      settleDecision({ detail: { requestConfig: event.detail.requestConfig, xhr: null } });
     });
   });
 
