@@ -59,9 +59,7 @@ def lock_records(record_ids):
     )
 
 
-def record_decision(
-    *, record, reviewer, stage, decision, reason="", note="", at=None, check_stage=True, review=None
-):
+def record_decision(*, record, reviewer, stage, decision, reason="", note="", at=None, check_stage=True, review=None):
     """Store ``reviewer``'s vote, superseding their previous one, and refresh the outcome.
 
     Raises RecordFull when others have already cast every vote the record needs. The same vote

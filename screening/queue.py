@@ -245,12 +245,14 @@ def next_records(review, user, stage, plan=None, *, count=HOLD):
         now = timezone.now()
         plan = plan or plan_for(review, user, stage)
         mine = Claim.objects.filter(reviewer=user, stage=stage, record__review=review)
-        held = list(mine.filter(expires_at__gt=now).order_by("pk").values_list("record_id", flat=True))
-        kept = []
-        if held:
-            # Still waiting for this reviewer's vote (ranked order: with the record's rank).
-            by_pk = {record.pk: record for record in pending(review, user, stage, plan).filter(pk__in=held)}
-            kept = [by_pk[pk] for pk in held if pk in by_pk]
+        # What they hold that still waits for their vote (ranked order: with the record's rank).
+        live = mine.filter(expires_at__gt=now)
+        kept = list(
+            pending(review, user, stage, plan)
+            .filter(pk__in=live.values("record_id"))
+            .annotate(claim=Subquery(live.filter(record=OuterRef("pk")).values("pk")[:1]))
+            .order_by("claim")[:HOLD]
+        )
         if len(kept) >= count:
             return kept[:count]
         mine.exclude(record_id__in=[record.pk for record in kept]).delete()

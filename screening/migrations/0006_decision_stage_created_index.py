@@ -5,16 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('review', '0013_job'),
-        ('screening', '0005_stage_closure'),
+        ("review", "0013_job"),
+        ("screening", "0005_stage_closure"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='decision',
-            index=models.Index(fields=['stage', 'created_at'], name='decision_stage_created'),
+            model_name="decision",
+            index=models.Index(fields=["stage", "created_at"], name="decision_stage_created"),
         ),
     ]
