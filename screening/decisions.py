@@ -130,29 +130,10 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
             (pk, who, choice, why, current and pk != superseded)
             for pk, who, choice, why, current, _, _ in sorted(history, key=lambda vote: (vote[6], vote[0]))
         ]
-        _store_outcome(review, locked, stage, history, locked.resolved and (locked.resolved, locked.resolved_reason))
+        resolution = (locked.resolved, locked.resolved_reason) if locked.resolved else None
+        rules = {"needed": review.reviewers_needed(stage), "maybe_counts_as_include": review.maybe_counts_as_include}
+        _write_outcomes(review, stage, [locked], {locked.pk: settled_outcome(history, resolution=resolution, **rules)})
     return made
-
-
-def _store_outcome(review, record, stage, history, resolution):
-    """Write ``record``'s settled outcome at ``stage`` from its vote ``history`` if it changed."""
-    outcome, reason = settled_outcome(
-        history,
-        needed=review.reviewers_needed(stage),
-        maybe_counts_as_include=review.maybe_counts_as_include,
-        resolution=resolution or None,
-    )
-    if stage == Stage.FULL_TEXT:
-        if (record.ft_outcome, record.ft_reason) == (outcome, reason):
-            return
-        record.ft_outcome, record.ft_reason = outcome, reason
-        Record.objects.filter(pk=record.pk).update(ft_outcome=outcome, ft_reason=reason)
-    else:
-        if record.ta_outcome == outcome:
-            return
-        record.ta_outcome = outcome
-        Record.objects.filter(pk=record.pk).update(ta_outcome=outcome)
-    _reblind_if_reopened(review, stage, [record])
 
 
 def record_decisions(review, stage, decisions, *, extra_detail=None):
@@ -347,6 +328,13 @@ def refresh_outcomes(review, record_ids, stage):
 def _refresh_outcomes(review, record_ids, stage):
     outcomes = settled_outcomes(review, record_ids, stage)
     records = list(Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason"))
+    return _write_outcomes(review, stage, records, outcomes)
+
+
+def _write_outcomes(review, stage, records, outcomes):
+    """Store ``outcomes`` ({record id: (outcome, reason)} at ``stage``) on ``records`` (read with
+    their stored outcome, under their row locks) where they changed; re-blind a reopened stage.
+    The one place that writes a stored outcome."""
     changed = []
     for record in records:
         outcome, reason = outcomes[record.pk]
