@@ -14,7 +14,7 @@ TA, FT = "title_abstract", "full_text"
 
 
 def test_bob_carol_and_alices_votes_always_store_the_outcome_a_full_refresh_computes(review, alice, bob, carol):
-    dual_screened(review, 4)
+    dual_screened(review, 12)
     records = list(Record.objects.filter(review=review).order_by("pk"))
     rng = random.Random(9)
     start = timezone.now()
@@ -34,6 +34,18 @@ def test_bob_carol_and_alices_votes_always_store_the_outcome_a_full_refresh_comp
         stored = dict(Record.objects.filter(review=review).values_list("pk", "ta_outcome"))
         expected = {pk: outcome for pk, (outcome, _) in settled_outcomes(review, list(stored), TA).items()}
         assert stored == expected, f"step {step}"
+
+
+def test_bob_changing_his_vote_before_carols_leaves_the_record_waiting_then_agreeing(review, bob, carol):
+    dual_screened(review, 1)
+    (record,) = Record.objects.filter(review=review)
+    record_decision(record=record, reviewer=bob, stage=TA, decision="include")
+    record_decision(record=record, reviewer=bob, stage=TA, decision="exclude")
+    record.refresh_from_db()
+    assert record.ta_outcome == ""  # his first vote is superseded: one vote of two
+    record_decision(record=record, reviewer=carol, stage=TA, decision="exclude")
+    record.refresh_from_db()
+    assert record.ta_outcome == "exclude"
 
 
 def test_a_full_text_exclusion_stores_its_reason_as_a_full_refresh_would(review, bob, carol):
