@@ -72,23 +72,30 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
         review = Review.objects.get(pk=record.review_id)
     with transaction.atomic():
         # Read the votes only under the record's lock: the check below and the insert are one step.
-        # The lock also reads whether the record takes part in the stage and its resolution.
+        try:
+            locked = (
+                Record.objects.select_for_update()
+                .only("pk", "review_id", "ta_outcome", "ft_outcome", "ft_reason")
+                .get(pk=record.pk)
+            )
+        except Record.DoesNotExist:
+            # Its import was undone between the page showing it and the vote.
+            raise DecisionError("This record is no longer in the review: its import was undone.") from None
+        # Read after the lock, in a statement of its own: under READ COMMITTED a subquery of the
+        # locking statement would see the database as it was before the wait (a closure of the
+        # stage, a resolution committed meanwhile), not as it is once the lock is held.
         resolution = Resolution.objects.filter(record=OuterRef("pk"), stage=stage, is_current=True)
-        locked = (
-            Record.objects.select_for_update(of=("self",))
-            .filter(pk=record.pk)
-            .only("pk", "review_id", "ta_outcome", "ft_outcome", "ft_reason")
+        taking_part, resolved, resolved_reason = (
+            Record.objects.filter(pk=record.pk)
             .annotate(
                 taking_part=Exists(stages.in_stage(review, stage).filter(pk=OuterRef("pk"))),
                 resolved=Subquery(resolution.values("decision")[:1]),
                 resolved_reason=Subquery(resolution.values("reason")[:1]),
             )
-            .first()
+            .values_list("taking_part", "resolved", "resolved_reason")
+            .get()
         )
-        if locked is None:
-            # Its import was undone between the page showing it and the vote.
-            raise DecisionError("This record is no longer in the review: its import was undone.")
-        if check_stage and not locked.taking_part:
+        if check_stage and not taking_part:
             raise DecisionError(stages.not_in_stage_message(review, stage, {record.pk}))
         history = list(
             Decision.objects.filter(record=record, stage=stage)
@@ -130,7 +137,7 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
             (pk, who, choice, why, current and pk != superseded)
             for pk, who, choice, why, current, _, _ in sorted(history, key=lambda vote: (vote[6], vote[0]))
         ]
-        resolution = (locked.resolved, locked.resolved_reason) if locked.resolved else None
+        resolution = (resolved, resolved_reason) if resolved else None
         rules = {"needed": review.reviewers_needed(stage), "maybe_counts_as_include": review.maybe_counts_as_include}
         _write_outcomes(review, stage, [locked], {locked.pk: settled_outcome(history, resolution=resolution, **rules)})
     return made
