@@ -50,7 +50,7 @@ def decide_queries(client, review, user, *, prefetched=False):
 
 
 # Today's counts (htmx decision, ranked, dual screening, the next card claimed, recorded and
-# rendered with the one after it prefetched) are 32, and 28 when the page shows the prefetched card
+# rendered with the one after it prefetched) are 33, and 29 when the page shows the prefetched card
 # (PostgreSQL and SQLite alike; 49-54 before). The bounds leave room for a savepoint or two (the
 # re-blinding check when an outcome reopens takes three), never for a query per record.
 MAX_QUERIES = 35
