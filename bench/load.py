@@ -14,7 +14,7 @@ percentiles, then checks the database:
 - lost votes: a POST answered 2xx without exactly one new Decision row by that reviewer on that record;
 - doubled votes: a reviewer with two votes (rows) on one record from this run, or a record with more
   current votes than the review needs;
-- stranded claims: a claim left on a record its holder has voted on, or more than one claim per reviewer.
+- stranded claims: a claim left on a record its holder has voted on, or more than two claims per reviewer (the card on screen and the prefetched next one).
 """
 
 import argparse
@@ -143,7 +143,11 @@ def check(review, users, started_at, decided):
         for reviewer_id, record_id in claims.values_list("reviewer_id", "record_id")
         if Decision.objects.filter(record_id=record_id, reviewer_id=reviewer_id, is_current=True).exists()
     )
-    stranded += sum(n - 1 for n in claims.values("reviewer").annotate(n=Count("pk")).values_list("n", flat=True))
+    # A reviewer holds at most the card on screen and the prefetched next one (queue.HOLD).
+    from screening.queue import HOLD
+
+    per_reviewer = claims.values("reviewer").annotate(n=Count("pk")).values_list("n", flat=True)
+    stranded += sum(max(0, n - HOLD) for n in per_reviewer)
     return lost, doubled, over, stranded
 
 

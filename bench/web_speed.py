@@ -9,7 +9,9 @@ It fills one dual-screened review with real titles and abstracts from ../shared/
 up to the count asked for), 20 reviewers, a finished ranking run that scored every record, the
 review's inclusion criteria (so the ranked order is every reviewer's default), and two votes on
 the first tenth of the records. Then, through Django's test client as one reviewer, it times
-``--requests`` htmx decisions (each POST answers with the next card, claimed) and as many records
+``--requests`` htmx decisions as the page sends them with its prefetched next card (each POST
+answers with the card after the one shown), as many without the prefetch (each POST answers with
+the next card itself, claimed), and as many records
 table pages (default order, sorted, filtered, deep pages), and prints p50/p95/max and the queries
 per request. ``bench/load.py`` reuses ``build_review``.
 """
@@ -165,18 +167,42 @@ def timed(client, method, path, **kwargs):
     return response, ms, len(ctx.captured_queries)
 
 
-def measure_decisions(client, review, requests):
+NEXT_CARD = re.compile(r'<template class="next-card" data-record="(\d+)">.*?hx-post="([^"]+/decide/)"', re.S)
+
+
+def _cards(html):
+    """(decide URL of the card on screen, (pk, decide URL) of the prefetched card after it or None)."""
+    main = html.split('<template class="next-card"')[0]
+    shown = DECIDE_URL.search(main)
+    following = NEXT_CARD.search(html)
+    return (shown.group(1) if shown else None), (following.groups() if following else None)
+
+
+def measure_decisions(client, review, requests, *, prefetch=True):
+    """Time ``requests`` htmx decisions as the screening page sends them. With ``prefetch`` (what
+    the page does): the prefetched card is shown when the decision is sent (no request), and the
+    POST says so and gets back only the card after it. Without: each POST answers with the next
+    card itself (the page before prefetching, or a browser whose prefetched card was not ready)."""
     from django.urls import reverse
 
     response = client.get(reverse("screening:screen", args=[review.slug, "title_abstract"]))
-    timings, queries = [], set()
+    shown, following = _cards(response.content.decode())
+    timings, queries, next_only = [], set(), 0
     for i in range(requests):
-        url = DECIDE_URL.search(response.content.decode()).group(1)
         decision = "include" if i % 10 == 0 else "exclude"
-        response, ms, n = timed(client, "post", url, data={"decision": decision}, headers={"HX-Request": "true"})
+        headers = {"HX-Request": "true"}
+        if prefetch and following:
+            headers["X-Sieve-Showing"] = following[0]
+        response, ms, n = timed(client, "post", shown, data={"decision": decision}, headers=headers)
         timings.append(ms)
         queries.add(n)
-    return percentiles(timings), sorted(queries)
+        html = response.content.decode()
+        if response.headers.get("X-Sieve-Next-Only"):
+            next_only += 1
+            shown, following = following[1], (NEXT_CARD.search(html).groups() if NEXT_CARD.search(html) else None)
+        else:
+            shown, following = _cards(html)
+    return percentiles(timings), sorted(queries), next_only
 
 
 def measure_table(client, review, requests):
@@ -233,8 +259,14 @@ def main():
     fresh = review.memberships.exclude(user_id__in=used).exclude(role="owner").order_by("user__username").first()
     user = fresh.user if fresh else get_user_model().objects.get(username="reviewer00")
     client.force_login(user)
-    figures, queries = measure_decisions(client, review, args.requests)
-    show("decide -> next card", figures, queries)
+    figures, queries, next_only = measure_decisions(client, review, args.requests)
+    show("decide POST (prefetched)", figures, queries)
+    print(
+        f"    {next_only} of {args.requests} answers held only the card after the one shown; the next card"
+        " itself is shown from the page's prefetched copy when the decision is sent (no request)"
+    )
+    figures, queries, _ = measure_decisions(client, review, args.requests, prefetch=False)
+    show("decide -> next card (no prefetch)", figures, queries)
     figures, per_page, queries = measure_table(client, review, args.requests)
     show("records table", figures, queries)
     for page, timings in per_page.items():

@@ -7,6 +7,7 @@ append-only: a changed vote adds a row and marks the old one superseded.
 from collections import defaultdict
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from review.models import Event, Record, Review, Stage
@@ -58,34 +59,59 @@ def lock_records(record_ids):
     )
 
 
-def record_decision(*, record, reviewer, stage, decision, reason="", note="", at=None, check_stage=True):
+def record_decision(*, record, reviewer, stage, decision, reason="", note="", at=None, check_stage=True, review=None):
     """Store ``reviewer``'s vote, superseding their previous one, and refresh the outcome.
 
     Raises RecordFull when others have already cast every vote the record needs. The same vote
     sent twice (a double click, two tabs) is stored once: the second call returns the first.
+    ``review``: the record's review, when the caller has read it already.
     """
     validate(record=record, stage=stage, decision=decision, reason=reason)
     reason, note = (reason or "").strip(), (note or "").strip()
+    if review is None or review.pk != record.review_id:
+        review = Review.objects.get(pk=record.review_id)
     with transaction.atomic():
         # Read the votes only under the record's lock: the check below and the insert are one step.
         try:
-            locked = Record.objects.select_for_update().only("pk", "review_id", "ta_outcome").get(pk=record.pk)
+            locked = (
+                Record.objects.select_for_update()
+                .only("pk", "review_id", "ta_outcome", "ft_outcome", "ft_reason")
+                .get(pk=record.pk)
+            )
         except Record.DoesNotExist:
             # Its import was undone between the page showing it and the vote.
             raise DecisionError("This record is no longer in the review: its import was undone.") from None
-        review = Review.objects.get(pk=locked.review_id)
-        if check_stage and (outside := stages.check_in_stage(review, stage, [record.pk])):
-            raise DecisionError(stages.not_in_stage_message(review, stage, outside))
-        votes = list(Decision.objects.filter(record=record, stage=stage, is_current=True))
-        mine = next((vote for vote in votes if vote.reviewer_id == reviewer.pk), None)
+        # Read after the lock, in a statement of its own: under READ COMMITTED a subquery of the
+        # locking statement would see the database as it was before the wait (a closure of the
+        # stage, a resolution committed meanwhile), not as it is once the lock is held.
+        resolution = Resolution.objects.filter(record=OuterRef("pk"), stage=stage, is_current=True)
+        taking_part, resolved, resolved_reason = (
+            Record.objects.filter(pk=record.pk)
+            .annotate(
+                taking_part=Exists(stages.in_stage(review, stage).filter(pk=OuterRef("pk"))),
+                resolved=Subquery(resolution.values("decision")[:1]),
+                resolved_reason=Subquery(resolution.values("reason")[:1]),
+            )
+            .values_list("taking_part", "resolved", "resolved_reason")
+            .get()
+        )
+        if check_stage and not taking_part:
+            raise DecisionError(stages.not_in_stage_message(review, stage, {record.pk}))
+        history = list(
+            Decision.objects.filter(record=record, stage=stage)
+            .order_by("created_at", "pk")
+            .values_list("pk", "reviewer_id", "decision", "reason", "is_current", "note", "created_at")
+        )
+        votes = [vote for vote in history if vote[4]]
+        mine = next((vote for vote in votes if vote[1] == reviewer.pk), None)
         if mine is None and len(votes) >= review.reviewers_needed(stage):
             raise RecordFull(f"Record #{record.pk} already has all the votes it needs at this stage.")
         # The vote is in: the record no longer needs to be held for this reviewer.
         Claim.objects.filter(record=record, reviewer=reviewer, stage=stage).delete()
-        if mine is not None and (mine.decision, mine.reason, mine.note) == (decision, reason, note):
-            return mine
+        if mine is not None and (mine[2], mine[3], mine[5]) == (decision, reason, note):
+            return Decision.objects.get(pk=mine[0])
         if mine is not None:
-            Decision.objects.filter(pk=mine.pk).update(is_current=False)
+            Decision.objects.filter(pk=mine[0]).update(is_current=False)
         made = Decision.objects.create(
             record=record,
             reviewer=reviewer,
@@ -102,7 +128,18 @@ def record_decision(*, record, reviewer, stage, decision, reason="", note="", at
             kind=Event.Kind.DECISION,
             detail={"stage": stage, "decision": decision, "reason": made.reason, "note": made.note},
         )
-        refresh_outcomes(review, [record.pk], stage)
+        # The outcome from the history just read and this vote (what refresh_outcomes would read
+        # again), under the lock already held.
+        superseded = mine and mine[0]
+        history.append((made.pk, reviewer.pk, decision, reason, True, note, made.created_at))
+        # In the order settled_outcomes reads them: by time of the vote (a back-dated one too).
+        history = [
+            (pk, who, choice, why, current and pk != superseded)
+            for pk, who, choice, why, current, _, _ in sorted(history, key=lambda vote: (vote[6], vote[0]))
+        ]
+        resolution = (resolved, resolved_reason) if resolved else None
+        rules = {"needed": review.reviewers_needed(stage), "maybe_counts_as_include": review.maybe_counts_as_include}
+        _write_outcomes(review, stage, [locked], {locked.pk: settled_outcome(history, resolution=resolution, **rules)})
     return made
 
 
@@ -298,6 +335,13 @@ def refresh_outcomes(review, record_ids, stage):
 def _refresh_outcomes(review, record_ids, stage):
     outcomes = settled_outcomes(review, record_ids, stage)
     records = list(Record.objects.filter(pk__in=record_ids).only("pk", "ta_outcome", "ft_outcome", "ft_reason"))
+    return _write_outcomes(review, stage, records, outcomes)
+
+
+def _write_outcomes(review, stage, records, outcomes):
+    """Store ``outcomes`` ({record id: (outcome, reason)} at ``stage``) on ``records`` (read with
+    their stored outcome, under their row locks) where they changed; re-blind a reopened stage.
+    The one place that writes a stored outcome."""
     changed = []
     for record in records:
         outcome, reason = outcomes[record.pk]

@@ -51,6 +51,8 @@ class Decision(models.Model):
         indexes = [
             models.Index(fields=["record", "stage", "is_current"], name="decision_record_stage"),
             models.Index(fields=["reviewer", "stage", "is_current"], name="decision_reviewer_stage"),
+            # The per-decision retrain check looks for the votes made since the last run started.
+            models.Index(fields=["stage", "created_at"], name="decision_stage_created"),
         ]
 
     def __str__(self):

@@ -48,6 +48,9 @@ CLAIM_TTL = timedelta(minutes=20)
 CANDIDATES = 20
 # The first window of ranks a ranked hand-out looks at (then 4x, 16x... until one has a free record).
 RANK_WINDOW = 100
+# A reviewer holds at most this many records at a stage: the card on screen and the next one,
+# prefetched by the page so that a decision shows it at once.
+HOLD = 2
 
 
 def _current_votes(stage):
@@ -195,43 +198,74 @@ def _available(review, user, stage, now, plan=None):
     return records.annotate(held=_claim_count(stage, now, user)).filter(votes__lt=Value(needed) - F("held"))
 
 
-def _still_free(record, review, user, stage, now):
-    """Re-count after the row lock: a claim committed a moment ago is visible now."""
-    votes = Decision.objects.filter(record=record, stage=stage, is_current=True)
-    if votes.filter(reviewer=user).exists():
-        return False
-    held = Claim.objects.filter(record=record, stage=stage, expires_at__gt=now).exclude(reviewer=user).count()
-    return votes.count() + held < review.reviewers_needed(stage)
+def _still_free(records, user, stage, now, needed):
+    """The ``records`` still free for ``user``, re-counted after the row lock (a claim committed a
+    moment ago is visible now): not voted on by them, and with fewer votes and others' live claims
+    than ``needed``. One query for all of them."""
+    if not records:
+        return []
+    votes = Decision.objects.filter(record=OuterRef("pk"), stage=stage, is_current=True)
+    counts = (
+        Record.objects.filter(pk__in=[record.pk for record in records])
+        .annotate(
+            mine=Exists(votes.filter(reviewer=user)),
+            taken=Coalesce(
+                Subquery(votes.order_by().values("record").annotate(n=Count("pk")).values("n")),
+                Value(0),
+            )
+            + _claim_count(stage, now, user),
+        )
+        .values_list("pk", "mine", "taken")
+    )
+    free = {pk for pk, mine, taken in counts if not mine and taken < needed}
+    return [record for record in records if record.pk in free]
 
 
 def next_record(review, user, stage, plan=None):
     """The next record ``user`` should screen at ``stage`` (claimed for them), or None.
     ``plan``: plan_for(review, user, stage), when the caller has read it already."""
+    records = next_records(review, user, stage, plan, count=1)
+    return records[0] if records else None
+
+
+def next_records(review, user, stage, plan=None, *, count=HOLD):
+    """Up to ``count`` (at most HOLD) records ``user`` should screen next at ``stage``, in order,
+    each claimed for them: the card to show and the one the page prefetches after it.
+
+    Records they already hold come first, oldest claim first (the same cards again on reload,
+    until decided or the claim lapses); then new ones, claimed and logged as hand-outs. A reviewer
+    never holds more than HOLD live claims at a stage: a claim that lapsed, or whose record no
+    longer needs their vote, is dropped when a new one is made.
+    """
+    count = min(count, HOLD)
     with transaction.atomic():
         # One hand-out at a time per reviewer and review (two tabs, a double reload): the second
-        # waits, then finds the claim the first made and shows the same record.
+        # waits, then finds the claims the first made and shows the same records.
         Membership.objects.select_for_update().filter(review=review, user=user).values("pk").first()
         now = timezone.now()
         plan = plan or plan_for(review, user, stage)
-        held = (
-            Claim.objects.filter(reviewer=user, stage=stage, expires_at__gt=now, record__review=review)
-            .values_list("record_id", flat=True)
-            .first()
+        mine = Claim.objects.filter(reviewer=user, stage=stage, record__review=review)
+        # What they hold that still waits for their vote (ranked order: with the record's rank).
+        live = mine.filter(expires_at__gt=now)
+        kept = list(
+            pending(review, user, stage, plan)
+            .filter(pk__in=live.values("record_id"))
+            .annotate(claim=Subquery(live.filter(record=OuterRef("pk")).values("pk")[:1]))
+            .order_by("claim")[:HOLD]
         )
-        if held and pending(review, user, stage, plan).filter(pk=held).exists():
-            # The same record again on reload, until it is decided or the claim lapses.
-            return Record.objects.get(pk=held)
-        for record in _candidates(review, user, stage, now, plan):
-            if not _still_free(record, review, user, stage, now):
-                continue
-            Claim.objects.filter(reviewer=user, stage=stage, record__review=review).delete()
-            Claim.objects.update_or_create(
-                record=record, reviewer=user, stage=stage, defaults={"expires_at": now + CLAIM_TTL}
+        if len(kept) >= count:
+            return kept[:count]
+        mine.exclude(record_id__in=[record.pk for record in kept]).delete()
+        needed = review.reviewers_needed(stage)
+        chosen = _still_free(_candidates(review, user, stage, now, plan, skip=kept), user, stage, now, needed)
+        chosen = chosen[: count - len(kept)]
+        if chosen:
+            Claim.objects.bulk_create(
+                Claim(record=record, reviewer=user, stage=stage, expires_at=now + CLAIM_TTL) for record in chosen
             )
-            _record_hand_out(record, user, stage, now, plan)
-            return record
-    # Everything left is held by others for now (or nothing is left).
-    return None
+            _record_hand_outs(chosen, user, stage, now, plan)
+    # Empty when everything left is held by others for now (or nothing is left).
+    return kept + chosen
 
 
 def _lock(records):
@@ -241,58 +275,70 @@ def _lock(records):
     return records
 
 
-def _candidates(review, user, stage, now, plan):
-    """Up to CANDIDATES available records in screening order, locked.
+def _candidates(review, user, stage, now, plan, skip=()):
+    """Up to CANDIDATES available records in screening order, locked (``skip``: records the
+    reviewer holds already).
 
     In ranked order the walk follows the run's (run, rank) index in growing windows and checks
     only the records in each window, so the cost follows how far the top ranks are taken, not the
     size of the review (the one ordered query over every pending record took seconds at 100,000).
-    Records the run did not score (imported since) come after, as in ``_order``.
+    Each window is one query: its free records, in rank order, locked. Records the run did not
+    score (imported since) come after, as in ``_order``.
     """
     run = plan.run
     available = _available(review, user, stage, now, plan)
+    if skip:
+        available = available.exclude(pk__in=[record.pk for record in skip])
     if run is None or plan.sample is not None or plan.order != ScreeningOrder.RANKED:
         return list(_lock(available)[:CANDIDATES])
-    available = available.order_by()
-    scores = RecordScore.objects.filter(run=run).order_by("rank").values_list("record_id", flat=True)
+    # ``model_rank`` is annotated by _order() in ranked order; the score goes to the hand-out log.
+    score = RecordScore.objects.filter(run=run, record=OuterRef("pk")).values("score")[:1]
+    available = available.annotate(model_score=Subquery(score))
     start, size = 0, RANK_WINDOW
     while start < run.scored:
-        window = list(scores[start : start + size])
-        free = set(available.filter(pk__in=window).values_list("pk", flat=True))
-        if free:
-            chosen = [pk for pk in window if pk in free][:CANDIDATES]
-            by_pk = {record.pk: record for record in _lock(available.filter(pk__in=chosen))}
-            if by_pk:
-                return [by_pk[pk] for pk in chosen if pk in by_pk]
+        window = RecordScore.objects.filter(run=run, rank__gt=start, rank__lte=start + size).values("record_id")
+        found = list(_lock(available.filter(pk__in=window).order_by("model_rank", "pk"))[:CANDIDATES])
+        if found:
+            return found
         start, size = start + size, size * 4
     unscored = available.exclude(Exists(RecordScore.objects.filter(run=run, record=OuterRef("pk"))))
     return list(_lock(unscored.order_by("pk"))[:CANDIDATES])
 
 
-def _record_hand_out(record, user, stage, now, plan):
+def _record_hand_outs(records, user, stage, now, plan):
     """What the reviewer was shown and why: the order, and in ranked order the model version,
     the record's rank and its score (for the review's methods: what the model showed whom). In a
     random sample: order "sample" and the record's position in the permutation as its rank (none
-    for a record outside the sample, handed out before it)."""
+    for a record outside the sample, handed out before it). Ranks and scores come annotated on the
+    records where the hand-out read them (``model_rank``, ``model_score``), else one query."""
+    hand_outs = [HandOut(record=record, reviewer=user, stage=stage, handed_at=now) for record in records]
     if plan.sample is not None:
-        position = (
-            SampleRecord.objects.filter(sample=plan.sample, record=record).values_list("position", flat=True).first()
+        positions = dict(
+            SampleRecord.objects.filter(sample=plan.sample, record__in=records).values_list("record_id", "position")
         )
-        HandOut.objects.create(
-            record=record, reviewer=user, stage=stage, order=HandOutOrder.SAMPLE, rank=position, handed_at=now
-        )
-        return
-    hand_out = HandOut(record=record, reviewer=user, stage=stage, order=plan.order, handed_at=now)
-    if plan.order == ScreeningOrder.RANKED and (run := plan.run):
-        scored = RecordScore.objects.filter(run=run, record=record).values_list("rank", "score").first()
-        hand_out.run, hand_out.model_version = run, run.version
-        if scored:
-            hand_out.rank, hand_out.score = scored
-    hand_out.save()
+        for hand_out in hand_outs:
+            hand_out.order, hand_out.rank = HandOutOrder.SAMPLE, positions.get(hand_out.record_id)
+    elif plan.order == ScreeningOrder.RANKED and (run := plan.run):
+        if all(hasattr(record, "model_score") for record in records):
+            scored = {record.pk: (record.model_rank, record.model_score) for record in records}
+        else:
+            scored = {
+                pk: (rank, score)
+                for pk, rank, score in RecordScore.objects.filter(run=run, record__in=records).values_list(
+                    "record_id", "rank", "score"
+                )
+            }
+        for hand_out in hand_outs:
+            hand_out.order, hand_out.run, hand_out.model_version = plan.order, run, run.version
+            hand_out.rank, hand_out.score = scored.get(hand_out.record_id, (None, None))
+    else:
+        for hand_out in hand_outs:
+            hand_out.order = plan.order
+    HandOut.objects.bulk_create(hand_outs)
 
 
 def release_held(review, user, stage):
-    """Drop the claim ``user`` holds at ``stage`` (they changed the order they screen in)."""
+    """Drop the claims ``user`` holds at ``stage`` (they changed the order they screen in)."""
     Claim.objects.filter(reviewer=user, stage=stage, record__review=review).delete()
 
 

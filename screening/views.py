@@ -5,7 +5,10 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import replace_url
 from django_tables2 import RequestConfig
@@ -73,26 +76,18 @@ def _ranking(run, record, mine):
     another reviewer's vote on it."""
     if record is None or mine is not None or run is None:
         return None
-    rank = RecordScore.objects.filter(run=run, record=record).values_list("rank", flat=True).first()
+    if hasattr(record, "model_rank"):
+        rank = record.model_rank  # read with the record by the hand-out, in ranked order
+    else:
+        rank = RecordScore.objects.filter(run=run, record=record).values_list("rank", flat=True).first()
     if rank is None:
         return None
     return {"band": retrain.band(rank, run.scored), "terms": retrain.terms_in(record, run.terms), "run": run}
 
 
-def _card(request, review, stage, record=None, form=None, notice="", *, lazy_progress=False):
-    """Context for the screening card: ``record`` (default: the next one), its form and progress;
-    ``notice`` says why the card is not the one the reviewer expected. ``lazy_progress``: the
-    card fetches its progress bar after it is shown (an htmx swap), unless it has no record.
-
-    Blinding: only the user's own vote is ever read here.
-    """
-    plan = queue.plan_for(review, request.user, stage)
-    if record is None:
-        record = queue.next_record(review, request.user, stage, plan)
-        mine = None  # handed out: a record still waiting for this reviewer's vote
-    else:
-        mine = _my_vote(record, request.user, stage)
-    lazy_progress = lazy_progress and record is not None
+def _card_context(review, stage, record, plan, *, mine=None, form=None):
+    """What every screening card shows about ``record``: the record, the reviewer's vote on it
+    (``mine``), what the model says, the decision form, the review's keywords."""
     ranking = _ranking(plan.run, record, mine)
     return {
         "review": review,
@@ -104,13 +99,53 @@ def _card(request, review, stage, record=None, form=None, notice="", *, lazy_pro
         "orders": ScreeningOrder.choices,
         "sampling": plan.sample is not None,
         "form": form or DecisionForm.from_decision(mine, review=review, stage=stage),
-        "back": queue.previous_decision(review, request.user, stage, before=mine),
-        "progress": None if lazy_progress else queue.progress(review, request.user, stage),
         "keywords": (review.include_keywords_list(), review.exclude_keywords_list()),
         "marks": (review.include_keywords_list(), review.exclude_keywords_list(), ranking["terms"] if ranking else ()),
         "other_stage": Stage.FULL_TEXT if stage == Stage.TITLE_ABSTRACT else Stage.TITLE_ABSTRACT,
-        "notice": notice,
     }
+
+
+def _prefetched(request, membership, stage, record, plan, after):
+    """The card of ``record``, the one after ``after`` (the card on screen), rendered for the page
+    to keep in a <template> and show the moment a decision is sent (static/app.js). Its back link
+    goes to ``after``; its progress bar is fetched once that decision is in."""
+    if record is None:
+        return ""
+    context = _card_context(membership.review, stage, record, plan)
+    context.update(membership=membership, prefetched=True, previous=after, next_card="")
+    return render_to_string("screening/_card.html", context, request=request)
+
+
+def _card(request, membership, stage, record=None, form=None, notice="", *, lazy_progress=False):
+    """Context for the screening card: ``record`` (default: the next one), its form and progress;
+    ``notice`` says why the card is not the one the reviewer expected. ``lazy_progress``: the
+    card fetches its progress bar after it is shown (an htmx swap), unless it has no record.
+    ``next_card``: the card after it, claimed and rendered ahead (queue.HOLD: at most two held).
+
+    Blinding: only the user's own vote is ever read here.
+    """
+    review, user = membership.review, request.user
+    plan = queue.plan_for(review, user, stage)
+    if record is None:
+        held = queue.next_records(review, user, stage, plan)
+        record, following = (held + [None, None])[:2]
+        mine = None  # handed out: a record still waiting for this reviewer's vote
+    else:
+        mine = _my_vote(record, user, stage)
+        # A revisit: after it comes the record the reviewer holds first.
+        following = next((r for r in queue.next_records(review, user, stage, plan) if r.pk != record.pk), None)
+    lazy_progress = lazy_progress and record is not None
+    context = _card_context(review, stage, record, plan, mine=mine, form=form)
+    context.update(
+        membership=membership,
+        notice=notice,
+        # Read only when the template shows them (a decision answered with the next card alone does not).
+        back=SimpleLazyObject(lambda: queue.previous_decision(review, user, stage, before=mine)),
+        progress=None if lazy_progress else queue.progress(review, user, stage),
+        following=following,
+        next_card=mark_safe(_prefetched(request, membership, stage, following, plan, record)),
+    )
+    return context
 
 
 def _revisit(request, review, stage):
@@ -129,11 +164,11 @@ def _revisit(request, review, stage):
 @login_required
 @require_GET
 def screen(request, slug, stage):
-    review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
+    review, membership = review_for_member(request, slug, roles=SCREENING_ROLES)
     stage = _stage(stage)
     # The first visit trains the first model (in the background; this page does not wait for it).
     tasks.request_retrain(review, stage)
-    context = _card(request, review, stage, record=_revisit(request, review, stage))
+    context = _card(request, membership, stage, record=_revisit(request, review, stage))
     return render(request, "screening/screen.html", context)
 
 
@@ -160,32 +195,43 @@ def screen_order(request, slug, stage):
     return redirect("screening:screen", review.slug, stage)
 
 
+# The page sends the record of the prefetched card it shows while a decision is on its way.
+SHOWING_HEADER = "X-Sieve-Showing"
+# ... and the answer says it holds only the card after that one.
+NEXT_ONLY_HEADER = "X-Sieve-Next-Only"
+
+
 @login_required
 @require_POST
 def decide(request, slug, stage, pk):
-    review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
+    review, membership = review_for_member(request, slug, roles=SCREENING_ROLES)
     stage = _stage(stage)
     record = get_object_or_404(Record, review=review, pk=pk)
     form = DecisionForm(request.POST, review=review, stage=stage)
+    template = "screening/_card.html" if request.htmx else "screening/screen.html"
     if form.is_valid():
         try:
-            record_decision(record=record, reviewer=request.user, stage=stage, **form.decision_kwargs())
+            record_decision(record=record, reviewer=request.user, stage=stage, review=review, **form.decision_kwargs())
             tasks.request_retrain(review, stage)
         except RecordFull as error:
             # Others cast the last vote first: nothing to correct on this card, so on to the next one.
-            template = "screening/_card.html" if request.htmx else "screening/screen.html"
-            return render(request, template, _card(request, review, stage, notice=str(error)), status=400)
+            return render(request, template, _card(request, membership, stage, notice=str(error)), status=400)
         except DecisionError as error:
             form.add_error(None, str(error))
     if form.errors:
-        template = "screening/_card.html" if request.htmx else "screening/screen.html"
-        return render(request, template, _card(request, review, stage, record, form), status=400)
+        return render(request, template, _card(request, membership, stage, record, form), status=400)
     screen_url = reverse("screening:screen", args=[review.slug, stage])
-    if request.htmx:
-        # The next record replaces the card; the address bar drops any ?record= of a revisit.
-        context = _card(request, review, stage, lazy_progress=True)
-        return replace_url(render(request, "screening/_card.html", context), screen_url)
-    return redirect(screen_url)
+    if not request.htmx:
+        return redirect(screen_url)
+    # The next record replaces the card; the address bar drops any ?record= of a revisit.
+    context = _card(request, membership, stage, lazy_progress=True)
+    if context["record"] is not None and request.headers.get(SHOWING_HEADER) == str(context["record"].pk):
+        # The page shows that card already (prefetched): it only needs the one after it.
+        response = render(request, "screening/_next_card.html", context)
+        response[NEXT_ONLY_HEADER] = "1"
+    else:
+        response = render(request, "screening/_card.html", context)
+    return replace_url(response, screen_url)
 
 
 # Conflicts --------------------------------------------------------------------------------------

@@ -86,6 +86,70 @@
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
+    settleDecision(event);
+  });
+
+  // Prefetched next card. Each card carries the next one, claimed for this reviewer and rendered
+  // ahead, in a <template class="next-card">. When a decision is sent, that card is shown at once
+  // and the card decided on is hidden (kept in the page until the answer: htmx sends from it);
+  // the answer then brings only the card after the one now shown. Any other answer (the decision
+  // failed, or the card shown is no longer this reviewer's) is swapped in as before.
+  function nextCardOf(card) {
+    var next = card && card.querySelector(":scope > template.next-card");
+    return next && next.content.firstElementChild ? next : null;
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form.matches || !form.matches("#card form.decision-form")) return;
+    var card = form.closest("#card");
+    var next = nextCardOf(card);
+    if (!next || !window.htmx) return;
+    var shown = next.content.firstElementChild.cloneNode(true);
+    card.removeAttribute("id");
+    card.hidden = true;
+    card.setAttribute("data-decided", "");
+    card.parentNode.insertBefore(shown, card);
+    window.htmx.process(shown);
+    markReady(shown);
+    window.scrollTo(0, 0);
+    event.detail.headers["X-Sieve-Showing"] = next.getAttribute("data-record");
+  });
+
+  function settleDecision(event) {
+    // Only the answer to a decision sent from a card hidden for its prefetched successor (not, say,
+    // the progress bar that card was still fetching).
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || !source.matches || !source.matches("form.decision-form")) return;
+    var decided = source.closest("[data-decided]");
+    if (!decided) return;
+    var shown = document.getElementById("card");
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 200 && xhr.getResponseHeader("X-Sieve-Next-Only") && shown) {
+      event.detail.shouldSwap = false;
+      var holder = document.createElement("template");
+      holder.innerHTML = xhr.responseText;
+      var fresh = holder.content.querySelector("template.next-card");
+      var old = shown.querySelector(":scope > template.next-card");
+      if (old) old.remove();
+      if (fresh) shown.appendChild(fresh);
+      decided.remove();
+      var progress = shown.querySelector("[data-progress-after-decision]");
+      if (progress) window.htmx.trigger(progress, "sieve:decided");
+      return;
+    }
+    // Back to the card decided on, which htmx then replaces with the answer (or shows again).
+    if (shown) shown.remove();
+    decided.removeAttribute("data-decided");
+    decided.hidden = false;
+    decided.id = "card";
+  }
+
+  // No answer at all (network down, time-out): the card decided on comes back to be decided again.
+  ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      settleDecision({ detail: { requestConfig: event.detail.requestConfig, xhr: null } });
+    });
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {

@@ -263,7 +263,10 @@ def test_the_screening_card_shows_the_records_tags_and_the_next_ones_after_a_dec
     annotations.add_note(second, "Same patient as #12?", user=carol)
     client.force_login(bob)
     page = client.get(screen_url(imported)).content.decode()
+    # The card on screen; the next one is prefetched after it, in a <template>, with its own tags.
+    page, prefetched = page.split('<template class="next-card"')
     assert ">Veterans</a>" in page and ">Case report</a>" not in page
+    assert ">Case report</a>" in prefetched and ">Veterans</a>" not in prefetched
     # Without JavaScript a tag post returns to this very record.
     assert f'name="next" value="{screen_url(imported)}?record={first.pk}"' in page
     response = client.post(

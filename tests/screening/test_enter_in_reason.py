@@ -67,6 +67,8 @@ def test_enter_in_bobs_typed_reason_excludes_with_that_reason_with_htmx(
     # The next record's card replaces this one, without a page load.
     page.wait_for_selector(f"#card[data-ready] form[action='{_decide_url(imported, stage, second.pk)}']")
     assert page.evaluate("window.stillTheSamePage") is True
+    # It is the prefetched card, shown as the vote was sent: its progress bar follows the answer.
+    page.wait_for_selector("#card .screen-progress progress[value]")
     assert _bobs_votes(stage) == [(first.pk, "exclude", "Animal study")]
 
 

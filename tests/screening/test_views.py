@@ -475,9 +475,11 @@ def test_bob_screens_with_the_keyboard_without_page_reloads(imported, bob, live_
     page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, third.pk)}']")
     page.keyboard.press("m")
     page.wait_for_selector(f"#card[data-ready] form[action='{url('decide', imported, TA, fourth.pk)}']")
+    # The fourth card is the prefetched one, shown as the third vote was sent; its progress bar
+    # follows the answer.
+    page.wait_for_selector("#card .screen-progress progress[value]")
     assert sent == [("POST", "true")] * 3
     assert page.evaluate("window.stillTheSamePage") is True
-    page.wait_for_selector("#card .screen-progress progress[value]")
     assert "You: 3 of" in page.inner_text("#card .screen-progress")
 
     page.keyboard.press("?")
