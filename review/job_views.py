@@ -58,8 +58,5 @@ def job_progress(request, slug, pk):
 def job_list(request, slug):
     review, membership = review_for_member(request, slug)
     recent = Job.objects.for_review(review).visible_to(membership).select_related("created_by")
-    shown = list(recent[:100])
-    if any(jobs.is_silent(job) for job in shown):
-        jobs.sweep()  # a worker that died shows as stopped in the list too
-        shown = list(recent[:100])
+    shown = jobs.listed(recent, 100)
     return render(request, "review/jobs.html", {"review": review, "membership": membership, "jobs": shown})

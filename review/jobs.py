@@ -264,6 +264,16 @@ def sweep(job=None):
     return swept
 
 
+def listed(queryset, limit):
+    """The first ``limit`` jobs of ``queryset`` as a list, a job whose worker died already shown as
+    stopped (the jobs list and the review's dashboard: wherever someone looks)."""
+    shown = list(queryset[:limit])
+    if any(is_silent(job) for job in shown):
+        sweep()
+        shown = list(queryset[:limit])
+    return shown
+
+
 def can_rerun(job, user, membership):
     """Whoever started the job, or an owner of its review."""
     return membership is not None and (membership.role == "owner" or (user.pk and job.created_by_id == user.pk))

@@ -13,7 +13,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from review import invitations
+from review import invitations, jobs
 from review.access import record_for_member, review_for_member
 from review.forms import InviteForm, MergeForm, ReviewForm, RoleForm
 from review.models import Job, Review, Role, Stage
@@ -52,7 +52,9 @@ def review_detail(request, slug):
         "open_conflicts": conflicts.open_counts(review) if membership.resolves_conflicts else None,
         "members": review.memberships.select_related("user").order_by("role", "user__username"),
         "searches": review.searches.select_related("run_by").order_by("-run_at", "-pk")[:5],
-        "jobs": Job.objects.for_review(review).visible_to(membership).for_dashboard().select_related("created_by")[:5],
+        "jobs": jobs.listed(
+            Job.objects.for_review(review).visible_to(membership).for_dashboard().select_related("created_by"), 5
+        ),
         **_stopping_context(review),
     }
     return render(request, "screening/review_detail.html", context)

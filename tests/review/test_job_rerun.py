@@ -427,3 +427,12 @@ def test_the_jobs_list_shows_a_silent_job_stopped_and_polling_a_live_one_writes_
     _silent(job)
     text = client.get(reverse("review:jobs", args=[review.slug])).content.decode()
     assert "Worker stopped" in text and Job.objects.get(pk=job.pk).status == "stopped"
+
+
+def test_the_review_dashboard_shows_a_silent_job_stopped(client, review, bob):
+    job = jobs.start(_bobs_import(review, bob).pk)
+    client.force_login(bob)
+    assert "Worker stopped" not in client.get(review.get_absolute_url()).content.decode()
+    _silent(job)
+    text = client.get(review.get_absolute_url()).content.decode()
+    assert "Worker stopped" in text and Job.objects.get(pk=job.pk).status == "stopped"
