@@ -46,6 +46,25 @@ def save_upload(upload):
     return name, path
 
 
+def enqueue_upload(upload, task, *, review, kind, user, params=None):
+    """Save ``upload`` under upload_dir() and queue ``task`` on a new ``kind`` Job whose params
+    carry the saved path and name (and ``params``); returns the Job. The worker removes the file
+    after (remove_upload); here it goes if the job cannot be created or queued."""
+    name, path = save_upload(upload)
+    try:
+        job = jobs.create(
+            review=review,
+            kind=kind,
+            user=user,
+            params={"path": str(path), "filename": name, **(params or {})},
+            title=name,
+        )
+        return jobs.enqueue(job, task)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def enqueue_search(*, review, user, query, mindate="", maxdate="", max_records=None):
     """Queue a PubMed search of ``review``; returns the Job."""
     params = {"query": query, "mindate": mindate or "", "maxdate": maxdate or "", "max_records": max_records}
@@ -56,14 +75,14 @@ def enqueue_search(*, review, user, query, mindate="", maxdate="", max_records=N
 def enqueue_import(*, review, user, upload, details):
     """Save ``upload`` (an UploadedFile or binary file) under upload_dir() and queue its import
     with ``details`` (a SourceDetails); returns the Job. The worker removes the file after."""
-    name, path = save_upload(upload)
-    params = {"path": str(path), "filename": name, "details": _details_json(details)}
-    try:
-        job = jobs.create(review=review, kind=Job.Kind.FILE_IMPORT, user=user, params=params, title=name)
-        return jobs.enqueue(job, import_saved_file)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    return enqueue_upload(
+        upload,
+        import_saved_file,
+        review=review,
+        kind=Job.Kind.FILE_IMPORT,
+        user=user,
+        params={"details": _details_json(details)},
+    )
 
 
 def _details_json(details):

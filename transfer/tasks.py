@@ -129,14 +129,9 @@ def _mark_removed(name):
 def enqueue_review_import(*, upload, slug, user):
     """Save the uploaded review file and queue its import as a new review owned by ``user``;
     returns the Job (it has no review until the import is done; its page is ``user``'s)."""
-    name, path = review_tasks.save_upload(upload)
-    params = {"path": str(path), "filename": name, "slug": slug or ""}
-    try:
-        job = jobs.create(review=None, kind=Job.Kind.REVIEW_IMPORT, user=user, params=params, title=name)
-        return jobs.enqueue(job, import_review_file)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    return review_tasks.enqueue_upload(
+        upload, import_review_file, review=None, kind=Job.Kind.REVIEW_IMPORT, user=user, params={"slug": slug or ""}
+    )
 
 
 @task()
