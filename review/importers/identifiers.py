@@ -20,8 +20,6 @@ _PMID_PATTERNS = [
     re.compile(r"ncbi\.nlm\.nih\.gov/(?:entrez/query\.fcgi\?.*?list_uids=|pubmed/?(?:\?term=)?)(\d{1,9})\b", re.I),
     re.compile(r"europepmc\.org/(?:abstract|article)/MED/(\d{1,9})\b", re.I),
 ]
-_PMID_HINTS = ("pmid", "pubmed", "ncbi", "/med/", "an=")
-_PMID_HINT = re.compile("|".join(re.escape(hint) for hint in _PMID_HINTS))
 _PMCID_PATTERNS = [
     re.compile(r"(?<![A-Za-z0-9])(PMC\d{4,9})(?!\d)"),
     re.compile(r"(?<![\w/.])(\d{4,9})\s*\[PMC(?:ID)?\]", re.I),
@@ -40,7 +38,7 @@ def pmids(text: str) -> set[str]:
         return set()
     text = str(text)
     lowered = text.lower()
-    if not _PMID_HINT.search(lowered):  # most fields name none: skip the regexes
+    if not _may_name_pmid(lowered):  # most fields name none: skip the regexes
         return set()
     found = {m.group(1) for p in _PMID_PATTERNS for m in p.finditer(text)}
     if "an=" in lowered:
@@ -50,7 +48,7 @@ def pmids(text: str) -> set[str]:
 
 def pmcids(text: str) -> set[str]:
     """Every PMC ID (as 'PMC1234567') that ``text`` names."""
-    if not text or "pmc" not in str(text).lower():
+    if not text or not _may_name_pmcid(str(text).lower()):
         return set()
     found = set()
     for pattern in _PMCID_PATTERNS:
@@ -65,13 +63,26 @@ def dois(text: str) -> set[str]:
     if not text:
         return set()
     found = {}
-    if "10." not in str(text):
+    if not _may_name_doi(str(text)):
         return set()
     for word in str(text).split():
         doi = fields.find_doi(word)
         if doi:
             found.setdefault(doi.lower(), doi)  # case kept; '10.1/A' and '10.1/a' are one DOI
     return set(found.values())
+
+
+def _may_name_pmid(lowered):
+    # Substring searches are cheaper than a regex alternation over a whole record's links.
+    return "pmid" in lowered or "pubmed" in lowered or "ncbi" in lowered or "/med/" in lowered or "an=" in lowered
+
+
+def _may_name_pmcid(lowered):
+    return "pmc" in lowered
+
+
+def _may_name_doi(lowered):
+    return "10." in lowered
 
 
 def _medline_accessions(text):
@@ -101,19 +112,48 @@ def first_unambiguous(finder, *texts) -> str:
 
     Each text is one field; a list is one field with several values (an RIS tag that repeats).
     """
-    for text in texts:
-        if not text:
-            continue
-        found = set()
-        for value in text if isinstance(text, list | tuple) else [text]:
-            if value:
-                value = str(value)
-                found |= finder(unquote(value) if "%" in value else value)
-        if found:
-            value = one(found)
-            if value:
-                return value
-    return ""
+    return Carriers(*texts).first(finder)
+
+
+class Carriers:
+    """The fields of one record that may name its identifiers, best carrier first, read once for
+    all three searches (issue 9: the RIS reader looked at every field three times)."""
+
+    def __init__(self, *texts):
+        self.fields = []
+        for text in texts:
+            if not text:
+                continue
+            values = [_plain(value) for value in (text if isinstance(text, list | tuple) else [text]) if value]
+            if values:
+                self.fields.append(values)
+        # Each finder's own first check, made once on all the fields joined: a hint that no field
+        # holds is not in their join either (a newline is in no hint), so most records are done
+        # with one substring search instead of a finder call for every value.
+        self._lowered = "\n".join(value for values in self.fields for value in values).lower()
+
+    def first(self, finder) -> str:
+        """What first_unambiguous says: the identifier of the first field that names exactly one."""
+        may_name = _MAY_NAME.get(finder)
+        if may_name is not None and not may_name(self._lowered):
+            return ""
+        for values in self.fields:
+            found = set()
+            for value in values:
+                found |= finder(value)
+            if found:
+                value = one(found)
+                if value:
+                    return value
+        return ""
+
+
+def _plain(value):
+    value = str(value)
+    return unquote(value) if "%" in value else value
+
+
+_MAY_NAME = {pmids: _may_name_pmid, pmcids: _may_name_pmcid, dois: _may_name_doi}
 
 
 def find(*texts) -> tuple[str, str, str]:

@@ -15,7 +15,6 @@ from review.article import Article, ImportFileError
 from review.importers import fields, identifiers
 
 _DIGITS = re.compile(r"^\d{1,9}$")
-_FRAME_TAGS = ("TY", "ER")
 
 
 def parse(lines: Iterable[str], name: str = "", warn: Callable[[str], None] | None = None) -> Iterator[Article]:
@@ -23,32 +22,42 @@ def parse(lines: Iterable[str], name: str = "", warn: Callable[[str], None] | No
     # Link tags repeat (EndNote writes a PubMed, a PMC and a Europe PMC link as three L2 lines);
     # rispy would keep the first only.
     parser = RisParser(list_tags=[*LIST_TYPE_TAGS, "L1", "L2", "L4"])
-    for number, start, record_lines in _records(lines, name):
-        entry = parser.parse_lines(iter(record_lines))[0]
+    for number, start, entry in _entries(lines, name, parser):
         yield _article(entry, f"record {number} (line {start})", name, warn)
 
 
-def _records(lines, name):
-    """(record number, first line number, lines) for each TY ... ER block."""
-    record, start, number = None, 0, 0
+def _entries(lines, name, parser):
+    """(record number, first line number, rispy's dict of the record) for each TY ... ER block.
+
+    rispy's own loop (``parse_lines``) drops a record cut short and keeps no line numbers, so this
+    one frames the records and hands each line to rispy's ``parse_line`` and ``_add_tag`` in
+    ``parse_lines``' order: the same dict ``parse_lines`` makes of the record's lines, in one pass
+    over the file (framing the records first and calling ``parse_lines`` on each read every line
+    twice). ``_add_tag`` is rispy's internal; rispy is pinned and
+    ``tests/review/test_pinned_articles.py`` pins every fixture's output.
+    """
+    parse_line, add_tag, first_key = parser.parse_line, parser._add_tag, parser.mapping[parser.START_TAG]
+    record, start, number, last_tag = None, 0, 0, None
     for n, line in enumerate(lines, 1):
-        line = line.rstrip("\r\n")
-        # Only TY and ER frame a record: rispy's parse_line would say the same of them
-        # ("XY  -", upper-case letters), and rispy reads each line again for its fields.
-        tag = line[:2] if line[2:5] == "  -" and line[:2] in _FRAME_TAGS else None
+        # parse_line strips the content (line ends included); only "XY  -" lines have a tag.
+        tag, content = parse_line(line)
         if record is None:
             if tag == "TY":
                 number += 1
-                record, start = [line], n
+                record, start, last_tag = {first_key: content}, n, None
             continue  # blank lines, Ovid's "1." counters and its NL line after each ER
-        if tag == "TY":
+        if tag is None:
+            add_tag(record, last_tag, content, extend_multiline=True)  # a value's continuation line
+        elif tag == "ER":
+            yield number, start, record
+            record = None
+        elif tag == "TY":
             raise ImportFileError(
                 f"{name}: record {number} (line {start}) has no ER line: the next record starts at line {n}."
             )
-        record.append(line)
-        if tag == "ER":
-            yield number, start, record
-            record = None
+        else:
+            add_tag(record, tag, content)
+            last_tag = tag
     if record is not None:
         raise ImportFileError(f"{name}: record {number} (line {start}) is cut short: the file ends before its ER line.")
 
@@ -56,10 +65,13 @@ def _records(lines, name):
 def _first(entry, *keys):
     for key in keys:
         value = entry.get(key)
+        if not value:
+            continue
         if isinstance(value, list):
             value = " ".join(v for v in value if v)
-        if value and str(value).strip():
-            return str(value).strip()
+        value = str(value).strip()
+        if value:
+            return value
     return ""
 
 
@@ -81,7 +93,7 @@ def _article(entry, location, name, warn):
     if year is None and year_text and warn:
         warn(f"{name}: {location}: '{year_text}' is not a year; the year is left empty.")
     carriers = _carriers(entry)
-    doi = fields.clean_doi(_first(entry, "doi")) or identifiers.first_unambiguous(identifiers.dois, *carriers)
+    doi = fields.clean_doi(_first(entry, "doi")) or carriers.first(identifiers.dois)
     url = next(iter(entry.get("urls", []) + entry.get("file_attachments2", [])), "") or identifiers.doi_url(doi)
     kind = _first(entry, "type_of_reference")
     return Article(
@@ -96,8 +108,8 @@ def _article(entry, location, name, warn):
         issue=_first(entry, "number"),
         pages=fields.pages(_first(entry, "start_page"), _first(entry, "end_page")),
         doi=doi,
-        pmid=_pmid(entry, databases) or identifiers.first_unambiguous(identifiers.pmids, *carriers),
-        pmcid=identifiers.first_unambiguous(identifiers.pmcids, *carriers),
+        pmid=_pmid(entry, databases) or carriers.first(identifiers.pmids),
+        pmcid=carriers.first(identifiers.pmcids),
         keywords=[k.strip() for k in entry.get("keywords", []) if k and k.strip()],
         url=url,
         publication_type=TYPE_OF_REFERENCE_MAPPING.get(kind, kind),
@@ -112,12 +124,19 @@ def _carriers(entry):
     Dimensions writes "U1  - 35957633 [PMID]" and "U2  - PMC9361234 [PMCID]"; notes say "PMID: 123";
     links may be PubMed, PMC, doi.org or Ovid/EBSCOhost MEDLINE pages.
     """
-    labelled = [_unknown(entry, f"U{n}") for n in range(1, 6)]
-    labelled += [entry.get("notes", []), [entry.get("note", "")], _unknown(entry, "M2")]
-    labelled += [[entry.get("accession_number", "")]]  # Cochrane's RIS: "AN  - PUBMED 25995615"
-    labelled += [[entry.get(f"custom{n}", "")] for n in range(1, 9)]
-    links = [entry.get("urls", []), entry.get("file_attachments2", []), entry.get("file_attachments1", [])]
-    return labelled + links + [_unknown(entry, "L3")]
+    unknown, get = entry.get("unknown_tag") or {}, entry.get
+    return identifiers.Carriers(
+        *(unknown.get(f"U{n}") for n in range(1, 6)),
+        get("notes"),
+        get("note"),
+        unknown.get("M2"),
+        get("accession_number"),  # Cochrane's RIS: "AN  - PUBMED 25995615"
+        *(get(f"custom{n}") for n in range(1, 9)),
+        get("urls"),  # links last
+        get("file_attachments2"),
+        get("file_attachments1"),
+        unknown.get("L3"),
+    )
 
 
 def _pmid(entry, databases):

@@ -115,6 +115,18 @@ def test_a_field_naming_two_different_identifiers_gives_none():
     assert identifiers.first_unambiguous(identifiers.pmcids, "PMC1234567 PMC7654321") == ""
 
 
+def test_carriers_look_for_hints_in_the_decoded_text_and_not_across_fields():
+    """The one hint check on all of a record's fields together (issue 9) answers as each field would."""
+    # "P%4DID" names no PMID until the percent-escape is decoded.
+    assert identifiers.Carriers(["x", "P%4DID: 123"]).first(identifiers.pmids) == "123"
+    assert identifiers.Carriers("10%2E1000/abc").first(identifiers.dois) == "10.1000/abc"
+    # "pm" ending one value and "c123456" starting the next make no PMC ID, nor "PM" "ID: 1" a PMID.
+    carriers = identifiers.Carriers(["see pm", "c1234567"], "PM", "ID: 1")
+    assert carriers.first(identifiers.pmcids) == "" and carriers.first(identifiers.pmids) == ""
+    carriers = identifiers.Carriers(None, "", [], ["", "PMID: 7 and PMC7654321"], 10.5)
+    assert (carriers.first(identifiers.pmids), carriers.first(identifiers.pmcids)) == ("7", "PMC7654321")
+
+
 def test_a_record_without_any_link_gets_its_doi_link():
     _, articles, _ = read(export("pubmed_zotero.ris"))
     assert articles[0].url == "https://doi.org/10.5114/pg.2018.81081"
