@@ -116,11 +116,12 @@ class DuplicateIndex:
             lists = [(self.by_title, self.by_block)]
             if not cand["doi_norm"]:
                 lists.append((self.by_title_without_doi, self.by_block_without_doi))
+            entry = (original, cand)  # one tuple in every list: fewer objects for the collector to walk
             for by_title, by_block in lists:
-                by_title[cand["title_norm"]].append((original, cand))
+                by_title[cand["title_norm"]].append(entry)
                 titles, entries = by_block[key]
                 titles.append(cand["title_norm"])
-                entries.append((original, cand))
+                entries.append(entry)
 
     @classmethod
     def for_review(cls, review):
