@@ -17,6 +17,10 @@ _DOI_PREFIX = re.compile(r"^(?:https?://)?(?:dx\.)?(?:doi\.org/)?(?:doi:\s*)?", 
 # thing in two records of one file, so they are kept.
 _DOI_SHAPE = re.compile(r"^10\.\d+(?:/\S+)?$")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+_TAG = re.compile(r"<[^>]+>")
+_NON_DIGIT = re.compile(r"\D")
+_DIGITS = re.compile(r"\d+")
+_PARENTHESISED = re.compile(r"\([^)]*\)")
 AUTHOR_THRESHOLD = 80
 TITLE_THRESHOLD = 95
 # Online-first and print years differ by one as a rule, by two or three when a journal's backlog
@@ -38,14 +42,6 @@ YEAR = "years too far apart"
 VOLUME = "different volume"
 ISSUE = "same volume, different issue"
 PAGES = "different first page"
-
-
-# Compiled once: through re.sub and re.search each of a 100,000-record import's million calls
-# looked its pattern up in re's cache first (issue 9).
-_TAG = re.compile(r"<[^>]+>")
-_NON_DIGITS = re.compile(r"\D")
-_DIGITS = re.compile(r"\d+")
-_PARENTHESISED = re.compile(r"\([^)]*\)")
 
 
 def normalise_doi(doi: str) -> str:
@@ -74,7 +70,8 @@ def normalise_title(title: str) -> str:
 
 
 def normalise_pmid(pmid: str) -> str:
-    digits = _NON_DIGITS.sub("", str(pmid or ""))
+    text = str(pmid or "")
+    digits = text if text.isdigit() and text.isascii() else _NON_DIGIT.sub("", text)
     return digits.lstrip("0")
 
 
@@ -224,6 +221,8 @@ _NEGATIONS = ("non", "un", "anti")
 
 
 _NEGATION_INITIALS = frozenset(prefix[0] for prefix in _NEGATIONS)
+# A word starting like a negation, searched in C: most titles have none, and skip the word loop.
+_NEGATION_START = re.compile(r"(?<!\S)(?:" + "|".join(_NEGATIONS) + ")")
 
 
 def _negations(tokens):
@@ -238,6 +237,9 @@ def _negations(tokens):
 
 
 _GROUP_OF = {word: group for group, words in _GROUPS.items() for word in words}
+# Every word that is a marker whatever precedes it: any other alphabetic word is one only as a
+# single letter after a series word ('Study B'), so ``title_markers`` passes it by.
+_MARKER_WORDS = frozenset(_NUMBER_WORDS) | frozenset(_ROMAN) | frozenset(_GROUP_OF)
 
 
 def title_markers(title_norm: str) -> tuple:
@@ -250,6 +252,8 @@ def title_markers(title_norm: str) -> tuple:
     tokens = title_norm.split()
     found = []
     for position, token in enumerate(tokens):
+        if token.isalpha() and token not in _MARKER_WORDS and (len(token) > 1 or position == 0):
+            continue  # most words (a single letter is a marker only after a series word)
         after_series = position > 0 and tokens[position - 1] in _SERIES
         # An alphabetic token holds no digit: only the others are searched for numbers.
         if not token.isalpha() and (token.isdigit() or any(c.isdigit() for c in token)):
@@ -264,7 +268,8 @@ def title_markers(title_norm: str) -> tuple:
             found.append(_GROUP_OF[token])
     if title_norm.startswith("review of "):
         found.append("kind:bookreview")
-    found.extend(_negations(tokens))
+    if _NEGATION_START.search(title_norm):
+        found.extend(_negations(tokens))
     # Counted, not a set: 'HAVEN 1 ... phase I' and 'HAVEN 1 ... phase II' both hold a 1 and a 2.
     return tuple(sorted(found))
 

@@ -116,11 +116,12 @@ class DuplicateIndex:
             lists = [(self.by_title, self.by_block)]
             if not cand["doi_norm"]:
                 lists.append((self.by_title_without_doi, self.by_block_without_doi))
+            entry = (original, cand)  # one tuple in every list: fewer objects for the collector to walk
             for by_title, by_block in lists:
-                by_title[cand["title_norm"]].append((original, cand))
+                by_title[cand["title_norm"]].append(entry)
                 titles, entries = by_block[key]
                 titles.append(cand["title_norm"])
-                entries.append((original, cand))
+                entries.append(entry)
 
     @classmethod
     def for_review(cls, review):
@@ -170,8 +171,18 @@ class DuplicateIndex:
         year = cand["year"]
         if year is None:
             return (None,)
-        slack = dedup.ONLINE_FIRST_SLACK if cand["journal"] and cand["author"] else dedup.YEAR_SLACK
-        return sorted(range(year - slack, year + slack + 1), key=lambda y: abs(y - year))
+        offsets = _ONLINE_FIRST_OFFSETS if cand["journal"] and cand["author"] else _YEAR_OFFSETS
+        return [year + offset for offset in offsets]
+
+
+def _nearest_first(slack):
+    """0, -1, 1, -2, 2, ... up to ``slack``: a candidate's year blocks, its own year first and the
+    earlier of two equally near years before the later (computed once, not sorted per record)."""
+    return tuple(sorted(range(-slack, slack + 1), key=abs))
+
+
+_YEAR_OFFSETS = _nearest_first(dedup.YEAR_SLACK)
+_ONLINE_FIRST_OFFSETS = _nearest_first(dedup.ONLINE_FIRST_SLACK)
 
 
 def _candidate(row):

@@ -407,3 +407,37 @@ def test_one_title_shared_by_many_records_with_their_own_dois_is_not_compared_pa
     assert result.reasons == {"title": 1}
     assert Record.objects.get(doi="").duplicate_of.doi == "10.1000/kratom.0"
     assert len(compared) < 10  # 300 * 299 / 2 pairs before
+
+
+@pytest.mark.parametrize(
+    "title, markers",
+    [
+        ("b study of kratom", ()),  # a single letter opening the title follows no series word
+        ("kratom study b", ("id:b",)),
+        ("kratom part c of the trial", ("id:c",)),
+        ("kratom in a rat", ()),  # 'a' after a word that numbers nothing
+        ("effects of non smokers", ("not:smokers",)),
+        ("antibiotic use in unclear cases", ("not:biotic", "not:clear")),
+        ("under the canon of nonsense", ("not:sense",)),  # 'un'+'der' too short; 'non' inside a word is no negation
+        ("kratom non", ()),  # a negation closing the title negates nothing
+        ("women and children first", ("age:child", "n:1", "sex:female")),
+    ],
+)
+def test_title_markers_of_words_the_fast_paths_pass_by(title, markers):
+    assert dedup.title_markers(title) == markers
+
+
+@pytest.mark.parametrize(
+    "pmid, norm", [("0012", "12"), ("PMID: 0012", "12"), (12, "12"), ("", ""), (None, ""), ("1 2", "12")]
+)
+def test_normalise_pmid(pmid, norm):
+    assert dedup.normalise_pmid(pmid) == norm
+
+
+def test_year_blocks_are_searched_nearest_first_the_earlier_year_before_the_later():
+    from review.importing import DuplicateIndex
+
+    near = {"year": 2010, "journal": ("bmj",), "author": "smith"}
+    assert DuplicateIndex._years(near) == [2010, 2009, 2011, 2008, 2012, 2007, 2013]
+    assert DuplicateIndex._years({**near, "journal": ()}) == [2010, 2009, 2011]
+    assert DuplicateIndex._years({**near, "year": None}) == (None,)

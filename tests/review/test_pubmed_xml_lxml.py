@@ -103,3 +103,46 @@ def test_the_depth_guard_needs_no_python_recursion():
         ImportFileError, match=rf"record 1 \(PMID \d+\): the XML nests elements more than {pubmed_xml.MAX_DEPTH}"
     ):
         list(pubmed_xml.parse(io.BytesIO(raw), name="f.xml"))
+
+
+AUTHOR_LISTS = {
+    "parts-after-affiliations-and-repeated": (
+        b'<AuthorList CompleteYN="Y"><Author ValidYN="Y"><AffiliationInfo><Affiliation>X</Affiliation>'
+        b'</AffiliationInfo><Identifier Source="ORCID">0000</Identifier><LastName>Adler</LastName>'
+        b"<LastName>Second</LastName><Initials>D</Initials><ForeName>Dana</ForeName></Author>"
+        b"<Author><Initials>K</Initials><LastName>Marx</LastName></Author>"
+        b"<Author><ForeName>Only</ForeName></Author>"
+        b"<Author><CollectiveName>Kratom <i>Study</i> Group</CollectiveName></Author>"
+        b"<Author><LastName>Both</LastName><CollectiveName>Ignored Group</CollectiveName></Author>"
+        b'<Author ValidYN="N"><LastName>Wrong</LastName></Author>'
+        b"<Author><LastName/><ForeName>Blank</ForeName></Author></AuthorList>"
+    ),
+    "empty": b"<AuthorList/>",
+}
+
+
+@pytest.mark.parametrize("authors", AUTHOR_LISTS.values(), ids=AUTHOR_LISTS.keys())
+def test_author_name_parts_are_read_as_the_stdlib_parser_reads_them(authors):
+    raw = shared("fixtures", "entrez", "pubmed1.xml").read_bytes()
+    raw, count = re.subn(rb"<AuthorList.*?</AuthorList>", authors, raw, count=1, flags=re.S)
+    assert count == 1
+    new, old = both(raw)
+    assert new == old
+
+
+def test_mesh_descriptors_of_several_heading_lists_are_read_in_document_order():
+    mesh = (
+        b'<MeshHeadingList><MeshHeading><DescriptorName UI="D1">Rats</DescriptorName>'
+        b"<QualifierName>drug effects</QualifierName></MeshHeading><MeshHeading><QualifierName>q</QualifierName>"
+        b"<DescriptorName>  Mitragyna\n speciosa </DescriptorName><DescriptorName>Second</DescriptorName>"
+        b"</MeshHeading><MeshHeading/></MeshHeadingList><MeshHeadingList><MeshHeading>"
+        b"<DescriptorName>Later <i>list</i></DescriptorName></MeshHeading></MeshHeadingList>"
+        b"<KeywordList><Keyword>Rats</Keyword></KeywordList>"
+    )
+    raw = shared("fixtures", "entrez", "pubmed1.xml").read_bytes()
+    raw = re.sub(rb"<MeshHeadingList>.*?</MeshHeadingList>|<KeywordList.*?</KeywordList>", b"", raw, flags=re.S)
+    raw, count = re.subn(rb"</MedlineCitation>", mesh + b"</MedlineCitation>", raw, count=1)
+    assert count == 1
+    new, old = both(raw)
+    assert new == old
+    assert new[0]["keywords"] == ["Rats", "Mitragyna speciosa", "Second", "Later list"]
