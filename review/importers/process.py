@@ -29,7 +29,6 @@ import signal
 import threading
 import time
 import traceback
-from itertools import islice
 
 from review.article import ImportFileError
 from review.importers import read_articles
@@ -89,6 +88,7 @@ class ParsedInProcess:
             if kind == "articles":
                 yield from payload
             elif kind == "done":
+                self.process.join(STOP_SECONDS)  # it ends once it has sent this: reaped now, not at the landing
                 logger.info(
                     "%s: read in a parser process: %.1f s CPU, peak RSS %.0f MB",
                     self.name,
@@ -142,14 +142,19 @@ def _child(sender, path, sniffed, name, batch, ahead):
     outbox = queue.Queue(maxsize=ahead)
     postman = threading.Thread(target=_send_all, args=(sender, outbox), daemon=True)
     postman.start()
-    warnings = []
+    warnings, read = [], []
     try:
         with open(path, "rb") as stream:
-            articles = read_articles(stream, sniffed, name, warnings.append)
-            while articles_batch := list(islice(articles, batch)):
-                outbox.put(("articles", articles_batch, _taken(warnings)))
+            for article in read_articles(stream, sniffed, name, warnings.append):
+                read.append(article)
+                if len(read) == batch:
+                    outbox.put(("articles", read, _taken(warnings)))
+                    read = []
+        outbox.put(("articles", read, _taken(warnings)))
         outbox.put(("done", {"cpu": time.process_time(), "peak_mb": _peak_mb()}, _taken(warnings)))
     except BaseException as exc:  # noqa: BLE001 (every error goes back to the parent, to raise there)
+        # The articles read before the error go first, as in-process they reach the importer first.
+        outbox.put(("articles", read, _taken(warnings)))
         outbox.put(("error", _sendable(exc, name), _taken(warnings)))
     outbox.put(None)
     postman.join()
