@@ -556,6 +556,7 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, de
     Raises ImportFileError, naming the file and the record or line, and stores nothing, when the
     file cannot be imported; ValueError when the details do not pass SourceDetails.checked.
     ``progress(parsed)`` is called with the number of records read so far, every PARSED_EVERY.
+    A big file at ``path`` is parsed in a second process (``_reading``), with the same outcome.
     """
     if path is None and fileobj is None:
         raise ValueError("import_file needs a path or a fileobj")

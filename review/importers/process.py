@@ -75,10 +75,6 @@ class ParsedInProcess:
         _stop(self.process)
         return False
 
-    @property
-    def pid(self):
-        return self.process.pid if self.process else None
-
     def _articles(self):
         while True:
             kind, payload, warnings = self._receive()
