@@ -26,6 +26,7 @@ from rapidfuzz import fuzz, process
 from review import dedup, limits, pubmed, sources
 from review.article import ImportFileError
 from review.importers import HEAD, MAX_WARNINGS, read_articles, sniff
+from review.importers.process import ParsedInProcess
 from review.links import web_url
 from review.models import Event, Record, Search, Stage
 from review.signals import announce_records_added
@@ -566,6 +567,7 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, de
     Raises ImportFileError, naming the file and the record or line, and stores nothing, when the
     file cannot be imported; ValueError when the details do not pass SourceDetails.checked.
     ``progress(parsed)`` is called with the number of records read so far, every PARSED_EVERY.
+    A big file at ``path`` is parsed in a second process (``_reading``), with the same outcome.
     """
     if path is None and fileobj is None:
         raise ValueError("import_file needs a path or a fileobj")
@@ -574,9 +576,6 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, de
     with _binary(path, fileobj, name) as stream:
         sniffed = sniff(stream, name)
         warnings = []
-        articles = read_articles(stream, sniffed, name, warnings.append)
-        if progress is not None:
-            articles = _counted(articles, progress)
         shown = details.search_fields(
             # The importers tell the database and platform apart once they can; until then
             # ``source`` holds what the file names ("PsycINFO (Ovid)").
@@ -592,11 +591,27 @@ def import_file(*, review, path=None, fileobj=None, filename="", source=None, de
             run_by=user,
             **shown,
         )
-        result = import_articles(search=search, articles=articles, user=user)
+        with _reading(path, stream, sniffed, name, warnings.append) as articles:
+            if progress is not None:
+                articles = _counted(articles, progress)
+            result = import_articles(search=search, articles=articles, user=user)
     if len(warnings) > MAX_WARNINGS:
         warnings[MAX_WARNINGS:] = [f"{name}: {len(warnings) - MAX_WARNINGS} more warnings like these."]
     result.warnings.extend(warnings)
     return result
+
+
+@contextlib.contextmanager
+def _reading(path, stream, sniffed, name, warn):
+    """The articles of ``stream``: read in a second process when the file is on disk and at least
+    SIEVE_IMPORT_PARSE_PROCESS_BYTES big (the parse then runs beside the dedup and the writes),
+    else here. Either way the same articles, warnings and errors."""
+    threshold = settings.SIEVE_IMPORT_PARSE_PROCESS_BYTES
+    if path is None or threshold is None or os.fstat(stream.fileno()).st_size < threshold:
+        yield read_articles(stream, sniffed, name, warn)
+        return
+    with ParsedInProcess(path, sniffed, name, warn) as articles:
+        yield articles
 
 
 PARSED_EVERY = 500

@@ -8,9 +8,6 @@ CharFields and cut to their column width by ``review.importing``; the caps for t
 refuse what is no metadata at all (a whole abstract pasted into the journal column).
 """
 
-from django.conf import settings
-from django.core.validators import MaxLengthValidator
-
 from review.article import ImportFileError
 
 MB = 1024 * 1024
@@ -47,6 +44,10 @@ EXTRACTION_CHOICES = 10_000
 def cap_text_fields(form, caps):
     """Give the fields of ``form`` named in ``caps`` (name -> most characters) a length check and
     a maxlength attribute, as a CharField(max_length=...) has (for ModelForms over TextFields)."""
+    # Django is imported here, not at the top: the importers, and so their parser process
+    # (review.importers.process), import this module and need no Django.
+    from django.core.validators import MaxLengthValidator
+
     for name, most in caps.items():
         field = form.fields.get(name)
         if field is not None:
@@ -91,6 +92,8 @@ def _refuse(name, article, problem):
 
 def max_upload_size():
     """The largest file accepted, in bytes (setting MAX_UPLOAD_SIZE, from SIEVE_MAX_UPLOAD_MB)."""
+    from django.conf import settings
+
     return getattr(settings, "MAX_UPLOAD_SIZE", DEFAULT_MAX_UPLOAD_MB * MB)
 
 

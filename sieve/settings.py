@@ -142,6 +142,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # next import into its review removes what it staged (review.importing.discard_abandoned_imports).
 SIEVE_IMPORT_STALE_SECONDS = int(os.environ.get("SIEVE_IMPORT_STALE_SECONDS", "600"))
 
+
+def _parse_process_bytes(value):
+    """SIEVE_IMPORT_PARSE_PROCESS_BYTES: a size in bytes (0: every file on disk), or "off"."""
+    if value.strip().lower() == "off":
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise RuntimeError(
+            f'SIEVE_IMPORT_PARSE_PROCESS_BYTES must be a size in bytes (0 or more) or "off", not {value!r}'
+        )
+    return size
+
+
+# A file on disk from this size up is parsed in a second process while the importing one
+# deduplicates and writes (review.importers.process): on two cores a big import takes about the
+# longer of the two instead of their sum. Smaller files and in-memory uploads are parsed in-process
+# (starting a Python process costs a few tenths of a second); None ("off") never uses a process.
+SIEVE_IMPORT_PARSE_PROCESS_BYTES = _parse_process_bytes(
+    os.environ.get("SIEVE_IMPORT_PARSE_PROCESS_BYTES", str(16 * 1024 * 1024))
+)
+
 # Background work (retraining the screening model) goes through Django's tasks API (the django-tasks
 # backport) into the database; `manage.py db_worker` runs it (`make demo` starts one).
 TASKS = {

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -88,7 +89,7 @@ def test_an_abandoned_import_is_removed_by_the_next_one(review, alice, settings)
 
 # A real process killed half-way through a real file, on the database the tests run on.
 
-RECORDS = 8_000
+RECORDS = 12_000  # big enough to be still importing after the other writes, parsed in a second process
 
 
 def _database_url(tmp_path):
@@ -184,6 +185,32 @@ print(Decision.objects.filter(reviewer=bob).count(), round(time.monotonic() - st
 """
 
 
+def _children(pid):
+    """pid -> command line of the processes whose parent is ``pid``."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_text().replace("\0", " ")
+        except OSError:
+            continue  # ended meanwhile
+    return found
+
+
+def _gone(pid, within=5.0):
+    """True once ``pid`` no longer runs: reaped, or a zombie whose parent is not us (it exited)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in "ZX":
+            return True
+        time.sleep(0.05)
+    return False
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_import_killed_half_way_leaves_nothing_and_runs_again_without_a_double(tmp_path):
     site = Site(_database_url(tmp_path), tmp_path)
@@ -201,6 +228,10 @@ def test_an_import_killed_half_way_leaves_nothing_and_runs_again_without_a_doubl
             assert importing.poll() is None, importing.communicate()[1]
             assert time.monotonic() < deadline, "the import wrote nothing in 4 minutes"
             time.sleep(0.1)
+        # The file is big: a second process parses it (review.importers.process), beside
+        # multiprocessing's resource tracker, which every process that spawns one has.
+        children = _children(importing.pid)
+        assert sorted("spawn_main" in command for command in children.values()) == [False, True], children
         # Another reviewer writes while the import is in progress: no "database is locked".
         votes, seconds = site.python(BOB_WRITES).strip().splitlines()[-1].split()
         assert votes == "1"
@@ -209,6 +240,9 @@ def test_an_import_killed_half_way_leaves_nothing_and_runs_again_without_a_doubl
     finally:
         importing.kill()  # SIGKILL: no clean-up code of the import runs
         importing.communicate()
+    # The parser process notices its importer is gone (its pipe closed) and ends at once; so does the tracker.
+    for pid, command in children.items():
+        assert _gone(pid), f"{command} outlived its killed importer"
 
     after_kill = site.counts()
     assert staged >= CHUNK and after_kill["staged"] >= staged
