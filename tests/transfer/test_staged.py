@@ -68,7 +68,8 @@ def _killed(path, monkeypatch, *, after=20, **kwargs):
     monkeypatch.setattr(importing, "_discard_quietly", cleanup)
 
 
-def test_the_review_shows_nowhere_until_the_import_lands(exported, client, bob):
+def test_the_review_shows_nowhere_until_the_import_lands(exported, client, bob, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
     seen = []
 
     def progress(done, total):
@@ -83,6 +84,10 @@ def test_the_review_shows_nowhere_until_the_import_lands(exported, client, bob):
         client.force_login(bob)
         assert client.get(reverse("review:detail", args=["copy"])).status_code == 404
         assert client.get(reverse("review:list")).content.decode().count("/r/copy/") == 0
+        client.force_login(admin)
+        for model in ("review", "record", "search", "event"):
+            listed = client.get(reverse(f"admin:review_{model}_changelist")).context["cl"].queryset
+            assert not listed.filter(**({"pk": copy.pk} if model == "review" else {"review": copy})).exists()
 
     result = import_review(source=exported, slug="copy", progress=progress)
     assert seen and seen[0] > 0
@@ -90,6 +95,7 @@ def test_the_review_shows_nowhere_until_the_import_lands(exported, client, bob):
     assert result.review == copy and copy.staged_at is None
     assert Record.objects.filter(review=copy).count() == RECORDS
     assert Membership.objects.filter(review=copy, user=bob).exists()
+    client.force_login(bob)
     assert client.get(reverse("review:detail", args=["copy"])).status_code == 200
 
 
