@@ -1,7 +1,7 @@
 """Time exporting and importing a whole review (transfer/) of 100,000 records, and its memory.
 
     .venv/bin/python bench/transfer_review.py --records 100000 [--keep big.zip]
-    .venv/bin/python bench/transfer_review.py --import-only big.zip   # the import's own memory
+    .venv/bin/python bench/transfer_review.py --import-only big.zip [--writer]  # the import's own memory
     DATABASE_URL=postgres://127.0.0.1:5432/sieve_bench .venv/bin/python bench/transfer_review.py
 
 The review gets ``--records`` records with abstracts (one in ten a duplicate of the one before),
@@ -16,6 +16,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -82,14 +83,58 @@ def build(n):
     return review
 
 
-def import_only(path):
+class Writer(threading.Thread):
+    """Another user writing (a login's last_login) every 0.1 s on its own connection while the import
+    runs: the longest wait for the database tells whether the import locks others out."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stopping, self.waits, self.errors = threading.Event(), [], []
+
+    def run(self):
+        from django.contrib.auth import get_user_model
+        from django.db import connection
+        from django.utils import timezone
+
+        User = get_user_model()
+        user = User.objects.create_user("walk-in")
+        try:
+            while not self.stopping.wait(0.1):
+                t = time.perf_counter()
+                try:
+                    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+                except Exception as error:  # "database is locked": what the import must not cause
+                    self.errors.append(str(error))
+                self.waits.append(time.perf_counter() - t)
+        finally:
+            connection.close()
+
+    def report(self):
+        self.stopping.set()
+        self.join()
+        waits = sorted(self.waits) or [0.0]
+        return (
+            f"another connection's {len(waits)} writes during it: longest {max(waits):.2f} s, "
+            f"95th percentile {waits[int(0.95 * (len(waits) - 1))]:.3f} s, {len(self.errors)} failed"
+        )
+
+
+def import_only(path, writer=False):
     from transfer.importing import import_review
 
-    t = time.perf_counter()
+    other = Writer() if writer else None
+    if other:
+        other.start()
+    t, cpu = time.perf_counter(), time.process_time()
     result = import_review(source=path, slug="big-copy")
-    import_s = time.perf_counter() - t
+    import_s, import_cpu = time.perf_counter() - t, time.process_time() - cpu
+    if other:
+        print(other.report())
     rows = sum(result.counts.values())
-    print(f"import alone (fresh process): {import_s:.1f} s ({rows / import_s:,.0f} rows/s)  (peak {peak_mb():.0f} MB)")
+    print(
+        f"import alone (fresh process): {import_s:.1f} s wall, {import_cpu:.1f} s CPU ({rows / import_s:,.0f} rows/s)"
+        f"  (peak {peak_mb():.0f} MB)"
+    )
 
 
 def run(n, keep=None):
@@ -103,18 +148,21 @@ def run(n, keep=None):
         f"  (peak {peak_mb():.0f} MB)"
     )
     path = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sieve-transfer-bench-")) / "big.zip"
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     result = export_review(review=review, out=path)
-    export_s = time.perf_counter() - t
+    export_s, export_cpu = time.perf_counter() - t, time.process_time() - cpu
     rows = sum(result.counts.values())
     print(
-        f"export: {export_s:.1f} s, {rows:,} rows ({rows / export_s:,.0f}/s), file {path.stat().st_size / 1e6:.1f} MB"
+        f"export: {export_s:.1f} s wall, {export_cpu:.1f} s CPU, {rows:,} rows ({rows / export_s:,.0f}/s), "
+        f"file {path.stat().st_size / 1e6:.1f} MB  (peak {peak_mb():.0f} MB)"
+    )
+    t, cpu = time.perf_counter(), time.process_time()
+    import_review(source=path, slug="big-copy")
+    import_s, import_cpu = time.perf_counter() - t, time.process_time() - cpu
+    print(
+        f"import: {import_s:.1f} s wall, {import_cpu:.1f} s CPU ({rows / import_s:,.0f} rows/s)"
         f"  (peak {peak_mb():.0f} MB)"
     )
-    t = time.perf_counter()
-    import_review(source=path, slug="big-copy")
-    import_s = time.perf_counter() - t
-    print(f"import: {import_s:.1f} s ({rows / import_s:,.0f} rows/s)  (peak {peak_mb():.0f} MB)")
 
 
 def main():
@@ -122,6 +170,7 @@ def main():
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--keep", help="write the review file here and keep it")
     parser.add_argument("--import-only", help="only import this review file (the import's memory alone)")
+    parser.add_argument("--writer", action="store_true", help="with --import-only: another connection writes meanwhile")
     args = parser.parse_args()
     os.environ.setdefault("SIEVE_DATA_DIR", tempfile.mkdtemp(prefix="sieve-transfer-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sieve.settings")
@@ -138,7 +187,7 @@ def main():
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         if args.import_only:
-            import_only(args.import_only)
+            import_only(args.import_only, writer=args.writer)
         else:
             run(args.records, args.keep)
     finally:

@@ -3,6 +3,14 @@ from django.contrib import admin
 from review.models import Event, Invitation, Membership, Record, Review, Search
 
 
+class LandedOnly:
+    """Leaves out the rows of a review still being imported from a review file (Review.staged_at):
+    they show nowhere until it lands."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(review__staged_at__isnull=True)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
@@ -17,14 +25,14 @@ class ReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(Search)
-class SearchAdmin(admin.ModelAdmin):
+class SearchAdmin(LandedOnly, admin.ModelAdmin):
     list_display = ["review", "kind", "source", "run_at", "run_by", "added", "duplicates"]
     list_filter = ["kind", "review"]
     search_fields = ["source", "query", "filename"]
 
 
 @admin.register(Record)
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(LandedOnly, admin.ModelAdmin):
     list_display = ["pk", "review", "title", "year", "pmid", "source", "ta_outcome", "ft_outcome"]
     list_filter = ["review", "ta_outcome", "ft_outcome"]
     search_fields = ["title", "pmid", "doi"]
@@ -33,7 +41,7 @@ class RecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(LandedOnly, admin.ModelAdmin):
     """The audit trail is append-only: the admin shows it and changes nothing."""
 
     list_display = ["created_at", "review", "kind", "actor", "record_id"]

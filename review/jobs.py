@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from review.importing import discard_staged
-from review.models import Job, Record, Search
+from review.models import Job, Record, Review, Search
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ def stale_seconds():
     taken for dead)."""
     return _seconds("SIEVE_JOB_STALE_SECONDS", 120)
 
+
+# The param of a review file import's job naming the review its run staged (transfer/tasks.py).
+STAGED_REVIEW = "staged_review"
 
 # Seconds between two progress writes of one job: often enough for a live bar, rarely enough that
 # a 100,000-record import spends no time on it.
@@ -315,12 +318,17 @@ def _rerun_locked(job, user):
         saved = job.params.get("path")
         if saved and not os.path.exists(saved):
             raise JobNotRerun("The uploaded file of this job is gone; upload it again.")
-        landed = job.search_id is not None and _landed(job)
-        if landed:
-            finish(
-                job, summary="Its records were stored before the worker stopped: see the search log.", search=job.search
-            )
+        if job.kind == Job.Kind.REVIEW_IMPORT:
+            landed = _review_landed(job)
         else:
+            landed = job.search_id is not None and _landed(job)
+            if landed:
+                finish(
+                    job,
+                    summary="Its records were stored before the worker stopped: see the search log.",
+                    search=job.search,
+                )
+        if not landed:
             _requeue(job, user, spec)
     return job, landed
 
@@ -348,6 +356,23 @@ def _landed(job):
         return True
     discard_staged(search)
     return False
+
+
+def _review_landed(job):
+    """Whether the stopped run of review file import ``job`` had landed its review (the job is then
+    finished). Its staged review, if any, stays for the next run to remove (in short transactions,
+    in the worker): under this job row's lock the stopped run's landing, which takes it first,
+    either committed before (seen here) or can no longer happen (its attempt is gone)."""
+    staged = job.params.get(STAGED_REVIEW)
+    review = Review.all_objects.filter(pk=staged).values("slug", "title", "staged_at").first() if staged else None
+    if review is None or review["staged_at"] is not None:
+        return False
+    finish(
+        job,
+        summary=f"Review “{review['title']}” imported before the worker stopped.",
+        result={"review": review["slug"]},
+    )
+    return True
 
 
 def _not_stopped_reason(job):

@@ -25,6 +25,13 @@ class ReviewQuerySet(models.QuerySet):
         return self.filter(memberships__user=user).distinct()
 
 
+class VisibleReviewManager(models.Manager.from_queryset(ReviewQuerySet)):
+    """The reviews that exist for people: a review file still being imported (staged) is not one."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(staged_at__isnull=True)
+
+
 class Review(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     title = models.CharField(max_length=300)
@@ -49,8 +56,15 @@ class Review(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Set while a review file is still being imported into this new review (the last time it wrote
+    # a chunk), cleared in the one short transaction that makes it visible, as Search.staged_at is
+    # for a file import. Until then no manager lists it and no membership grants it
+    # (transfer/importing.py writes the memberships at the landing).
+    staged_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = ReviewQuerySet.as_manager()
+    objects = VisibleReviewManager()
+    # Every review, those still being imported included: for the import, slugs and clean-up only.
+    all_objects = ReviewQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

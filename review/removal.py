@@ -17,6 +17,7 @@ import logging
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 
 from django.apps import apps
@@ -27,6 +28,9 @@ from django.utils import timezone
 from review.models import Event, Record, Review, Search, Stage
 
 log = logging.getLogger(__name__)
+
+# The staged_at of a staged review being discarded (discard_staged_review): older than any import.
+DISCARDING = datetime(1970, 1, 1, tzinfo=UTC)
 
 _DISPOSABLE = set()  # models whose rows on a record may go with it (apps register them)
 _ON_REVIEW_DELETED = []  # callables (review_pk) run after a review's deletion commits
@@ -328,6 +332,40 @@ def delete_review(review, *, confirmation):
         _purge(Review, Review.objects.filter(pk=review.pk).values("pk"))
         transaction.on_commit(partial(_after_delete, review.pk))
     return counts
+
+
+def discard_staged_review(review_pk, *, chunk=2000):
+    """Remove a review file import that never landed (transfer/importing.py): the staged review
+    ``review_pk`` and every row written under it. The records go ``chunk`` at a time, each chunk
+    with the rows on it in a short transaction of its own (others keep writing, even on SQLite),
+    then the review with the rest. Each transaction first checks, under the review row's lock,
+    that it is still staged: a review that landed meanwhile is left alone. Returns True when the
+    review is gone."""
+    staged = Review.all_objects.filter(pk=review_pk, staged_at__isnull=False)
+    records = Record._base_manager.filter(review_id=review_pk)
+    with transaction.atomic():
+        if not _still_staged(staged):
+            return False
+        # Marked as going: its import, should its process still be alive, can no longer land it
+        # nor write another chunk (transfer/importing.py checks the mark).
+        staged.update(staged_at=DISCARDING)
+        # Links inside the review would make each chunk's delete touch the rows of the next.
+        records.filter(duplicate_of__isnull=False).update(duplicate_of=None)
+    while pks := list(records.order_by("pk").values_list("pk", flat=True)[:chunk]):
+        with transaction.atomic():
+            if not _still_staged(staged):
+                return False
+            _purge(Record, Record._base_manager.filter(pk__in=pks).values("pk"))
+    with transaction.atomic():
+        if not _still_staged(staged):
+            return False
+        _purge(Review, staged.values("pk"))
+    return True
+
+
+def _still_staged(staged):
+    # The lock the landing's UPDATE of the review row waits for (and, on SQLite, the write lock).
+    return staged.select_for_update().values_list("pk", flat=True).first() is not None
 
 
 def _lock_records(records):

@@ -31,7 +31,7 @@ SETTINGS_FIELDS = (
 def slug_from_title(title):
     """A free slug made from ``title``: 'kratom-for-ptsd', then 'kratom-for-ptsd-2', ..."""
     base = slugify(title)[: SLUG_MAX - 4].strip("-") or "review"
-    taken = set(Review.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    taken = set(Review.all_objects.filter(slug__startswith=base).values_list("slug", flat=True))
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1
@@ -46,7 +46,7 @@ def check_slug(slug, *, exclude_pk=None):
         raise ValueError(f"{slug!r} is not a valid slug: use letters, digits, hyphens and underscores only.") from None
     if len(slug) > SLUG_MAX:
         raise ValueError(f"The slug {slug!r} is longer than {SLUG_MAX} characters.")
-    if Review.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
+    if Review.all_objects.filter(slug=slug).exclude(pk=exclude_pk).exists():  # staged ones too
         raise ValueError(f"A review with the slug {slug!r} already exists; choose another.")
 
 

@@ -1,9 +1,14 @@
 """Read a review file (transfer/fileformat.py) into a new review: all of it, or nothing.
 
-The file is read section by section, line by line, and written in bulk inserts inside one
-transaction; ids are remapped (only the maps of rows others refer to are kept in memory). A file
-that is damaged, forged or from an unknown format raises TransferError naming the section and
-line, and nothing is written.
+The file is read section by section, line by line, and written in bulk inserts, each batch in a
+short transaction of its own, so others keep working (and logging in) during a long import, even on
+SQLite; ids are remapped (only the maps of rows others refer to are kept in memory). Until the end
+the new review is *staged* (``Review.staged_at``): no manager lists it, and its memberships are
+written only by the one short transaction that makes it visible (``_Loader.land``). A file that is
+damaged, forged or from an unknown format raises TransferError naming the section and line, and
+what was staged is removed (``review.removal.discard_staged_review``); an import whose process was
+killed is removed by the next import once it has written nothing for SIEVE_IMPORT_STALE_SECONDS
+(or at once by its job's re-run), so its slug is not left taken.
 
 People are matched to this server's accounts (see ``match_users``): by email address, then by
 username; anyone not found gets a new inactive account without a password, which an
@@ -12,17 +17,23 @@ administrator activates (or merges) later.
 
 import hashlib
 import json
+import logging
 import sqlite3
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
+from django.apps import apps as django_apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, models, transaction
+from django.utils import timezone
 
 from review.models import Event, Membership, Record, Review, Role
+from review.removal import DISCARDING, discard_staged_review
 from transfer.fileformat import (
     FORMAT,
     FORMAT_VERSION,
@@ -40,6 +51,8 @@ PROGRESS_EVERY = 5000  # rows between two progress calls
 # The longest row read (a record with a long abstract is a few tens of kB): a forged file with one
 # endless line is refused without reading it into memory.
 MAX_ROW = 16 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class TransferError(Exception):
@@ -163,11 +176,20 @@ def match_users(rows, result):
 
 
 class _Loader:
-    def __init__(self, archive, manifest, *, slug, owner, result, progress=None):
+    """Writes one review file as a staged review, batch by batch, then lands it (``land``).
+
+    ``staged(review_pk)`` is called in the transaction that writes the review's row (a job keeps
+    the id, for its re-run to remove); ``landing()`` first thing in the landing's transaction
+    (a job checks there that it was not re-run meanwhile: raising stops the landing)."""
+
+    def __init__(self, archive, manifest, *, slug, owner, result, progress=None, staged=None, landing=None):
         self.archive, self.manifest, self.version = archive, manifest, manifest["version"]
         self.slug, self.owner, self.result = slug, owner, result
+        self.staged, self.landing = staged, landing
         self.user_model = get_user_model()
         self.users = {}
+        self.review_pk = None  # the staged review, once its row is written
+        self.memberships = None  # (table, rows): written by the landing (a membership grants access)
         # Rows written, of the rows the manifest announces (checked section by section as read).
         self.progress, self.done, self.reported = progress, 0, 0
         self.total = sum(
@@ -192,37 +214,54 @@ class _Loader:
             yield n, upgrade_row(self.version, section.name, row)
 
     def load(self):
+        """Stage every section, then land the review (or raise, leaving what was staged)."""
         users = _Reader(self.archive, self.manifest, USERS, f"{USERS}.jsonl")
-        self.users = match_users(users, self.result)
+        with transaction.atomic():  # the accounts all or none (a bad users row stops the import)
+            self.users = match_users(users, self.result)
         for section in SECTIONS:
             self.result.counts[section.name] = self.load_section(section)
+        self.land()
         if self.progress and (self.reported != self.done or not self.done):  # not twice the same
             self.progress(self.done, self.total)
-        if self.owner is not None:
-            # The person importing through the web owns the copy they made.
-            Membership.objects.update_or_create(
-                review=self.result.review, user=self.owner, defaults={"role": Role.OWNER}
+
+    def land(self):
+        """Make the staged review visible with its members: the one short transaction at the end."""
+        with transaction.atomic():
+            if self.landing is not None:
+                self.landing()
+            # Its row's lock first: a discard (discard_staged_review) marks it while it removes it.
+            landed = Review.all_objects.filter(pk=self.review_pk, staged_at__gt=DISCARDING).update(staged_at=None)
+            if not landed:
+                raise TransferError(_REMOVED)
+            table, pending = self.memberships
+            self.insert(table, pending, None)
+            review = self.result.review
+            review.staged_at = None
+            if self.owner is not None:
+                # The person importing through the web owns the copy they made.
+                Membership.objects.update_or_create(review=review, user=self.owner, defaults={"role": Role.OWNER})
+            # The copy's audit trail goes on from the original's: this is where it moved.
+            Event.objects.create(
+                review=review,
+                actor=self.owner,
+                kind=Event.Kind.SETTINGS,
+                detail={
+                    "action": "imported from a review file",
+                    "from_review": str(self.manifest.get("review", "")),
+                    "exported_at": str(self.manifest.get("created", "")),
+                    "sieve_version": str(self.manifest.get("sieve_version", "")),
+                    "format_version": self.version,
+                    "accounts_created": self.result.users_created,
+                },
             )
-        # The copy's audit trail goes on from the original's: this is where it moved.
-        Event.objects.create(
-            review=self.result.review,
-            actor=self.owner,
-            kind=Event.Kind.SETTINGS,
-            detail={
-                "action": "imported from a review file",
-                "from_review": str(self.manifest.get("review", "")),
-                "exported_at": str(self.manifest.get("created", "")),
-                "sieve_version": str(self.manifest.get("sieve_version", "")),
-                "format_version": self.version,
-                "accounts_created": self.result.users_created,
-            },
-        )
 
     def load_section(self, section):
         model = section.model_class()
         table = _Table(model, connections[DEFAULT_DB_ALIAS])  # the connection itself, not its proxy: read per value
         ids = self.ids.setdefault(model, {}) if model in self.referenced or model is Review else None
         pending, links, count = [], [], 0
+        if model is Membership:
+            self.memberships = (table, pending)  # held back for the landing (a few rows)
         for n, row in self.rows(section):
             where = f"{section.filename}, line {n}"
             old_id = row.pop("id", None)
@@ -232,18 +271,24 @@ class _Loader:
             if unknown:
                 raise TransferError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
             if model is Review:
+                if count:
+                    raise TransferError("The review file must hold exactly one review (more found).")
                 self.check_slug(row)
+                row["staged_at"] = timezone.now()  # whatever the file says: staged
             if model is Record and row.get("duplicate_of") is not None:
                 links.append((old_id, row["duplicate_of"], where))
             pending.append((old_id, self.values(table, row, where)))
             count += 1
-            if len(pending) >= table.batch:
+            if len(pending) >= table.batch and model is not Membership:
                 self.flush(table, pending, ids)
-        self.flush(table, pending, ids)
+        if model is not Membership:
+            self.flush(table, pending, ids)
         if model is Review:
             if count != 1:
                 raise TransferError(f"The review file must hold exactly one review ({count} found).")
-            self.result.review = Review.objects.get(pk=next(iter(self.ids[Review].values())))
+            self.result.review = Review.all_objects.filter(pk=self.review_pk).first()
+            if self.result.review is None:
+                raise TransferError(_REMOVED)
         if links:
             self.link_duplicates(links)
         return count
@@ -254,7 +299,13 @@ class _Loader:
             validate_slug(row["slug"] or "")
         except ValidationError:
             raise TransferError(f"The review's slug {row['slug']!r} is not a valid slug.") from None
-        if Review.objects.filter(slug=row["slug"]).exists():
+        taken = list(Review.all_objects.filter(slug=row["slug"]).values_list("staged_at", flat=True))
+        if taken and taken[0] is not None:
+            raise TransferError(
+                f"A review file is being imported under the slug {row['slug']!r} right now; "
+                "import it under another slug, or later."
+            )
+        if taken:
             raise TransferError(
                 f"A review with the slug {row['slug']!r} exists already here; import it under another slug."
             )
@@ -295,6 +346,23 @@ class _Loader:
         return ids[value]
 
     def flush(self, table, pending, ids):
+        """Write ``pending`` in a short transaction of its own (the review's row with it, for a job
+        to know: ``staged``), then report progress between transactions."""
+        if not pending:
+            return
+        with transaction.atomic():
+            self.insert(table, pending, ids)
+            if table.model is Review:
+                self.review_pk = next(iter(ids.values()))
+                if self.staged is not None:
+                    self.staged(self.review_pk)
+            else:
+                self.touch()
+        if self.progress and self.done - self.reported >= PROGRESS_EVERY:
+            self.reported = self.done
+            self.progress(self.done, self.total)
+
+    def insert(self, table, pending, ids):
         if not pending:
             return
         new_ids = table.insert([values for _, values in pending])
@@ -302,9 +370,12 @@ class _Loader:
             ids.update(zip((old for old, _ in pending), new_ids, strict=True))
         self.done += len(pending)
         pending.clear()
-        if self.progress and self.done - self.reported >= PROGRESS_EVERY:
-            self.reported = self.done
-            self.progress(self.done, self.total)
+
+    def touch(self):
+        # Still alive (an import silent for SIEVE_IMPORT_STALE_SECONDS counts as abandoned), and
+        # not being removed: once a discard has marked the review, no more is written.
+        if not Review.all_objects.filter(pk=self.review_pk, staged_at__gt=DISCARDING).update(staged_at=timezone.now()):
+            raise TransferError(_REMOVED)
 
     def link_duplicates(self, links):
         # Ids only (not the records read, abstracts and all): a tenth of a big review is duplicates.
@@ -316,9 +387,16 @@ class _Loader:
             pairs.append((ids[old], ids[old_id]))
         qn = connection.ops.quote_name
         sql = f"UPDATE {qn(Record._meta.db_table)} SET {qn('duplicate_of_id')} = %s WHERE {qn('id')} = %s"
-        with connection.cursor() as cursor:
-            for start in range(0, len(pairs), BATCH):
+        for start in range(0, len(pairs), BATCH):
+            with transaction.atomic(), connection.cursor() as cursor:
                 cursor.executemany(sql, pairs[start : start + BATCH])
+                self.touch()
+
+
+_REMOVED = (
+    "The import was stopped and what it had written removed (its job was run again, or it was taken for "
+    "abandoned after writing nothing for a long while); nothing of it was imported."
+)
 
 
 # Field classes whose checked Python value (``Field.to_python``) is what the database driver takes:
@@ -417,14 +495,14 @@ def _max_params(connection):
     return 65_535  # PostgreSQL's limit with server-side binding; none with client-side
 
 
-def import_review(*, source, slug=None, owner=None, progress=None):
+def import_review(*, source, slug=None, owner=None, progress=None, staged=None, landing=None):
     """Import the review file ``source`` (a path or a readable binary file) as a new review.
 
     ``slug`` replaces the file's; ``owner`` (the web import's user) becomes the copy's owner.
     ``progress``, if given, is called as ``progress(rows written, rows in the file)`` every few
-    thousand rows and once at the end (the rows are written inside the import's transaction: a
-    job's progress is best written on another connection, or after).
-    Raises TransferError, with nothing written, when the file cannot be imported whole.
+    thousand rows, between the import's transactions, and once at the end. ``staged`` and
+    ``landing`` are a job's hooks (see ``_Loader``).
+    Raises TransferError, with nothing left visible, when the file cannot be imported whole.
     """
     try:
         archive = zipfile.ZipFile(source)
@@ -432,14 +510,66 @@ def import_review(*, source, slug=None, owner=None, progress=None):
         raise TransferError(f"This is not a Sieve review file (not a zip archive: {e}).") from None
     with archive:
         manifest = read_manifest(archive)
+        discard_abandoned_review_imports()
         result = ImportResult(review=None)
+        loader = _Loader(
+            archive, manifest, slug=slug, owner=owner, result=result, progress=progress, staged=staged, landing=landing
+        )
         try:
-            with transaction.atomic():
-                _Loader(archive, manifest, slug=slug, owner=owner, result=result, progress=progress).load()
-        except IntegrityError as e:
-            raise TransferError(f"The review file contradicts itself or this server's data: {e}") from None
-        except DatabaseError as e:
-            raise TransferError(f"The review could not be written, and nothing of it was: {e}") from None
-        except (ValueError, TypeError) as e:
-            raise TransferError(f"The review file holds a value of the wrong kind: {e}") from None
+            _load(loader)
+        except BaseException:
+            _discard_quietly(loader)
+            raise
     return result
+
+
+def _load(loader):
+    try:
+        loader.load()
+    except IntegrityError as e:
+        raise TransferError(f"The review file contradicts itself or this server's data: {e}") from None
+    except DatabaseError as e:
+        raise TransferError(f"The review could not be written, and nothing of it was kept: {e}") from None
+    except (ValueError, TypeError) as e:
+        raise TransferError(f"The review file holds a value of the wrong kind: {e}") from None
+
+
+def _discard_quietly(loader):
+    """Remove what a failed import staged, and the accounts it created that nothing refers to."""
+    try:
+        if loader.review_pk is not None:
+            discard_staged_review(loader.review_pk)
+        _remove_unused_accounts(loader.result.users_created)
+    except DatabaseError:
+        # The connection itself failed: what was staged stays invisible, and the next import
+        # removes it once it is stale (discard_abandoned_review_imports).
+        log.warning("Could not remove the staged review %s", loader.review_pk, exc_info=True)
+
+
+def _remove_unused_accounts(usernames):
+    """Delete the inactive accounts a failed import created, unless a row anywhere (another import's
+    meanwhile) refers to one: then it stays, as an inactive account without a password."""
+    if not usernames:
+        return
+    User = get_user_model()
+    pointers = [
+        f
+        for other in django_apps.get_models(include_auto_created=True)
+        for f in other._meta.concrete_fields
+        if f.many_to_one and f.remote_field.model is User
+    ]
+    with transaction.atomic():
+        for user in User.objects.select_for_update().filter(username__in=usernames, is_active=False, last_login=None):
+            if not any(f.model._base_manager.filter(**{f.attname: user.pk}).exists() for f in pointers):
+                User.objects.filter(pk=user.pk).delete()
+
+
+def discard_abandoned_review_imports(*, stale=None):
+    """Remove the review file imports that stopped half-way: staged and silent for ``stale`` seconds
+    (default: settings.SIEVE_IMPORT_STALE_SECONDS), their process killed or gone, and those a
+    discard began. Returns how many were removed."""
+    if stale is None:
+        stale = settings.SIEVE_IMPORT_STALE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=stale)
+    abandoned = list(Review.all_objects.filter(staged_at__lt=cutoff).values_list("pk", flat=True))
+    return sum(discard_staged_review(pk) for pk in abandoned)

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -21,7 +22,9 @@ from django_tasks import task
 from review import jobs
 from review import tasks as review_tasks
 from review.models import Job
+from review.removal import discard_staged_review
 from transfer.exporting import export_review
+from transfer.fileformat import USERS
 from transfer.importing import TransferError, import_review
 
 log = logging.getLogger(__name__)
@@ -77,10 +80,12 @@ def export_review_file(job_id):
         jobs.fail(job, f"The export stopped on an unexpected error ({type(error).__name__}); export again.")
         raise
     size = (folder / name).stat().st_size
-    rows = sum(result.counts.values())
+    # The review's rows, as the progress counted them; the accounts they name apart.
+    rows = sum(n for section, n in result.counts.items() if section != USERS)
+    accounts = result.counts.get(USERS, 0)
     jobs.finish(
         job,
-        summary=f"The review file is ready: {rows:,} rows, {size / 1e6:,.1f} MB.",
+        summary=f"The review file is ready: {rows:,} rows and {accounts:,} accounts, {size / 1e6:,.1f} MB.",
         result={"file": name, "size": size, "counts": result.counts},
     )
     remove_old_exports(review=job.review)
@@ -136,15 +141,25 @@ def enqueue_review_import(*, upload, slug, user):
 
 @task()
 def import_review_file(job_id):
-    """Import the review file saved for job ``job_id`` as a new review (one transaction: a killed or
-    failed import leaves nothing), then remove the file."""
+    """Import the review file saved for job ``job_id`` as a new review, staged chunk by chunk and
+    made visible at the end (transfer/importing.py), then remove the file. A killed run leaves the
+    file and a staged review the job knows of: its re-run removes that review first."""
     job = jobs.start(job_id, stage="Importing the review file")
     if job is None:
         return None
     path = Path(job.params["path"])
+    progress = jobs.Progress(job)
     try:
         with jobs.running(job):
-            result = import_review(source=path, slug=job.params.get("slug") or None, owner=job.created_by)
+            _discard_previous_run(job)
+            result = import_review(
+                source=path,
+                slug=job.params.get("slug") or None,
+                owner=job.created_by,
+                progress=progress,
+                staged=partial(_staged, job),
+                landing=partial(_still_this_run, job),
+            )
     except TransferError as error:
         jobs.fail(job, str(error))
         return {"failed": str(error)}
@@ -159,3 +174,27 @@ def import_review_file(job_id):
     )
     jobs.finish(job, summary=summary, result={"review": result.review.slug, "counts": result.counts})
     return job.result
+
+
+def _discard_previous_run(job):
+    # A stopped run's staged review: it can no longer land (_still_this_run), so it goes now,
+    # in short transactions, before this run needs its slug.
+    previous = job.params.get(jobs.STAGED_REVIEW)
+    if previous:
+        progress = jobs.Progress(job)
+        progress.stage("Removing what the stopped run had written")
+        discard_staged_review(previous)
+        progress.stage("Importing the review file")
+
+
+def _staged(job, review_pk):
+    """Keep the staged review's id on the job (in the transaction that writes the review's row)."""
+    job.params = {**job.params, jobs.STAGED_REVIEW: review_pk}
+    Job.objects.filter(pk=job.pk, attempt=job.attempt).update(params=job.params)
+
+
+def _still_this_run(job):
+    """In the landing's transaction: the job row, locked, is still this run's (not re-run meanwhile:
+    the re-run takes the same lock, so one of them sees the other's outcome)."""
+    if not Job.objects.select_for_update().filter(pk=job.pk, attempt=job.attempt).exists():
+        raise TransferError("This run of the import was stopped and run again; the other run imports the review.")

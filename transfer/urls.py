@@ -6,6 +6,7 @@ app_name = "transfer"
 urlpatterns = [
     path("new/import/", views.review_import, name="import"),
     path("new/import/<int:pk>/", views.import_job, name="import_job"),
+    path("new/import/<int:pk>/rerun/", views.import_job_rerun, name="import_job_rerun"),
     path("new/import/<int:pk>/progress/", views.import_job_progress, name="import_job_progress"),
 ]
 # Pages of one review: served in the review's namespace (sieve/urls.py), like screening's.

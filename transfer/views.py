@@ -67,6 +67,22 @@ def import_job(request, pk):
 
 
 @login_required
+@require_POST
+def import_job_rerun(request, pk):
+    """Run a stopped import again from its saved file (review.jobs.rerun): its starter's alone."""
+    job = _import_job(request, pk)
+    try:
+        jobs.rerun(job, user=request.user)
+    except jobs.JobNotRerun as refusal:
+        messages.error(request, str(refusal))
+    except jobs.JobNotQueued:
+        messages.error(request, "The job could not be queued (the task queue did not answer); try again.")
+    else:
+        messages.success(request, "The import is queued again; what its stopped run had written is removed first.")
+    return redirect(job.get_absolute_url())
+
+
+@login_required
 @require_GET
 def import_job_progress(request, pk):
     return render(request, "transfer/_import_job_progress.html", {"job": _import_job(request, pk)})
