@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import bare_read, make_ris, make_xml  # noqa: E402 (after the path is set)
+from bench.ingest import backend_pid, bare_read, make_ris, make_xml, server_cpu  # noqa: E402 (after the path is set)
 
 
 class Clock:
@@ -41,11 +41,7 @@ class Clock:
         self.backend_pid = backend_pid
 
     def _server(self):
-        if self.backend_pid is None:
-            return 0.0
-        fields = Path(f"/proc/{self.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # utime and stime, fields 14 and 15 of stat(5), counted from the third field after the name.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return server_cpu(self.backend_pid)
 
     def __enter__(self):
         self.started, self.cpu, self.server0 = time.perf_counter(), time.process_time(), self._server()
@@ -124,11 +120,7 @@ def run(fmt, path, records):
     with Clock() as bare:
         count = bare_read(fmt, path)
     assert count == records, count
-    backend = None
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            (backend,) = cursor.fetchone()
+    backend = backend_pid()
     results = {}
     for way in ("floor", "importer"):
         review = Review.objects.create(slug=f"floor-{fmt}-{way}-{time.time_ns()}", title="Write floor")
