@@ -284,6 +284,8 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
 def _land(search, result, user):
     """Make a staged import visible, with its audit events: the one short transaction at the end."""
     review = search.review
+    # On PostgreSQL this UPDATE also fills the records table's trigram indexes, which hold landed
+    # rows only (review/0018): each record's trigrams are taken here, once, not at its COPY too.
     Record.all_objects.filter(search=search, staged=True).update(staged=False)
     search.staged_at = None
     search.added = result.added
@@ -498,7 +500,12 @@ def _insert(rows):
     model's own.
     """
     fields = _record_fields()
-    ops, quote = connection.ops, connection.ops.quote_name
+    _write(rows, _values(rows, fields), fields)
+
+
+def _values(rows, fields):
+    """Each row's values in the order of ``fields``, adapted as the database takes them."""
+    ops = connection.ops
     created_at = ops.adapt_datetimefield_value(timezone.now())
     names = [f.attname for f in fields]
     json_fields = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
@@ -509,9 +516,16 @@ def _insert(rows):
         for i in json_fields:
             line[i] = ops.adapt_json_value(line[i], None)
         values.append(line)
+    return values
+
+
+def _write(rows, values, fields):
+    """Write the ``values`` of ``rows`` (from ``_values``) and set each row's "id": by COPY on
+    PostgreSQL, by multi-row INSERTs elsewhere. bench/write_floor.py times this alone."""
     if connection.vendor == "postgresql":
         _copy(rows, values, fields)
         return
+    quote = connection.ops.quote_name
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     head = f"INSERT INTO {quote(Record._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
     with connection.cursor() as cursor:
