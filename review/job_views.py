@@ -33,6 +33,12 @@ def job_rerun(request, slug, pk):
     review, membership, job = _job_for_member(request, slug, pk)
     if not jobs.can_rerun(job, request.user, membership):
         raise PermissionDenied("Only whoever started this job, or an owner, can run it again.")
+    return rerun_and_tell(request, job, "The job is queued again; what its stopped run had stored was removed.")
+
+
+def rerun_and_tell(request, job, queued):
+    """Run ``job`` again (review.jobs.rerun), tell the user how it went (``queued`` on success)
+    and go back to the job's page: the one shell of every Re-run button."""
     try:
         jobs.rerun(job, user=request.user)
     except jobs.JobNotRerun as refusal:
@@ -40,7 +46,7 @@ def job_rerun(request, slug, pk):
     except jobs.JobNotQueued:
         messages.error(request, "The job could not be queued (the task queue did not answer); try again.")
     else:
-        messages.success(request, "The job is queued again; what its stopped run had stored was removed.")
+        messages.success(request, queued)
     return redirect(job.get_absolute_url())
 
 

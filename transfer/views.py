@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from review import jobs, uploads
 from review.access import review_for_member
+from review.job_views import rerun_and_tell
 from review.models import Job, Role
 from transfer.forms import ReviewFileForm
 from transfer.tasks import enqueue_export, enqueue_review_import, export_path
@@ -70,16 +71,8 @@ def import_job(request, pk):
 @require_POST
 def import_job_rerun(request, pk):
     """Run a stopped import again from its saved file (review.jobs.rerun): its starter's alone."""
-    job = _import_job(request, pk)
-    try:
-        jobs.rerun(job, user=request.user)
-    except jobs.JobNotRerun as refusal:
-        messages.error(request, str(refusal))
-    except jobs.JobNotQueued:
-        messages.error(request, "The job could not be queued (the task queue did not answer); try again.")
-    else:
-        messages.success(request, "The import is queued again; what its stopped run had written is removed first.")
-    return redirect(job.get_absolute_url())
+    queued = "The import is queued again; what its stopped run had written is removed first."
+    return rerun_and_tell(request, _import_job(request, pk), queued)
 
 
 @login_required

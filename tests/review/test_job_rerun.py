@@ -314,7 +314,7 @@ def _wait_for_job(site, job_id, worker):
         time.sleep(0.5)
 
 
-def _site(tmp_path):
+def worker_site(tmp_path):
     from tests.review.test_staged_import import Site, _database_url
 
     site = Site(_database_url(tmp_path), tmp_path)
@@ -340,7 +340,7 @@ def _set_up(site, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_import_is_re_run_from_the_page_and_each_record_lands_once(tmp_path):
-    site = _site(tmp_path)
+    site = worker_site(tmp_path)
     job_id = _set_up(site, tmp_path)
     before = site.counts()
 
@@ -379,7 +379,7 @@ def test_a_re_run_while_the_first_worker_is_in_fact_alive_lands_each_record_once
 
     if connection.vendor != "postgresql":
         pytest.skip("a paused worker holding row locks against the re-run is proven on PostgreSQL")
-    site = _site(tmp_path)
+    site = worker_site(tmp_path)
     job_id = _set_up(site, tmp_path)
     before = site.counts()
 

@@ -10,8 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from tests.review.test_job_rerun import JOB, RERUN, _last, _wait_for_job, _worker
-from tests.review.test_staged_import import Site, _database_url
+from tests.review.test_job_rerun import JOB, RERUN, _last, _wait_for_job, _worker, worker_site
 from transfer.exporting import export_review
 
 RECORDS = 6_000
@@ -90,16 +89,7 @@ def review_file(tmp_path):
 
     path = tmp_path / "big.sieve.zip"
     export_review(review=build(RECORDS), out=path)
-    site = Site(_database_url(tmp_path), tmp_path)
-    site.env.update(
-        SIEVE_DATA_DIR=str(tmp_path),
-        SIEVE_UPLOAD_DIR=str(tmp_path / "uploads"),
-        SIEVE_JOB_HEARTBEAT_SECONDS="0.5",
-        SIEVE_JOB_STALE_SECONDS="3",
-    )
-    if not site.url.startswith("postgres"):
-        site.run("migrate", "--no-input")
-    return site, path
+    return worker_site(tmp_path), path
 
 
 def _assert_landed_once(site):
