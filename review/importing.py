@@ -19,7 +19,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection, models, transaction
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 from rapidfuzz import fuzz, process
 
@@ -296,22 +297,7 @@ def _land(search, result, user):
     search.save(update_fields=["staged_at", "added", "duplicates", "skipped", "skipped_from_files", "fetched"])
     # Each automatic link's audit event is written now, not with its chunk: an import that never
     # lands leaves no trace in the audit trail either.
-    links = Record.objects.filter(search=search, duplicate_of__isnull=False).values_list(
-        "pk", "duplicate_of_id", "duplicate_reason"
-    )
-    Event.objects.bulk_create(
-        (
-            Event(
-                review=review,
-                record_id=pk,
-                actor=user,
-                kind=Event.Kind.MERGE,
-                detail={"duplicate_of": original, "reason": reason, "automatic": True},
-            )
-            for pk, original, reason in links.iterator(chunk_size=CHUNK)
-        ),
-        batch_size=500,
-    )
+    _merge_events(search, user)
     if result.unique:
         # New records to screen: a stage whose blinding the owner lifted is open again.
         review.reblind([Stage.TITLE_ABSTRACT], reason=f"{result.unique} new records imported")
@@ -331,6 +317,40 @@ def _land(search, result, user):
     if result.unique:
         # Screening builds the ranking features now, in the background, not at the first retrain.
         announce_records_added(review=review, search=search, added=result.unique)
+
+
+def _merge_events(search, user):
+    """The MERGE event of each record ``search`` brought that was linked as a duplicate, written by
+    the database in one INSERT ... SELECT, in the records' order.
+
+    The same rows ``Event.objects.bulk_create`` wrote from one Event per link, whose Python
+    instances were a quarter of a big import's importing-process CPU (55,000 links in a
+    100,000-record RIS file). The detail is built by the database: ``{"duplicate_of": pk,
+    "reason": text, "automatic": true}``.
+    """
+    # SQLite's JSON_OBJECT takes a bare 1 for the number 1: true must come from JSON('true').
+    true = Value(True) if connection.vendor != "sqlite" else Func(Value("true"), function="JSON")
+    columns = {
+        "review_id": Value(search.review_id),
+        "record_id": F("pk"),
+        "actor_id": Value(user.pk if user is not None else None, output_field=models.IntegerField()),
+        "kind": Value(Event.Kind.MERGE.value),
+        "detail": JSONObject(duplicate_of=F("duplicate_of_id"), reason=F("duplicate_reason"), automatic=true),
+        "created_at": Value(timezone.now(), output_field=models.DateTimeField()),
+    }
+    # Each column an alias of its own, annotated and selected in the INSERT's order.
+    aliases = {f"event_{name}": expression for name, expression in columns.items()}
+    links = (
+        Record.objects.filter(search=search, duplicate_of__isnull=False)
+        .order_by("pk")
+        .annotate(**aliases)
+        .values_list(*aliases)
+    )
+    select, params = links.query.sql_with_params()
+    quote = connection.ops.quote_name
+    fields = ", ".join(quote(Event._meta.get_field(name.removesuffix("_id")).column) for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(Event._meta.db_table)} ({fields}) {select}", params)
 
 
 def discard_staged(search):

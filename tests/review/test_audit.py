@@ -145,3 +145,29 @@ def test_a_records_history_shows_resolutions_merges_tags_and_notes(client, revie
     assert "Conflict resolved" in html and "Duplicate merged" in html and "Tag changed" in html
     # The duplicate's own page tells its side of the story.
     assert (Event.Kind.UNMERGE, f"(was a duplicate of #{original.pk})") in history(client, review, dup)
+
+
+@pytest.mark.parametrize("by_alice", [True, False], ids=["by alice", "by no one"])
+def test_an_imports_merge_events_are_one_per_link_in_record_order_with_a_json_true(review, alice, by_alice):
+    # Written by the database at landing (importing._merge_events), not from Python Events.
+    from tests.shared import shared
+
+    user = alice if by_alice else None
+    importing.import_file(review=review, path=shared("fixtures", "exports", "baseline_endnote.ris"), user=user)
+    importing.import_file(review=review, path=shared("fixtures", "exports", "baseline_zotero.ris"), user=user)
+    links = list(Record.objects.filter(review=review, duplicate_of__isnull=False).order_by("pk"))
+    events = list(Event.objects.filter(review=review, kind=Event.Kind.MERGE).order_by("pk"))
+    assert len(links) > 50
+    assert [event.record_id for event in events] == [record.pk for record in links]
+    for event, record in zip(events, links, strict=True):
+        assert event.detail == {
+            "duplicate_of": record.duplicate_of_id,
+            "reason": record.duplicate_reason,
+            "automatic": True,
+        }
+        assert event.detail["automatic"] is True  # JSON true, not the number 1
+        assert type(event.detail["duplicate_of"]) is int
+        assert event.actor_id == (alice.pk if by_alice else None)
+    (stored,) = {event.created_at for event in events}
+    (imported,) = Event.objects.filter(review=review, kind=Event.Kind.IMPORT, detail__duplicates=len(links))
+    assert abs((imported.created_at - stored).total_seconds()) < 60
