@@ -304,6 +304,17 @@ def _wait_for_staged(site, worker, at_least):
         time.sleep(0.1)
 
 
+def run_job_to_the_end(site, job_id):
+    """Start a fresh worker, wait until job ``job_id`` is done or failed, stop the worker:
+    (status, attempt, error)."""
+    worker = _worker(site)
+    try:
+        return _wait_for_job(site, job_id, worker)
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=30)
+
+
 def _wait_for_job(site, job_id, worker):
     deadline = time.monotonic() + 300
     while True:
@@ -359,12 +370,7 @@ def test_a_worker_killed_mid_import_is_re_run_from_the_page_and_each_record_land
     assert (shown, status_code, status, attempt) == ("True", "200", "queued", "2")
     assert site.counts()["staged"] == 0  # the stopped run's staged rows went with the re-run
 
-    worker = _worker(site)
-    try:
-        status, attempt, error = _wait_for_job(site, job_id, worker)
-    finally:
-        worker.terminate()
-        worker.communicate(timeout=30)
+    status, attempt, error = run_job_to_the_end(site, job_id)
     assert (status, attempt, error) == ("done", 2, "''")
     final = site.counts()
     assert final["big"] == final["big_pmids"] == RECORDS  # each record exactly once

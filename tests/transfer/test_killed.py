@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from tests.review.test_job_rerun import JOB, RERUN, _last, _wait_for_job, _worker, worker_site
+from tests.review.test_job_rerun import JOB, RERUN, _last, _worker, run_job_to_the_end, worker_site
 from transfer.exporting import export_review
 
 RECORDS = 6_000
@@ -150,12 +150,7 @@ def test_a_worker_killed_mid_review_import_is_re_run_from_the_page_and_each_row_
     shown, status_code, status, attempt = _last(site.python(RERUN.format(job=job_id)), "rerun")
     assert (shown, status_code, status, attempt) == ("True", "200", "queued", "2")
 
-    worker = _worker(site)
-    try:
-        status, attempt, error = _wait_for_job(site, job_id, worker)
-    finally:
-        worker.terminate()
-        worker.communicate(timeout=30)
+    status, attempt, error = run_job_to_the_end(site, job_id)
     assert (status, attempt, error) == ("done", 2, "''")
     _assert_landed_once(site)
     assert list((tmp_path / "uploads").iterdir()) == []
