@@ -131,7 +131,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # WAL is set once in the file (sieve/sqlite.py), not by every new connection.
+            "init_command": "PRAGMA synchronous=NORMAL;",
         }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
