@@ -66,3 +66,12 @@ def job_list(request, slug):
     recent = Job.objects.for_review(review).visible_to(membership).select_related("created_by")
     shown = jobs.listed(recent, 100)
     return render(request, "review/jobs.html", {"review": review, "membership": membership, "jobs": shown})
+
+
+@login_required
+@require_GET
+def dashboard_jobs(request, slug):
+    # The dashboard's "Background jobs" box, polled (htmx) while one of its jobs is unfinished.
+    review, membership = review_for_member(request, slug)
+    context = {"review": review, "jobs": jobs.on_dashboard(review, membership)}
+    return render(request, "review/_dashboard_jobs.html", context)

@@ -277,6 +277,15 @@ def listed(queryset, limit):
     return shown
 
 
+def on_dashboard(review, membership, limit=5):
+    """The jobs the review's dashboard lists for this member, the latest first (the dashboard and
+    the fragment it polls while one of them runs)."""
+    from review.models import Job
+
+    shown = Job.objects.for_review(review).visible_to(membership).for_dashboard().select_related("created_by")
+    return listed(shown, limit)
+
+
 def can_rerun(job, user, membership):
     """Whoever started the job, or an owner of its review."""
     return membership is not None and (membership.role == "owner" or (user.pk and job.created_by_id == user.pk))

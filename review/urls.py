@@ -13,6 +13,7 @@ urlpatterns = [
     path("r/<slug:slug>/import/", views.import_file, name="import"),
     path("r/<slug:slug>/import/count/", views.import_count, name="import_count"),
     path("r/<slug:slug>/jobs/", job_views.job_list, name="jobs"),
+    path("r/<slug:slug>/jobs/live/", job_views.dashboard_jobs, name="dashboard_jobs"),
     path("r/<slug:slug>/jobs/<int:pk>/", job_views.job_detail, name="job"),
     path("r/<slug:slug>/jobs/<int:pk>/progress/", job_views.job_progress, name="job_progress"),
     path("r/<slug:slug>/jobs/<int:pk>/rerun/", job_views.job_rerun, name="job_rerun"),

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from review import invitations, jobs
 from review.access import record_for_member, review_for_member
 from review.forms import InviteForm, MergeForm, ReviewForm, RoleForm
-from review.models import Job, Review, Role, Stage
+from review.models import Review, Role, Stage
 from screening import audit, conflicts, progress_report, queue, status, visibility
 from screening.blinding import lift_blinding
 from screening.models import Decision
@@ -52,9 +52,7 @@ def review_detail(request, slug):
         "open_conflicts": conflicts.open_counts(review) if membership.resolves_conflicts else None,
         "members": review.memberships.select_related("user").order_by("role", "user__username"),
         "searches": review.searches.select_related("run_by").order_by("-run_at", "-pk")[:5],
-        "jobs": jobs.listed(
-            Job.objects.for_review(review).visible_to(membership).for_dashboard().select_related("created_by"), 5
-        ),
+        "jobs": jobs.on_dashboard(review, membership),
         **_stopping_context(review),
     }
     return render(request, "screening/review_detail.html", context)

@@ -197,13 +197,33 @@ def test_the_dashboard_lists_running_jobs_but_not_finished_rerankings(client, re
     assert job_url(reranked) in client.get(reverse("review:jobs", args=[review.slug])).content.decode()
 
 
+def test_the_dashboards_job_box_shows_a_live_bar_while_a_job_runs_and_stops_polling_after(client, review, alice):
+    job = jobs.create(review=review, kind=Job.Kind.FILE_IMPORT, user=alice, title="embase.ris")
+    jobs.Progress(jobs.start(job.pk)).stage("Reading the file", done=250, total=1000)
+    client.force_login(alice)
+    live = reverse("review:dashboard_jobs", args=[review.slug])
+    for text in (
+        client.get(reverse("review:detail", args=[review.slug])).content.decode(),
+        client.get(live).content.decode(),
+    ):
+        assert f'hx-get="{live}"' in text and 'max="1000" value="250"' in text and "250 of 1000" in text
+    jobs.finish(job, summary="100 records imported")
+    done = client.get(live).content.decode()
+    assert "hx-get" not in done and "<progress" not in done and "100 records imported" in done
+
+
 # --- Access and escaping ---------------------------------------------------------------------------
 
 
 def test_dave_the_outsider_gets_404_on_every_job_page(client, review, other_review, alice, dave):
     job = jobs.create(review=review, kind=Job.Kind.FILE_IMPORT, user=alice)
     client.force_login(dave)
-    for url in (job_url(job), job_url(job, "review:job_progress"), reverse("review:jobs", args=[review.slug])):
+    for url in (
+        job_url(job),
+        job_url(job, "review:job_progress"),
+        reverse("review:jobs", args=[review.slug]),
+        reverse("review:dashboard_jobs", args=[review.slug]),
+    ):
         assert client.get(url).status_code == 404, url
     # His own review's slug does not open alice's job either.
     for name in ("review:job", "review:job_progress"):
