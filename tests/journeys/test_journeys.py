@@ -1,0 +1,173 @@
+"""What a review team does, in a real browser, against Sieve run as it is deployed (conftest.py):
+each journey clicks and types as a person would and checks what the pages show, and the
+database where the page cannot show it."""
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.journeys.conftest import person
+from tests.shared import shared
+
+pytestmark = pytest.mark.browser
+
+PEOPLE = """
+from django.contrib.auth import get_user_model
+for name in {names!r}:
+    get_user_model().objects.create_user(name, name + "@example.org", "pw-" + name)
+"""
+
+REVIEW_WITH_RECORDS = """
+from django.contrib.auth import get_user_model
+from review.importing import import_file
+from review.models import Membership, Review, Role
+users = {{u.username: u for u in get_user_model().objects.all()}}
+review = Review.objects.create(slug="kratom", title="Kratom for PTSD symptoms", created_by=users["alice"])
+for name, role in {roles!r}.items():
+    Membership.objects.create(review=review, user=users[name], role=role)
+import_file(review=review, path={path!r}, source="Embase", user=users["alice"])
+print(review.records.count())
+"""
+
+
+COUNTS = """
+import json
+from review.models import Review
+r = Review.objects.get(slug={slug!r})
+print(json.dumps({{"records": r.records.count(), "duplicates": r.records.filter(duplicate_of__isnull=False).count()}}))
+"""
+
+
+def _counts(site, slug):
+    return json.loads(site.python(COUNTS.format(slug=slug)).strip().splitlines()[-1])
+
+
+def _import(page, path, source):
+    page.get_by_role("link", name="Import file").first.click()
+    page.set_input_files("input[type=file][name=file]", str(path))
+    page.fill("input[name=source]", source)
+    page.get_by_role("button", name="Import", exact=True).click()
+    # The form answers at once with the job's page, which follows the worker to the end.
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/$"))
+    expect(page.locator("#job-progress")).to_contain_text("Done", timeout=60_000)
+    return page.locator("#job-progress").inner_text()
+
+
+def test_journey_1_an_owner_creates_a_review_imports_two_exports_sees_the_duplicates_and_undoes_one(browser, site):
+    site.python(PEOPLE.format(names=["alice"]))
+    alice = person(browser, site, "alice")
+
+    alice.get_by_role("link", name="New review").click()
+    alice.fill("input[name=title]", "Kratom for PTSD symptoms")
+    alice.fill("input[name=slug]", "kratom")
+    alice.get_by_role("button", name="Create review").click()
+    expect(alice.locator("h1")).to_contain_text("Kratom for PTSD symptoms")
+    expect(alice.locator("main")).to_contain_text("No records yet")
+
+    first = _import(alice, shared("fixtures", "exports", "baseline_endnote.ris"), "EndNote library")
+    assert "100" in first
+    alice.get_by_role("link", name="Back to the review").click()
+    second = _import(alice, shared("fixtures", "exports", "baseline_zotero.ris"), "Zotero library")
+    counts = _counts(site, "kratom")
+    assert counts["records"] == 200 and counts["duplicates"] >= 90, counts
+    assert str(counts["duplicates"]) in second  # the job says how many it found
+
+    alice.get_by_role("link", name="Back to the review").click()
+    alice.goto(site.url + "/r/kratom/duplicates/")
+    expect(alice.locator("main")).to_contain_text(f"{counts['duplicates']} records found twice or more")
+    first_row = alice.locator("tbody.dup-group tr:not(.group-head)").first
+    unmerged = first_row.locator("a").first.get_attribute("href")
+    first_row.get_by_role("button", name="Not a duplicate").click()
+    # The row goes (htmx swaps it out), the page stays.
+    expect(alice.locator(f'tbody.dup-group tr:not(.group-head) a[href="{unmerged}"]')).to_have_count(0)
+    assert _counts(site, "kratom")["duplicates"] == counts["duplicates"] - 1
+    alice.reload()
+    expect(alice.locator("main")).to_contain_text(f"{counts['duplicates'] - 1} records found twice or more")
+
+
+def test_journey_5_a_stranger_and_a_viewer_are_refused_where_they_should_be(browser, site):
+    site.python(PEOPLE.format(names=["alice", "erin", "dave"]))
+    embase = shared("fixtures", "exports", "embase.ris")
+    site.python(REVIEW_WITH_RECORDS.format(roles={"alice": "owner", "erin": "viewer"}, path=str(embase)))
+    record = site.python("from review.models import Record; print(Record.objects.order_by('pk').first().pk)").split()[
+        -1
+    ]
+    pages = [
+        "",
+        "records/",
+        "screen/title_abstract/",
+        "screen/full_text/",
+        "conflicts/title_abstract/",
+        "prisma/",
+        "extraction/",
+        "settings/",
+        "members/",
+        "searches/",
+        "search/",
+        "import/",
+        "duplicates/",
+        "jobs/",
+        f"records/{record}/",
+        "tags/",
+        "audit.csv",
+        "prisma/download.svg",
+    ]
+
+    dave = person(browser, site, "dave")
+    for path in pages:
+        response = dave.goto(f"{site.url}/r/kratom/{path}")
+        assert response.status == 404, path
+        assert "Kratom" not in dave.content(), path  # nothing of the review shows, not even its title
+    expect(dave.locator("main")).to_be_visible()  # the refusal keeps the site's layout
+
+    erin = person(browser, site, "erin")
+    response = erin.goto(f"{site.url}/r/kratom/")
+    assert response.status == 200
+    for path in ("settings/", "search/", "import/", "members/invite/"):
+        response = erin.goto(f"{site.url}/r/kratom/{path}")
+        assert response.status in (403, 404), path
+    # What a viewer may read, they read; a forged vote is refused and changes nothing.
+    assert erin.goto(f"{site.url}/r/kratom/records/").status == 200
+    assert erin.goto(f"{site.url}/r/kratom/prisma/").status == 200
+    token = erin.context.cookies()
+    csrf = next(c["value"] for c in token if c["name"] == "csrftoken")
+    forged = erin.request.post(
+        f"{site.url}/r/kratom/screen/title_abstract/{record}/decide/",
+        form={"outcome": "include", "csrfmiddlewaretoken": csrf},
+        headers={"X-CSRFToken": csrf, "Referer": site.url + "/r/kratom/"},
+    )
+    assert forged.status in (403, 404)
+    votes = site.python("from screening.models import Decision; print(Decision.objects.count())").split()[-1]
+    assert votes == "0"
+
+
+def test_journey_6_a_background_import_is_followed_to_its_end_from_the_dashboard(browser, site, tmp_path):
+    from bench.pubmed_xml import make_file
+
+    big = tmp_path / "big-search.xml"
+    make_file(big, 6000)
+    site.python(PEOPLE.format(names=["alice"]))
+    site.python(
+        REVIEW_WITH_RECORDS.format(roles={"alice": "owner"}, path=str(shared("fixtures", "exports", "embase.ris")))
+    )
+    alice = person(browser, site, "alice")
+    alice.goto(site.url + "/r/kratom/")
+
+    alice.get_by_role("link", name="Import file").first.click()
+    alice.set_input_files("input[type=file][name=file]", str(big))
+    alice.fill("input[name=source]", "PubMed")
+    alice.get_by_role("button", name="Import", exact=True).click()
+    expect(alice).to_have_url(re.compile(r"/jobs/\d+/$"))
+
+    # Away from the job's page: the dashboard shows the import's bar and follows it by itself.
+    alice.get_by_role("link", name="Kratom for PTSD symptoms").first.click()
+    jobs = alice.locator("#dashboard-jobs")
+    expect(jobs.locator("progress")).to_be_visible()
+    url = alice.url
+    expect(jobs).to_contain_text("Done", timeout=120_000)
+    expect(jobs.locator("progress")).to_have_count(0)
+    assert alice.url == url  # no reload: the box polled
+    added = _counts(site, "kratom")["records"]
+    assert added > 6000
