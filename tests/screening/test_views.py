@@ -481,7 +481,7 @@ def test_bob_screens_with_the_keyboard_without_page_reloads(imported, bob, live_
     page.wait_for_selector("#card .screen-progress progress[value]")
     assert sent == [("POST", "true")] * 3
     assert page.evaluate("window.stillTheSamePage") is True
-    assert "You: 3 of" in page.inner_text("#card .screen-progress")
+    assert "You: 3 screened" in page.inner_text("#card .screen-progress")
 
     page.keyboard.press("?")
     assert page.is_visible("#shortcut-help")
