@@ -48,7 +48,12 @@
     if (following && !document.body.contains(following)) following = null;
     var shown = current();
     if (shown && document.body.contains(shown)) return; // an error: the same conflict stays
-    highlight(following || conflicts()[0] || null);
+    if (!conflicts().length) {
+      // The last one on this page is resolved: the first page again brings the next ones (or says none are left).
+      window.location.assign(window.location.pathname);
+      return;
+    }
+    highlight(following || conflicts()[0]);
     following = null;
   });
 
