@@ -157,3 +157,13 @@ def test_bob_screens_by_number_keys_across_prefetched_cards_and_typing_never_fir
         (third, "exclude", "Not a trial"),
     ]
     assert Decision.objects.get(record_id=third, reviewer__username="bob").note == "1"
+
+
+def test_on_a_revisit_bobs_chosen_reason_button_is_marked(client, listed, bob):
+    first = pks(listed)[0]
+    client.force_login(bob)
+    decide(client, listed, TA, first, {"exclude_reason": "Animal study"})
+    page = client.get(reverse("screening:screen", args=[listed.slug, TA]) + f"?record={first}").content.decode()
+    card = page.split('<template class="next-card"')[0]
+    assert 'value="Animal study" class="btn btn-small btn-exclude chosen"' in card
+    assert 'value="Wrong population" class="btn btn-small btn-exclude"' in card
