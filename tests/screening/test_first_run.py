@@ -51,10 +51,15 @@ def _links(html, slug):
     return set(re.findall(rf'href="(/r/{re.escape(slug)}/[^"#?]*)', html))
 
 
+def _post_forms(html, slug):
+    """The actions of the POST forms that reach the review (the log-out form does not)."""
+    return set(re.findall(rf'<form[^>]*method="post"[^>]*action="(/r/{re.escape(slug)}/[^"]*)"', html))
+
+
 def test_erin_the_viewer_is_shown_no_link_that_refuses_her(client, review, team, erin):
     client.force_login(erin)
     start = reverse("review:detail", args=[review.slug])
-    seen, todo, refused = {start}, deque([start]), []
+    seen, todo, refused, forms = {start}, deque([start]), [], set()
     while todo and len(seen) < 300:
         url = todo.popleft()
         response = client.get(url)
@@ -62,10 +67,14 @@ def test_erin_the_viewer_is_shown_no_link_that_refuses_her(client, review, team,
             refused.append((url, response.status_code))
             continue
         if response.status_code == 200 and "text/html" in response.get("Content-Type", ""):
-            for link in _links(response.content.decode(), review.slug) - seen:
+            html = response.content.decode()
+            forms |= {(url, action) for action in _post_forms(html, review.slug)}
+            for link in _links(html, review.slug) - seen:
                 seen.add(link)
                 todo.append(link)
     assert refused == []
+    # Nor a form that changes something (a viewer changes nothing).
+    assert forms == set()
     # The crawl did reach the pages a viewer reads, and not the screening pages.
     assert reverse("screening:records", args=[review.slug]) in seen
     assert reverse("screening:screen", args=[review.slug, "title_abstract"]) not in seen
