@@ -14,9 +14,18 @@ DECISION_ORDER = {
 }
 
 
+# The review's first nine exclusion reasons each get a number key (1-9) on both screening stages and
+# in the conflicts queue; the rest stay in the reason list.
+REASON_KEYS = 9
+
+
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField()
+    decision = forms.ChoiceField(required=False)
     reason = forms.ChoiceField(required=False, label="Exclusion reason")
+    # Sent by a reason's own button (one keystroke: exclude with that reason). Only this review's
+    # listed reasons are accepted: another review's, or one taken off the list since the page was
+    # shown, is refused (the text is the reason's identity: positions shift when the list is edited).
+    exclude_reason = forms.ChoiceField(required=False)
     other_reason = forms.CharField(required=False, max_length=300, label="Other reason")
     note = forms.CharField(
         required=False,
@@ -30,6 +39,8 @@ class DecisionForm(forms.Form):
         self.fields["decision"].choices = [(c.value, c.label) for c in DECISION_ORDER[stage]]
         reasons = review.reasons_list()
         self.fields["reason"].choices = [("", "— reason —")] + [(r, r) for r in reasons]
+        self.reasons = reasons
+        self.fields["exclude_reason"].choices = [("", "")] + [(r, r) for r in reasons]
         self.fields["other_reason"].widget.attrs["placeholder"] = "or type a reason"
 
     @classmethod
@@ -46,9 +57,21 @@ class DecisionForm(forms.Form):
         }
         return cls(review=review, stage=stage, initial=initial)
 
+    def reason_buttons(self):
+        """(reason, its key or '') for each of the review's reasons: one button each."""
+        return [(reason, str(i) if i <= REASON_KEYS else "") for i, reason in enumerate(self.reasons, start=1)]
+
     def clean(self):
         cleaned = super().clean()
         reason = (cleaned.get("other_reason") or "").strip() or cleaned.get("reason") or ""
+        picked = cleaned.get("exclude_reason")
+        if picked:
+            if cleaned.get("decision") not in ("", Choice.EXCLUDE):
+                raise forms.ValidationError("A reason's button excludes; it cannot go with another decision.")
+            # The button's reason, whatever the list or the typed box says.
+            cleaned["decision"], reason = Choice.EXCLUDE, picked
+        elif not cleaned.get("decision") and not self.errors:
+            raise forms.ValidationError("Choose a decision.")
         if cleaned.get("decision") == Choice.EXCLUDE:
             if stages.needs_reason(self.stage, Choice.EXCLUDE) and not reason:
                 self.add_error("reason", "A full-text exclusion needs a reason: pick one or type your own.")

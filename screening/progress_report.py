@@ -28,7 +28,7 @@ from django.db.models import F, Min, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from review.models import Record, Stage
-from screening import sampling, stages, stopping
+from screening import sampling, stages, status, stopping
 from screening.models import Decision, Resolution
 from screening.retrain import RETRAIN_EVERY, criteria_text
 from screening.stages import OUTCOME_FIELD
@@ -229,7 +229,8 @@ def stage_progress(review, stage, *, recall_target=None, confidence=None):
     recall_target = chosen.recall_target if recall_target is None else recall_target
     confidence = chosen.confidence if confidence is None else confidence
     labels = screened_labels(review, stage)
-    n_total = stages.in_stage(review, stage).count()
+    # The same "of M" as the dashboard's and the screening page's figures (status.team_counts).
+    n_total = stages.in_stage(review, stage).aggregate(**status.team_counts(stage))["total"]
     if not n_total:
         return StageProgress(stage, (), 0, None, None, 1, 0)
     ranked = stopping.recommend(labels, n_total, recall_target=recall_target, confidence=confidence)

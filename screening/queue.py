@@ -31,7 +31,7 @@ from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from review.models import Membership, Record
-from screening import retrain, sampling, stages
+from screening import retrain, sampling, stages, status
 from screening.models import (
     Claim,
     Decision,
@@ -356,10 +356,7 @@ def progress(review, user, stage):
     total: records taking part in the stage.
     """
     needed = max(review.reviewers_needed(stage), 1)
-    totals = stages.in_stage(review, stage).aggregate(
-        total=Count("pk"),
-        team_done=Count("pk", filter=stages.decided_q(stage)),
-    )
+    totals = stages.in_stage(review, stage).aggregate(**status.team_counts(stage))
     total = totals["total"]
     # Driven from the votes (far fewer rows than records early on), grouped per record.
     per_record = (
@@ -375,7 +372,7 @@ def progress(review, user, stage):
     )
     counts = {key: value or 0 for key, value in counts.items()}
     counts["total"] = total
-    counts["team_done"] = totals["team_done"]
+    counts["team_done"] = totals["decided"]
     counts["mine_left"] = total - counts["mine_done"] - counts["full_without_me"]
     mine_total = counts["mine_done"] + counts["mine_left"]
     return {

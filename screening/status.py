@@ -13,6 +13,15 @@ from screening.stages import OUTCOME_FIELD
 Outcome = Record.Outcome
 
 
+def team_counts(stage):
+    """The aggregates behind every "N of M records decided" at ``stage``, over the stage's records
+    (``stages.in_stage``): ``total`` taking part, ``decided`` reconciled (neither pending nor an
+    open conflict: a record one reviewer of two has voted on is not decided yet). The dashboard,
+    the screening page and the stopping panel all count with these, so their figures agree.
+    """
+    return {"total": Count("pk"), "decided": Count("pk", filter=stages.decided_q(stage))}
+
+
 def stage_votes(review, stage):
     """{record_id: {reviewer username: category}} from current votes on the stage's records."""
     qs = Decision.objects.filter(
@@ -34,7 +43,7 @@ def stage_status(review, stage):
     else:
         included = Q(**{field: Outcome.INCLUDE})
     counts = records.aggregate(
-        eligible=Count("pk"),
+        **team_counts(stage),
         pending=Count("pk", filter=Q(**{field: Outcome.PENDING})),
         included=Count("pk", filter=included),
         excluded=Count("pk", filter=Q(**{field: Outcome.EXCLUDE})),
@@ -42,7 +51,7 @@ def stage_status(review, stage):
         not_retrieved=Count("pk", filter=Q(**{field: Outcome.NOT_RETRIEVED})),
         conflicts_open=Count("pk", filter=Q(**{field: Outcome.CONFLICT})),
     )
-    counts["screened"] = counts["eligible"] - counts["pending"] - counts["conflicts_open"]
+    counts["eligible"], counts["screened"] = counts.pop("total"), counts.pop("decided")
     counts["conflicts_resolved"] = Resolution.objects.filter(record__in=records, stage=stage, is_current=True).count()
     counts.update(agreement(stage_votes(review, stage)))
     if stage == Stage.TITLE_ABSTRACT:

@@ -177,7 +177,7 @@ def screen(request, slug, stage):
 def screen_progress(request, slug, stage):
     review, _ = review_for_member(request, slug, roles=SCREENING_ROLES)
     stage = _stage(stage)
-    context = {"progress": queue.progress(review, request.user, stage)}
+    context = {"progress": queue.progress(review, request.user, stage), "stage": stage}
     return render(request, "screening/_progress.html", context)
 
 

@@ -29,6 +29,8 @@ SECRET_KEY_IS_SET = bool(os.environ.get("SECRET_KEY"))
 SECRET_KEY = os.environ.get("SECRET_KEY") or "sieve-insecure-development-key-change-me"
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
+# A refused form explains itself in the site's layout (templates/403_csrf.html).
+CSRF_FAILURE_VIEW = "sieve.views.csrf_failure"
 
 # HTTPS: one switch for a production deployment behind TLS.
 SIEVE_HTTPS = _bool("SIEVE_HTTPS", False)

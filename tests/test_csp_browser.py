@@ -36,6 +36,10 @@ def test_alices_pages_work_under_the_csp_and_run_nothing_she_did_not_ship(world,
     visit("screening:extraction_entry", slug, world.included.pk, ready="form .help")
     assert "alert(" in page.inner_text("form .help")  # shown as text, not run
 
+    # The conflicts queue with its keys (static/conflicts.js): hostile reasons on the buttons, shown as text.
+    visit("screening:conflicts", slug, TA, ready=f"#conflict-{world.conflict.pk}.current")
+    assert page.locator(f"#conflict-{world.conflict.pk} .reason-buttons button").count() == 2
+
     # Screening with keyboard shortcuts: htmx swaps in the next card under the policy.
     visit("screening:screen", slug, TA, ready="#card[data-ready]")
     first = page.get_attribute("#card form.decision-form", "action")

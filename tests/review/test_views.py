@@ -263,7 +263,7 @@ def test_the_overview_counts_records_duplicates_and_bobs_progress(client, review
     assert (status["title_abstract"]["included"], status["title_abstract"]["excluded"]) == (1, 1)
     assert status["title_abstract"]["pending"] == len(unique) - 2
     html = page(response)
-    assert f"You: 2 of {len(unique)} records that need your vote" in html
+    assert f"You: 2 screened, {len(unique) - 2} left for you" in html
     assert f"Team: 2 of {len(unique)} records decided" in html
     assert "baseline_zotero.ris" in html  # latest imports
 

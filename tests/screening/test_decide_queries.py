@@ -97,7 +97,7 @@ def test_the_card_after_a_decision_is_handed_out_in_ranked_order(client, review,
     assert f'<template class="next-card" data-record="{top[3]}">' in response.content.decode()
     # The progress bar follows in its own request.
     progress = client.get(reverse("screening:screen_progress", args=[review.slug, TA]))
-    assert "You: 1 of 300" in progress.content.decode()
+    assert "You: 1 screened, 299 left for you" in progress.content.decode()
 
 
 def test_records_past_the_first_window_of_ranks_are_found(review, bob, carol):

@@ -186,7 +186,7 @@ def test_bobs_next_card_shows_before_the_server_answers_his_decision(review, bob
     # The answer brings the card after the second one; the first card is gone, the vote stored.
     page.wait_for_selector(f"#card > template.next-card[data-record='{third}']", state="attached")
     page.wait_for_selector("#card .screen-progress progress[value]")
-    assert "You: 1 of 6" in page.inner_text("#card .screen-progress")
+    assert "You: 1 screened, 5 left for you" in page.inner_text("#card .screen-progress")
     assert page.locator("section.screen").count() == 1
     assert list(Decision.objects.filter(reviewer=bob).values_list("record_id", "decision")) == [(first, "exclude")]
     # The keys work on the prefetched card, and its back link returns to the first record.

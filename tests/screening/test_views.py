@@ -195,7 +195,8 @@ def test_it_hides_bobs_vote_from_carol(client, imported, bob, carol):
     client.force_login(carol)
     page = client.get(url("screen", imported, TA)).content.decode()
     assert url("decide", imported, TA, record.pk) in page
-    assert "Wrong outcome" not in page.split('id="id_reason"')[0]
+    # The review lists "Wrong outcome" (its reason buttons and list); nowhere before them.
+    assert "Wrong outcome" not in page.split('class="reason-buttons"')[0]
     assert "You decided" not in page and "bob" not in page
 
 
@@ -480,7 +481,7 @@ def test_bob_screens_with_the_keyboard_without_page_reloads(imported, bob, live_
     page.wait_for_selector("#card .screen-progress progress[value]")
     assert sent == [("POST", "true")] * 3
     assert page.evaluate("window.stillTheSamePage") is True
-    assert "You: 3 of" in page.inner_text("#card .screen-progress")
+    assert "You: 3 screened" in page.inner_text("#card .screen-progress")
 
     page.keyboard.press("?")
     assert page.is_visible("#shortcut-help")
