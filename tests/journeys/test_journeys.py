@@ -171,3 +171,91 @@ def test_journey_6_a_background_import_is_followed_to_its_end_from_the_dashboard
     assert alice.url == url  # no reload: the box polled
     added = _counts(site, "kratom")["records"]
     assert added > 6000
+
+
+DUAL_REVIEW = """
+from django.contrib.auth import get_user_model
+from review.importing import import_file
+from review.models import Membership, Review, Role
+users = {{u.username: u for u in get_user_model().objects.all()}}
+review = Review.objects.create(
+    slug="ptsd", title="Trajectories of PTSD", created_by=users["alice"], title_abstract_reviewers=2,
+    exclusion_reasons="Wrong population\\nNot about trajectories\\nNot a study",
+)
+for name, role in (("alice", "owner"), ("bob", "reviewer"), ("carol", "reviewer")):
+    Membership.objects.create(review=review, user=users[name], role=role)
+import_file(review=review, path={path!r}, source="OpenAlex", user=users["alice"])
+print(review.records.count())
+"""
+
+VOTES = """
+import json
+from screening.models import Decision
+votes = Decision.objects.filter(record__review__slug="ptsd", is_current=True)
+print(json.dumps({name: sorted(votes.filter(reviewer__username=name).values_list("record_id", flat=True)) for name in ("bob", "carol")}))
+"""
+
+
+def _synergy_subset(tmp_path, rows):
+    """The first ``rows`` records of the PTSD review's dataset, with every included one, as a
+    plain CSV export (no labels: the reviewers' keys decide), and the included titles."""
+    import csv
+
+    with shared("datasets", "van_de_Schoot_2018.csv").open(newline="", encoding="utf-8") as f:
+        records = list(csv.DictReader(f))
+    chosen = [r for r in records if r["label_included"] == "1"] + [r for r in records if r["label_included"] != "1"]
+    chosen = chosen[:rows]
+    path = tmp_path / "ptsd-export.csv"
+    columns = ["title", "abstract", "year", "authors", "journal", "doi", "pmid"]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(chosen)
+    return path, {r["title"].strip() for r in chosen if r["label_included"] == "1"}
+
+
+def _screen_one(page, included, n):
+    """Read the card, decide by one key (include, exclude, or exclude with reason 1-3), and wait
+    for the next card. Returns (record id, whether the card showed a model's ranking)."""
+    page.wait_for_selector("#card[data-ready][data-record]")
+    record = page.locator("#card").get_attribute("data-record")
+    title = page.locator("#card .record-title").inner_text().strip()
+    ranked = page.locator("#card .record-ranking .band").count() > 0
+    page.keyboard.press("i" if title in included else ("e", "1", "2", "3")[n % 4])
+    page.wait_for_function(
+        "r => { const c = document.querySelector('#card'); return !c || c.dataset.record !== r; }", arg=record
+    )
+    return record, ranked
+
+
+def test_journey_2_two_reviewers_screen_by_keyboard_blinded_with_prioritisation(browser, site, tmp_path):
+    export, included = _synergy_subset(tmp_path, 150)
+    site.python(PEOPLE.format(names=["alice", "bob", "carol"]))
+    assert site.python(DUAL_REVIEW.format(path=str(export))).split()[-1] == "150"
+    bob, carol = person(browser, site, "bob"), person(browser, site, "carol")
+    for page in (bob, carol):
+        page.goto(site.url + "/r/ptsd/")
+        page.get_by_role("link", name="Title/abstract").first.click()
+
+    seen = {"bob": [], "carol": []}
+    ranked = {"bob": False, "carol": False}
+    for n in range(20):  # turn about, as two people working at the same time
+        for name, page in (("bob", bob), ("carol", carol)):
+            record, shown_ranked = _screen_one(page, included, n)
+            seen[name].append(record)
+            ranked[name] |= shown_ranked
+            other = "carol" if name == "bob" else "bob"
+            text = page.locator("main").inner_text()
+            # Blinded: nothing on the card tells who else voted, or how.
+            assert other not in text.lower(), f"{name} sees {other} on record {record}"
+            assert "1 of 2 votes" not in text and "other reviewer" not in text.lower()
+
+    # Every keystroke was one vote, none lost or doubled, under the reviewer who pressed it.
+    votes = json.loads(site.python(VOTES).strip().splitlines()[-1])
+    for name in ("bob", "carol"):
+        assert len(seen[name]) == len(set(seen[name])) == 20
+        assert votes[name] == sorted(int(r) for r in seen[name])
+    # Prioritisation was on: the worker retrained as votes came in and the cards showed its ranking.
+    assert ranked["bob"] and ranked["carol"]
+    # Both reviewers voted on the records the model put first (dual screening): their cards overlap.
+    assert set(seen["bob"]) & set(seen["carol"])
