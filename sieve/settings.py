@@ -218,11 +218,28 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # (`make demo`, the tests) WhiteNoise serves the apps' and static/'s files as they are.
 SIEVE_COLLECTED_STATIC = _bool("SIEVE_COLLECTED_STATIC", False)
 WHITENOISE_USE_FINDERS = not SIEVE_COLLECTED_STATIC
-if SIEVE_COLLECTED_STATIC:
-    STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if SIEVE_COLLECTED_STATIC
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+    # Full-text PDFs (review.fulltexts): under the data directory, never under MEDIA_URL (a view that
+    # checks membership serves them). A deployment can point this at object storage (e.g.
+    # django-storages' S3 backend) by setting alone; the names stored are the storage's.
+    "fulltexts": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": Path(os.environ.get("SIEVE_FULLTEXT_DIR") or DATA_DIR / "fulltexts")},
+    },
+}
+# The largest full-text PDF accepted (uploaded, or fetched from PubMed Central).
+try:
+    SIEVE_MAX_PDF_SIZE = int(os.environ.get("SIEVE_MAX_PDF_MB", "50")) * 1024 * 1024
+except ValueError:
+    raise RuntimeError(
+        f"SIEVE_MAX_PDF_MB must be a whole number of megabytes, not {os.environ['SIEVE_MAX_PDF_MB']!r}"
+    ) from None
 warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGIN_URL = "login"
@@ -248,6 +265,8 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "object-src": [NONE],
+        # The full-text PDF is shown in an <iframe> of the review's own origin (nothing else is framed).
+        "frame-src": [SELF],
         "base-uri": [SELF],
         "form-action": [SELF],
         "frame-ancestors": [NONE],
