@@ -3,7 +3,7 @@ open-access copies in PubMed Central. Thin shells over review.fulltexts; every v
 membership (outsiders get 404), and only those who screen may change a PDF."""
 
 from csp.constants import SELF
-from csp.decorators import csp_update
+from csp.decorators import csp_replace
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -26,19 +26,28 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class PdfForm(forms.Form):
-    pdf = forms.FileField(label="PDF")
+    pdf = forms.FileField(label="PDF", allow_empty_file=True)  # review.fulltexts says why it is refused
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented pattern): a list of UploadedFiles."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_empty_file", True)  # review.fulltexts says why one is refused
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data]
+        return [super(MultipleFileField, self).clean(one, initial) for one in files]
 
 
 class BulkForm(forms.Form):
-    files = forms.FileField(
+    files = MultipleFileField(
         label="PDFs or zip archives of PDFs",
         widget=MultipleFileInput(attrs={"accept": ".pdf,.zip,application/pdf,application/zip"}),
         help_text="Each file is matched by its name: a PMID (12345678.pdf), a PMCID (PMC1234567.pdf), "
         "a DOI with “_” for “/” (10.1000_xyz.pdf), or the record's id in its source file.",
     )
-
-    def clean_files(self):
-        return self.files.getlist("files")
 
 
 def _back(request, review, record):
@@ -51,7 +60,7 @@ def _back(request, review, record):
 @login_required
 @require_GET
 @xframe_options_sameorigin
-@csp_update({"frame-ancestors": [SELF]})
+@csp_replace({"frame-ancestors": [SELF]})
 def fulltext_pdf(request, slug, pk):
     """The record's PDF, to members only: inline (for the viewer beside the decision buttons) or,
     with ?download=1, as an attachment. Never from a public URL."""
