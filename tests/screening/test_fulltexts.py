@@ -233,6 +233,9 @@ def test_the_open_access_search_is_a_job_that_fetches_pmc_pdfs(
     assert sorted(elink.params["id_list"]) == ["111", "333"]
     assert job.result == {"asked": 2, "linked": 2, "fetched": 1}
     assert "2 records with a PMID asked about" in job.summary and "1 without a PMID" in job.summary
+    assert (job.done, job.total) == (4, 4)  # the links, then each record
+    page = client.get(response["Location"]).content.decode()
+    assert "Open-access full-text search" in page and "1 PDFs fetched" in page
 
     fetched = FullText.objects.get(record=records[0])
     assert fetched.source == "pmc" and fetched.oa_pmcid == "PMC900"
@@ -267,3 +270,30 @@ def test_pubmed_unreachable_fails_the_job_with_a_clear_message(
     job = Job.objects.get(kind=Job.Kind.FULLTEXT_SEARCH)
     assert job.status == Job.Status.FAILED and "HTTP 500" in job.error
     assert not FullText.objects.exists()
+
+
+# --- PRISMA ----------------------------------------------------------------------------------------
+
+
+def test_prisma_reports_sought_are_the_full_text_records_and_not_retrieved_the_decision(review, records, bob):
+    from screening import prisma
+    from screening.decisions import record_decision
+
+    first, second, twin, other_twin, by_key = records
+    for record in (second, other_twin, by_key):
+        record_decision(record=record, reviewer=bob, stage="title_abstract", decision="include")
+    record_decision(record=records[0], reviewer=bob, stage="title_abstract", decision="include")
+    record_decision(record=twin, reviewer=bob, stage="title_abstract", decision="exclude")
+    # Five records screened, four sent on to full text. Two of them have a PDF.
+    fulltexts.attach(first, PDF, filename="a.pdf", user=bob)
+    fulltexts.attach(second, PDF, filename="b.pdf", user=bob)
+    record_decision(record=first, reviewer=bob, stage="full_text", decision="include")
+    record_decision(record=other_twin, reviewer=bob, stage="full_text", decision="not_retrieved")
+    record_decision(record=by_key, reviewer=bob, stage="full_text", decision="not_retrieved")
+    counts = prisma.compute(review)
+    assert counts.reports_sought == 4
+    # "Not retrieved" is the decision, whatever PDFs are attached; a PDF alone decides nothing.
+    assert counts.reports_not_retrieved == 2
+    assert counts.reports_assessed == 1 and counts.awaiting_full_text == 1
+    fulltexts.attach(by_key, PDF, filename="found later.pdf", user=bob)
+    assert prisma.compute(review).reports_not_retrieved == 2
