@@ -365,3 +365,16 @@ def find_open_access(review, record_ids, *, user=None, progress=None):
         detail={"action": "open_access", "summary": result.summary()},
     )
     return result
+
+
+def forget_review_files(review_pk):
+    """Remove a deleted review's PDFs from the storage (its folder: every name starts with its pk).
+    Called once the deletion commits (review.removal deletes rows without per-row signals)."""
+    storage = FullText._meta.get_field("file").storage
+    folder = str(review_pk)
+    try:
+        names = storage.listdir(folder)[1]
+    except (FileNotFoundError, NotImplementedError):
+        return
+    for name in names:
+        storage.delete(f"{folder}/{name}")

@@ -297,3 +297,19 @@ def test_prisma_reports_sought_are_the_full_text_records_and_not_retrieved_the_d
     assert counts.reports_assessed == 1 and counts.awaiting_full_text == 1
     fulltexts.attach(by_key, PDF, filename="found later.pdf", user=bob)
     assert prisma.compute(review).reports_not_retrieved == 2
+
+
+def test_deleting_the_review_removes_its_pdfs_from_the_storage(
+    review, records, other_review, bob, dave, storage, django_capture_on_commit_callbacks
+):
+    from review import removal
+
+    fulltexts.attach(records[0], PDF, filename="a.pdf", user=bob)
+    search = Search.objects.create(review=other_review, kind="file", source="Embase")
+    kept = Record.objects.create(review=other_review, search=search, source="Embase", title="Other")
+    fulltexts.attach(kept, PDF, filename="b.pdf", user=dave)
+    assert storage.listdir(str(review.pk))[1]
+    with django_capture_on_commit_callbacks(execute=True):
+        removal.delete_review(review, confirmation=review.slug)
+    assert not storage.exists(str(review.pk)) or storage.listdir(str(review.pk))[1] == []
+    assert storage.open(FullText.objects.get(record=kept).file.name).read() == PDF
