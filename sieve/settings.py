@@ -51,6 +51,8 @@ NCBI_EMAIL = os.environ.get("NCBI_EMAIL", "")
 NCBI_API_KEY = os.environ.get("NCBI_API_KEY", "")
 NCBI_TOOL = "sieve"
 NCBI_EUTILS_URL = os.environ.get("NCBI_EUTILS_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
+# PubMed Central's OA web service, asked for the PDF of an open-access article (review/pubmed.py).
+NCBI_PMC_OA_URL = os.environ.get("NCBI_PMC_OA_URL", "https://www.ncbi.nlm.nih.gov/pmc/utils/oa/oa.fcgi")
 # NCBI's limit holds across every web process and worker sharing the database (review/ratelimit.py);
 # an empty value keeps it per process.
 NCBI_RATE_LIMITER = os.environ.get("NCBI_RATE_LIMITER", "review.ratelimit.DatabaseRateLimiter")
