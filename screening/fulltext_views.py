@@ -16,9 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from review import fulltexts, jobs
 from review.access import SCREENING_ROLES, record_for_member, review_for_member
-from review.models import FullText, Job, Record, Stage
-from screening.fulltext_tasks import find_open_access
-from screening.stages import in_stage_q
+from review.models import FullText, Stage
+from screening import fulltext_tasks
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -139,31 +138,19 @@ def fulltext_bulk(request, slug):
     return render(request, "screening/fulltext_bulk.html", context)
 
 
-def full_text_records(review):
-    """The records of ``review`` that reach full-text screening (the ones whose report is sought)."""
-    return Record.objects.filter(review=review).filter(in_stage_q(review, Stage.FULL_TEXT))
-
-
 @login_required
 @require_POST
 def fulltext_open_access(request, slug):
     """Queue the search for open-access copies of every full-text record without a PDF (or of
     one record, ``record=pk``)."""
     review, membership = review_for_member(request, slug, SCREENING_ROLES)
-    records = full_text_records(review).exclude(fulltext__file__gt="")
     one = request.POST.get("record", "")
-    if one.isdigit():
-        records = Record.objects.filter(review=review, pk=int(one), duplicate_of__isnull=True)
-    ids = list(records.values_list("pk", flat=True))
+    ids = fulltext_tasks.records_to_search(review, int(one) if one.isdigit() else None)
     if not ids:
         messages.info(request, "Every record at full text already has a PDF: nothing to search for.")
         return redirect("screening:screen", review.slug, Stage.FULL_TEXT)
-    title = f"Open-access full texts for {len(ids):,} record{'s' if len(ids) > 1 else ''}"
-    job = jobs.create(
-        review=review, kind=Job.Kind.FULLTEXT_SEARCH, user=request.user, params={"records": ids}, title=title
-    )
     try:
-        jobs.enqueue(job, find_open_access)
+        job = fulltext_tasks.enqueue_open_access(review, ids, user=request.user)
     except jobs.JobNotQueued:
         messages.error(request, "The search could not be queued (the task queue did not answer); try again.")
         return redirect("screening:screen", review.slug, Stage.FULL_TEXT)

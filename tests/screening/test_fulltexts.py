@@ -313,3 +313,18 @@ def test_deleting_the_review_removes_its_pdfs_from_the_storage(
         removal.delete_review(review, confirmation=review.slug)
     assert not storage.exists(str(review.pk)) or storage.listdir(str(review.pk))[1] == []
     assert storage.open(FullText.objects.get(record=kept).file.name).read() == PDF
+
+
+def test_the_find_open_access_command_does_what_the_job_does(review, records, eutils_server, quick_ncbi):
+    from django.core.management import CommandError, call_command
+
+    eutils_server.pmc_links = {"111": "PMC900"}
+    eutils_server.pmc_oa = {"PMC900": PDF}
+    out = io.StringIO()
+    call_command("find_open_access", review.slug, stdout=out)
+    assert "1 records with a PMID asked about: 1 in PubMed Central, 1 PDFs fetched" in out.getvalue()
+    assert FullText.objects.get(record=records[0]).file.read() == PDF
+    eutils_server.plan("elink", [stand_in.Fault(status=500)], forever=True)
+    records[0].fulltext.file.delete()
+    with pytest.raises(CommandError, match="HTTP 500"):
+        call_command("find_open_access", review.slug, stdout=out)
