@@ -8,6 +8,7 @@ review.pubmed, the only module that talks to NCBI). Files live in STORAGES["full
 names made here, never the uploader's; the views serve them after checking membership.
 """
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -173,7 +174,7 @@ class Match:
     record: Record | None = None
     how: str = ""  # "PMID", "DOI", ...
     problem: str = ""  # why it was not attached
-    data: bytes = field(default=b"", repr=False)
+    read: object = field(default=None, repr=False)  # () -> the checked PDF's bytes (FullTextError)
 
 
 def _doi_key(text):
@@ -184,52 +185,57 @@ def _file_key(text):
     return SAFE_CHARS.sub("", text).lower()
 
 
-def expand_uploads(uploads):
-    """(name, bytes or FullTextError) for each PDF among ``uploads`` (UploadedFiles; a .zip is
-    opened and each PDF in it taken; anything else is named as refused)."""
+def _refused(error):
+    def read():
+        raise error
+
+    return read
+
+
+def expand_uploads(uploads, stack):
+    """(name, read) for each file among ``uploads`` (UploadedFiles; a .zip is opened, kept open
+    by ``stack``, an ExitStack, and each file in it listed); ``read()`` returns the checked PDF's
+    bytes or raises FullTextError. Files are read only when attached: one PDF in memory at a time."""
     items = []
     for upload in uploads:
         if upload.name.lower().endswith(".zip"):
-            items.extend(_zip_members(upload))
-            continue
-        try:
-            items.append((upload.name, read_upload(upload)))
-        except FullTextError as error:
-            items.append((upload.name, error))
+            items.extend(_zip_members(upload, stack))
+        else:
+            items.append((upload.name, lambda upload=upload: read_upload(upload)))
     return items
 
 
-def _zip_members(upload):
+def _zip_members(upload, stack):
     try:
-        archive = zipfile.ZipFile(upload)
+        archive = stack.enter_context(zipfile.ZipFile(upload))
     except (zipfile.BadZipFile, OSError) as error:
-        return [(upload.name, FullTextError(f"{upload.name}: not a readable zip archive ({error})."))]
+        return [(upload.name, _refused(FullTextError(f"{upload.name}: not a readable zip archive ({error}).")))]
     items = []
-    with archive:
-        for info in archive.infolist():
-            name = PurePath(info.filename).name
-            if info.is_dir() or info.filename.startswith("__MACOSX/") or name.startswith("."):
-                continue
-            if info.file_size > max_size():
-                items.append((name, FullTextError(f"{name}: larger than the {_megabytes(max_size())} allowed.")))
-                continue
-            try:
-                with archive.open(info) as member:
-                    data = member.read(max_size() + 1)
-                check_pdf(name, data)
-            except FullTextError as error:
-                data = error
-            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
-                data = FullTextError(f"{name}: cannot be read from the zip ({error}).")
-            items.append((name, data))
+    for info in archive.infolist():
+        name = PurePath(info.filename).name
+        if info.is_dir() or info.filename.startswith("__MACOSX/") or name.startswith("."):
+            continue
+        items.append((name, lambda info=info, name=name: _zip_member(archive, info, name)))
     return items
+
+
+def _zip_member(archive, info, name):
+    if info.file_size > max_size():
+        raise FullTextError(f"{name}: the file is larger than the {_megabytes(max_size())} allowed for a PDF.")
+    try:
+        with archive.open(info) as member:
+            data = member.read(max_size() + 1)
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
+        raise FullTextError(f"{name}: cannot be read from the zip ({error}).") from None
+    check_pdf(name, data)
+    return data
 
 
 def match_files(review, items):
-    """A Match for each (name, bytes or FullTextError) of ``items``: the one record of ``review``
-    (not a duplicate) the file name names by PMID, PMCID, DOI or as the record's file name
-    (its source key). No match, or more than one, is reported, never guessed; two files naming
-    the same record are both refused."""
+    """A Match for each (name, read) of ``items``: the one record of ``review`` (not a duplicate)
+    the file name names by PMID, PMCID, DOI or as the record's file name (its source key). No
+    match, or more than one, is reported, never guessed; two files naming the same record are
+    both refused."""
     records = list(
         Record.objects.filter(review=review, duplicate_of__isnull=True).only("pk", "pmid", "pmcid", "doi", "source_key")
     )
@@ -244,13 +250,9 @@ def match_files(review, items):
         if record.source_key:
             by["file name"].setdefault(_file_key(record.source_key), []).append(record)
     matches = []
-    for name, data in items:
-        match = Match(name=name)
+    for name, read in items:
+        match = Match(name=name, read=read)
         matches.append(match)
-        if isinstance(data, FullTextError):
-            match.problem = str(data)
-            continue
-        match.data = data
         stem = PurePath(name).stem.strip()
         if DIGITS.match(stem):
             how, found = "PMID", by["PMID"].get(stem, [])
@@ -283,14 +285,19 @@ def match_files(review, items):
 
 def bulk_attach(review, uploads, *, user):
     """Attach each of ``uploads`` (PDFs and zips of PDFs) to the record it names (match_files);
-    the Matches, attached or with their problem. All the attachments are one transaction."""
-    matches = match_files(review, expand_uploads(uploads))
-    with transaction.atomic():
-        for match in matches:
-            if match.record and not match.problem:
-                attach(match.record, match.data, filename=match.name, user=user)
-    for match in matches:
-        match.data = b""
+    the Matches, attached or with their problem (a file that is not an acceptable PDF says so).
+    All the attachments are one transaction."""
+    with contextlib.ExitStack() as stack:
+        matches = match_files(review, expand_uploads(uploads, stack))
+        with transaction.atomic():
+            for match in matches:
+                if match.record:
+                    try:
+                        data = match.read()
+                    except FullTextError as error:
+                        match.problem, match.record = str(error), None
+                        continue
+                    attach(match.record, data, filename=match.name, user=user)
     return matches
 
 

@@ -162,10 +162,13 @@ def test_the_full_text_card_shows_the_pdf_beside_the_decision_buttons(client, re
 
 def test_bulk_upload_matches_by_pmid_doi_pmcid_and_file_name_and_never_guesses(client, review, records, bob):
     first, by_doi, twin, _, by_key = records
+    for pmid in ("444", "555"):
+        Record.objects.create(review=review, search=first.search, source="Embase", title=pmid, pmid=pmid)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("papers/10.1000_abc.1.pdf", PDF)  # DOI with "_" for "/", any case
         z.writestr("papers/notes.txt", b"hello")
+        z.writestr("papers/555.pdf", b"hello")
         z.writestr("__MACOSX/._111.pdf", b"junk")
     files = [
         SimpleUploadedFile("111.pdf", PDF, "application/pdf"),  # PMID
@@ -173,7 +176,7 @@ def test_bulk_upload_matches_by_pmid_doi_pmcid_and_file_name_and_never_guesses(c
         SimpleUploadedFile("10.1000_twin.pdf", PDF, "application/pdf"),  # two records share the DOI
         SimpleUploadedFile("999.pdf", PDF, "application/pdf"),  # no such PMID
         SimpleUploadedFile("smith 2020.pdf", PDF, "application/pdf"),  # source key: same record as PMC77
-        SimpleUploadedFile("fake.pdf", b"GIF89a", "application/pdf"),
+        SimpleUploadedFile("444.pdf", b"GIF89a", "application/pdf"),
         SimpleUploadedFile("all.zip", archive.getvalue(), "application/zip"),
     ]
     client.force_login(bob)
@@ -186,11 +189,13 @@ def test_bulk_upload_matches_by_pmid_doi_pmcid_and_file_name_and_never_guesses(c
     assert "no record of this review has the PMID “999”" in refused["999.pdf"]
     assert "also named by smith 2020.pdf" in refused["PMC77.pdf"]
     assert "also named by PMC77.pdf" in refused["smith 2020.pdf"]
-    assert "not a PDF" in refused["fake.pdf"] and "not a PDF" in refused["notes.txt"]
+    assert refused["444.pdf"] == "444.pdf: not a PDF (a PDF file starts with “%PDF-”)."
+    assert refused["555.pdf"] == "555.pdf: not a PDF (a PDF file starts with “%PDF-”)."
+    assert refused["notes.txt"] == "no record of this review has the file name “notes”"
     assert "._111.pdf" not in refused
     assert set(FullText.objects.exclude(file="").values_list("record", flat=True)) == {first.pk, by_doi.pk}
     html = response.content.decode()
-    assert "2 attached, 6 not attached" in html
+    assert "2 attached, 7 not attached" in html
 
 
 def test_bulk_upload_is_refused_to_viewers_and_outsiders(client, review, records, erin, dave):
