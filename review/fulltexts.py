@@ -314,16 +314,16 @@ class OpenAccessResult:
 
     def summary(self):
         return (
-            f"{self.asked:,} records with a PMID asked about: {self.linked:,} in PubMed Central, "
+            f"{self.asked:,} records with a PMID or PMCID asked about: {self.linked:,} in PubMed Central, "
             f"{self.fetched:,} PDFs fetched; {self.asked - self.linked:,} with {NO_OPEN_ACCESS}"
-            + (f"; {self.without_pmid:,} without a PMID" if self.without_pmid else "")
+            + (f"; {self.without_pmid:,} without a PMID or PMCID" if self.without_pmid else "")
             + "."
         )
 
 
 def find_open_access(review, record_ids, *, user=None, progress=None):
-    """Ask PubMed Central about the records ``record_ids`` of ``review`` that have a PMID and no
-    PDF: link each to its PMC article (one elink per ELINK_BATCH PMIDs), fetch the PDF PMC's OA
+    """Ask PubMed Central about the records ``record_ids`` of ``review`` that have a PMID (or a
+    known PMCID) and no PDF: link each to its PMC article (one elink per ELINK_BATCH PMIDs), fetch the PDF PMC's OA
     service offers, and keep on each record's FullText what was found (PMC article, or why
     none). Raises pubmed.PubMedError when PubMed cannot be asked at all."""
     records = list(
@@ -333,17 +333,21 @@ def find_open_access(review, record_ids, *, user=None, progress=None):
         .only("pk", "review_id", "pmid", "pmcid")
     )
     result = OpenAccessResult()
-    with_pmid = [r for r in records if r.pmid.strip().isdigit()]
-    result.without_pmid = len(records) - len(with_pmid)
-    result.asked = len(with_pmid)
-    total = len(with_pmid) * 2
+    known = {r.pk: r.pmcid.strip().upper() for r in records if pubmed.PMCID.match(r.pmcid.strip().upper())}
+    # A record whose PMCID is known (imported) goes straight to PMC's OA service; elink is asked
+    # about the others with a PMID.
+    asked = [r for r in records if r.pk in known or r.pmid.strip().isdigit()]
+    result.without_pmid = len(records) - len(asked)
+    result.asked = len(asked)
+    total = len(asked) * 2
     if progress:
         progress(0, total)
-    links = pubmed.pmc_links([r.pmid for r in with_pmid], progress=progress and (lambda d, t: progress(d, total)))
+    to_link = [r.pmid for r in asked if r.pk not in known]
+    links = pubmed.pmc_links(to_link, progress=progress and (lambda d, t: progress(d, total))) if to_link else {}
     now = timezone.now()
-    done = len(with_pmid)
-    for record in with_pmid:
-        pmcid = links.get(record.pmid.strip(), "")
+    done = len(asked)
+    for record in asked:
+        pmcid = known.get(record.pk) or links.get(record.pmid.strip(), "")
         note = "" if pmcid else NO_OPEN_ACCESS
         if pmcid:
             result.linked += 1

@@ -237,7 +237,7 @@ def test_the_open_access_search_is_a_job_that_fetches_pmc_pdfs(
     (elink,) = eutils_server.requests("elink")
     assert sorted(elink.params["id_list"]) == ["111", "333"]
     assert job.result == {"asked": 2, "linked": 2, "fetched": 1}
-    assert "2 records with a PMID asked about" in job.summary and "1 without a PMID" in job.summary
+    assert "2 records with a PMID or PMCID asked about" in job.summary and "1 without a PMID or PMCID" in job.summary
     assert (job.done, job.total) == (4, 4)  # the links, then each record
     page = client.get(response["Location"]).content.decode()
     assert "Open-access full-text search" in page and "1 PDFs fetched" in page
@@ -327,9 +327,19 @@ def test_the_find_open_access_command_does_what_the_job_does(review, records, eu
     eutils_server.pmc_oa = {"PMC900": PDF}
     out = io.StringIO()
     call_command("find_open_access", review.slug, stdout=out)
-    assert "1 records with a PMID asked about: 1 in PubMed Central, 1 PDFs fetched" in out.getvalue()
+    assert "1 records with a PMID or PMCID asked about: 1 in PubMed Central, 1 PDFs fetched" in out.getvalue()
     assert FullText.objects.get(record=records[0]).file.read() == PDF
     eutils_server.plan("elink", [stand_in.Fault(status=500)], forever=True)
     records[0].fulltext.file.delete()
+    Record.objects.filter(pk=records[0].pk).update(pmcid="")  # else it goes straight to PMC
     with pytest.raises(CommandError, match="HTTP 500"):
         call_command("find_open_access", review.slug, stdout=out)
+
+
+def test_a_record_with_a_known_pmcid_goes_straight_to_pmc(review, records, eutils_server, quick_ncbi):
+    by_key = records[4]  # PMCID PMC77, no PMID
+    eutils_server.pmc_oa = {"PMC77": PDF}
+    result = fulltexts.find_open_access(review, [by_key.pk])
+    assert (result.asked, result.linked, result.fetched, result.without_pmid) == (1, 1, 1, 0)
+    assert eutils_server.requests("elink") == []
+    assert FullText.objects.get(record=by_key).file.read() == PDF
