@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from review import pubmed
-from review.models import Event, FullText, Record
+from review.models import Event, FullText, Record, fulltext_name
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,9 @@ def match_files(review, items):
     match, or more than one, is reported, never guessed; two files naming the same record are
     both refused."""
     records = list(
-        Record.objects.filter(review=review, duplicate_of__isnull=True).only("pk", "pmid", "pmcid", "doi", "source_key")
+        Record.objects.filter(review=review, duplicate_of__isnull=True).only(
+            "pk", "review_id", "pmid", "pmcid", "doi", "source_key"
+        )
     )
     by = {"PMID": {}, "PMCID": {}, "DOI": {}, "file name": {}}
     for record in records:
@@ -286,18 +288,65 @@ def match_files(review, items):
 def bulk_attach(review, uploads, *, user):
     """Attach each of ``uploads`` (PDFs and zips of PDFs) to the record it names (match_files);
     the Matches, attached or with their problem (a file that is not an acceptable PDF says so).
-    All the attachments are one transaction."""
+    All the attachments are one transaction, written in bulk (a few queries however many files);
+    each PDF is read, checked and stored in turn, so one is in memory at a time."""
     with contextlib.ExitStack() as stack:
         matches = match_files(review, expand_uploads(uploads, stack))
-        with transaction.atomic():
-            for match in matches:
-                if match.record:
+        wanted = [m for m in matches if m.record]
+        storage = FullText._meta.get_field("file").storage
+        saved = []
+        actor = user if user and user.is_authenticated else None
+        try:
+            with transaction.atomic():
+                pks = [m.record.pk for m in wanted]
+                existing = {f.record_id: f for f in FullText.objects.select_for_update().filter(record_id__in=pks)}
+                now = timezone.now()
+                new, changed, events, old_names = [], [], [], []
+                for match in wanted:
                     try:
                         data = match.read()
                     except FullTextError as error:
                         match.problem, match.record = str(error), None
                         continue
-                    attach(match.record, data, filename=match.name, user=user)
+                    fulltext = existing.get(match.record.pk) or FullText(record=match.record)
+                    old = fulltext.file.name if fulltext.file else ""
+                    name = storage.save(fulltext_name(fulltext, ""), ContentFile(data))
+                    saved.append(name)
+                    fulltext.file = name
+                    fulltext.filename = safe_filename(match.name, match.record)
+                    fulltext.size = len(data)
+                    fulltext.sha256 = hashlib.sha256(data).hexdigest()
+                    fulltext.source = FullText.Source.UPLOAD
+                    fulltext.added_by, fulltext.added_at = actor, now
+                    (changed if fulltext.pk else new).append(fulltext)
+                    old_names.append(old)
+                    events.append(
+                        Event(
+                            review_id=review.pk,
+                            record=match.record,
+                            actor=actor,
+                            kind=Event.Kind.FULLTEXT,
+                            created_at=now,
+                            detail={
+                                "action": "replaced" if old else "added",
+                                "filename": fulltext.filename,
+                                "size": fulltext.size,
+                                "sha256": fulltext.sha256,
+                                "source": FullText.Source.UPLOAD,
+                                "bulk": True,
+                            },
+                        )
+                    )
+                FullText.objects.bulk_create(new, batch_size=500)
+                fields = ["file", "filename", "size", "sha256", "source", "added_by", "added_at"]
+                FullText.objects.bulk_update(changed, fields, batch_size=500)
+                Event.objects.bulk_create(events, batch_size=500)
+                for old in old_names:
+                    _delete_file_later(old)
+        except BaseException:
+            for name in saved:
+                storage.delete(name)
+            raise
     return matches
 
 

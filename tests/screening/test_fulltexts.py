@@ -343,3 +343,32 @@ def test_a_record_with_a_known_pmcid_goes_straight_to_pmc(review, records, eutil
     assert (result.asked, result.linked, result.fetched, result.without_pmid) == (1, 1, 1, 0)
     assert eutils_server.requests("elink") == []
     assert FullText.objects.get(record=by_key).file.read() == PDF
+
+
+def test_bulk_upload_replaces_audits_and_runs_the_same_queries_for_more_files(
+    review, records, bob, storage, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    search = records[0].search
+    Record.objects.bulk_create(
+        Record(review=review, search=search, source="Embase", title=str(i), pmid=str(7000 + i)) for i in range(6)
+    )
+    made = list(Record.objects.filter(pmid__startswith="700").order_by("pk"))
+
+    def bulk(pmids):
+        files = [SimpleUploadedFile(f"{p}.pdf", PDF + p.encode(), "application/pdf") for p in pmids]
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            matches = fulltexts.bulk_attach(review, files, user=bob)
+        assert all(m.record for m in matches), [m.problem for m in matches]
+        return len(queries)
+
+    assert bulk(["7000", "7001"]) == bulk(["7002", "7003", "7004", "7005"])
+    first_name = FullText.objects.get(record=made[0]).file.name
+    bulk(["7000"])  # replaced
+    fulltext = FullText.objects.get(record=made[0])
+    assert fulltext.file.name != first_name and not storage.exists(first_name)
+    assert fulltext.file.read() == PDF + b"7000"
+    assert [d["action"] for d in fulltext_events(made[0])] == ["added", "replaced"]
+    assert Event.objects.filter(kind=Event.Kind.FULLTEXT, actor=bob).count() == 7
