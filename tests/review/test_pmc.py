@@ -112,6 +112,7 @@ def test_offline_fails_fast(settings):
     settings.NCBI_EUTILS_URL = "http://eutils.invalid/entrez/eutils/"
     settings.NCBI_PMC_OA_URL = "http://eutils.invalid/oa.fcgi"
     settings.NCBI_RATE_LIMITER = ""
+    settings.NCBI_EMAIL = "alice@example.org"
     started = time.monotonic()
     with pytest.raises(PubMedError, match="could not be reached"):
         pmc_links(["111"])
