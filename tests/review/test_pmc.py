@@ -119,3 +119,10 @@ def test_offline_fails_fast(settings):
     with pytest.raises(PubMedError, match="could not be reached"):
         pmc_pdf("PMC900", max_size=1000)
     assert time.monotonic() - started < 2
+
+
+def test_a_long_list_goes_200_pmids_a_request_by_post(eutils_server):
+    pmids = [str(30000000 + i) for i in range(450)]
+    eutils_server.pmc_links = {pmids[0]: "PMC1", pmids[449]: "PMC2"}
+    assert pmc_links(pmids) == {pmids[0]: "PMC1", pmids[449]: "PMC2"}
+    assert [len(e.params["id_list"]) for e in eutils_server.requests("elink")] == [200, 200, 50]
