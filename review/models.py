@@ -1,6 +1,11 @@
+import uuid
+
 from django.conf import settings
+from django.core.files.storage import storages
 from django.db import models, transaction
 from django.db.models.functions import Left, Lower
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -576,6 +581,7 @@ class Event(models.Model):
         INVITATION = "invitation", "Invitation"
         CLOSURE = "closure", "Stage closed on the stopping rule"
         UNDO = "undo", "Import undone"
+        FULLTEXT = "fulltext", "Full text changed"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")
     record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
@@ -651,6 +657,7 @@ class Job(models.Model):
         EXPORT = "export", "Export"
         # A review file imported from the web as a new review: it has no review until it is done.
         REVIEW_IMPORT = "review_import", "Review file import"
+        FULLTEXT_SEARCH = "fulltext_search", "Open-access full-text search"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -715,3 +722,55 @@ class Job(models.Model):
         if not self.total:
             return 100 if self.status == self.Status.DONE else None
         return min(100, self.done * 100 // self.total)
+
+
+def fulltext_storage():
+    """The storage full-text PDFs live in: STORAGES["fulltexts"] (a deployment may make it object storage)."""
+    return storages["fulltexts"]
+
+
+def fulltext_name(instance, filename):
+    # Never the uploader's file name: the review's folder and a random name.
+    return f"{instance.record.review_id}/{uuid.uuid4().hex}.pdf"
+
+
+class FullText(models.Model):
+    """A record's full text: its PDF (uploaded, or fetched from PubMed Central) and what the
+    last open-access search found. review.fulltexts is the one place that writes it."""
+
+    class Source(models.TextChoices):
+        NONE = "", "None"
+        UPLOAD = "upload", "Uploaded"
+        PMC = "pmc", "PubMed Central"
+
+    record = models.OneToOneField(Record, on_delete=models.CASCADE, related_name="fulltext")
+    file = models.FileField(storage=fulltext_storage, upload_to=fulltext_name, max_length=200, blank=True)
+    filename = models.CharField(max_length=200, blank=True, help_text="The PDF's name as shown (made safe)")
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, blank=True, default="")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    added_at = models.DateTimeField(null=True, blank=True)
+    # The last open-access search: when, the PMC article found ("" = none), and why no PDF came.
+    oa_checked_at = models.DateTimeField(null=True, blank=True)
+    oa_pmcid = models.CharField(max_length=20, blank=True)
+    oa_note = models.CharField(max_length=300, blank=True)
+
+    def __str__(self):
+        return f"Full text of record {self.record_id}"
+
+    @property
+    def has_pdf(self):
+        return bool(self.file)
+
+    @property
+    def pmc_url(self):
+        return f"https://pmc.ncbi.nlm.nih.gov/articles/{self.oa_pmcid}/" if self.oa_pmcid else ""
+
+
+@receiver(post_delete, sender=FullText)
+def _fulltext_file_gone(sender, instance, **kwargs):
+    # A record (or review) deleted takes its PDF with it, once the deletion is committed.
+    if instance.file:
+        name, storage = instance.file.name, instance.file.storage
+        transaction.on_commit(lambda: storage.delete(name))

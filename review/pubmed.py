@@ -26,6 +26,7 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from Bio import Entrez
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as ET
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -552,3 +555,128 @@ def _unreachable(exc):
     if isinstance(reason, socket.gaierror):
         return True  # no DNS: offline, or a mistyped NCBI_EUTILS_URL
     return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
+# --- PubMed Central: open-access full texts -------------------------------------------------
+
+# PMIDs per elink request: each goes as its own id= parameter, so that the answer maps every
+# PMID to its own links (a comma-joined list would mix them); Biopython POSTs a long list.
+ELINK_BATCH = 200
+PMC_OA_URL = "https://www.ncbi.nlm.nih.gov/pmc/utils/oa/oa.fcgi"
+# Where PMC's OA service may send us for a PDF (its links name NCBI's FTP server, by ftp://).
+PMC_PDF_HOSTS = ("ftp.ncbi.nlm.nih.gov", "www.ncbi.nlm.nih.gov", "pmc.ncbi.nlm.nih.gov")
+PMCID = re.compile(r"^PMC\d{1,12}$")
+PDF_MAGIC = b"%PDF-"
+
+
+@dataclass
+class PmcPdf:
+    """What PMC's OA service gave for one article: the PDF's bytes, or why there are none."""
+
+    pmcid: str
+    content: bytes = b""
+    note: str = ""  # why there is no PDF, in words for the user
+    license: str = ""
+
+
+def pmc_links(pmids, *, progress=None):
+    """``{pmid: "PMC…"}`` for the PMIDs PubMed links to a PubMed Central article (elink
+    pubmed -> pmc, linkname pubmed_pmc), ELINK_BATCH PMIDs a request; PMIDs without a PMC
+    article are left out. ``progress(done, total)`` after each request. Raises PubMedError."""
+    wanted = list(dict.fromkeys(str(p).strip() for p in pmids if str(p).strip().isdigit()))
+    config = _config()
+    found = {}
+    for start in range(0, len(wanted), ELINK_BATCH):
+        chunk = wanted[start : start + ELINK_BATCH]
+        what = f"the PubMed Central links of {len(chunk)} PMID{'s' if len(chunk) > 1 else ''} (from {chunk[0]})"
+
+        def call(chunk=chunk):
+            params = {"dbfrom": "pubmed", "db": "pmc", "linkname": "pubmed_pmc", "id": chunk}
+            with _entrez(config, Entrez.elink, **params) as handle:
+                return Entrez.read(handle)
+
+        for linkset in _with_retries(config, what, call):
+            ids = [str(i) for i in linkset.get("IdList") or []]
+            if len(ids) != 1 or ids[0] not in chunk:
+                continue  # not a one-to-one answer: nothing can be told apart
+            for db in linkset.get("LinkSetDb") or []:
+                links = [str(link["Id"]) for link in db.get("Link") or []]
+                if db.get("LinkName") == "pubmed_pmc" and links:
+                    found[ids[0]] = "PMC" + links[0].removeprefix("PMC")
+        if progress:
+            progress(min(start + ELINK_BATCH, len(wanted)), len(wanted))
+    return found
+
+
+def pmc_pdf(pmcid, *, max_size):
+    """The PDF PubMed Central's OA web service offers for ``pmcid`` (a PmcPdf whose ``note`` says
+    why there is none: not in the open-access subset, no PDF, too big, not a PDF). Raises
+    PubMedError when PMC cannot be reached or keeps failing."""
+    if not PMCID.match(pmcid or ""):
+        raise PubMedError(f"{pmcid!r} is not a PubMed Central id (PMC followed by digits).")
+    config = _config()
+    oa_url = getattr(settings, "NCBI_PMC_OA_URL", "") or PMC_OA_URL
+    query = urllib.parse.urlencode({"id": pmcid, "format": "pdf"})
+
+    def ask():
+        with _open(config, f"{oa_url}?{query}") as answer:
+            return answer.read(1024 * 1024)
+
+    body = _with_retries(config, f"PMC's open-access service for {pmcid}", ask)
+    try:
+        root = ET.fromstring(body)
+    except (ET.ParseError, DefusedXmlException) as exc:
+        raise PubMedError(
+            f"PMC's open-access service sent an answer that could not be read for {pmcid}: {exc}"
+        ) from None
+    error = root.find("error")
+    if error is not None:
+        code = error.get("code", "")
+        if code == "idIsNotOpenAccess":
+            return PmcPdf(pmcid, note="not in PMC's open-access subset: read it on PMC")
+        return PmcPdf(pmcid, note=f"PMC's open-access service: {(error.text or code).strip()}")
+    record = root.find("records/record")
+    if record is None:
+        return PmcPdf(pmcid, note="PMC's open-access service knows no such article")
+    link = record.find("link[@format='pdf']")
+    if link is None or not link.get("href"):
+        return PmcPdf(
+            pmcid, note="PMC offers no PDF of it (only its article package)", license=record.get("license", "")
+        )
+    href = _pdf_url(link.get("href"), oa_url)
+    if href is None:
+        return PmcPdf(pmcid, note=f"PMC's PDF link points outside NCBI ({link.get('href')[:100]})")
+
+    def download():
+        with _open(config, href) as answer:
+            return answer.read(max_size + 1)
+
+    content = _with_retries(config, f"the PDF of {pmcid}", download)
+    license = record.get("license", "")
+    if len(content) > max_size:
+        return PmcPdf(pmcid, note=f"its PDF is larger than the {max_size // (1024 * 1024)} MB allowed", license=license)
+    if not content.startswith(PDF_MAGIC):
+        return PmcPdf(pmcid, note="what PMC sent as its PDF is not a PDF", license=license)
+    return PmcPdf(pmcid, content=content, license=license)
+
+
+def _pdf_url(href, oa_url):
+    """The https URL to download ``href`` from, or None when it leads away from NCBI (or the
+    configured OA service's host, for a stand-in)."""
+    parts = urlsplit(href)
+    allowed = {*PMC_PDF_HOSTS, urlsplit(oa_url).hostname}
+    if parts.hostname not in allowed:
+        return None
+    if parts.scheme == "ftp":
+        return urllib.parse.urlunsplit(("https", parts.netloc, parts.path, "", ""))
+    if parts.scheme in ("http", "https"):
+        return href
+    return None
+
+
+def _open(config, url):
+    """One GET of ``url`` (not an E-utility: PMC's OA service or a PDF) with our timeouts."""
+    request = urllib.request.Request(
+        url, headers={"User-Agent": f"{config.tool} (urllib; {config.email or 'no e-mail'})"}
+    )
+    return contextlib.closing(_opener(config.read_timeout).open(request, timeout=config.connect_timeout))

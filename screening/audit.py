@@ -10,6 +10,7 @@ from datetime import UTC
 
 from django.db.models import Q
 
+from review import fulltexts
 from review.models import Event, Stage
 from review.spreadsheet import csv_chunks
 from screening.models import Choice
@@ -71,6 +72,8 @@ def describe_event(event, record=None):
         return describe_closure(d)
     if kind == Event.Kind.UNDO:
         return describe_undo(d)
+    if kind == Event.Kind.FULLTEXT:
+        return fulltexts.describe(d)
     return ""
 
 

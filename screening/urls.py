@@ -1,6 +1,6 @@
 from django.urls import path
 
-from screening import closing_views, review_views, views
+from screening import closing_views, fulltext_views, review_views, views
 
 app_name = "screening"
 urlpatterns = [
@@ -26,6 +26,12 @@ urlpatterns = [
     path("r/<slug:slug>/extraction/fields/", views.extraction_fields, name="extraction_fields"),
     path("r/<slug:slug>/extraction/<int:pk>/", views.extraction_entry, name="extraction_entry"),
     path("r/<slug:slug>/extraction/export.<str:fmt>", views.extraction_export, name="extraction_export"),
+    # Full texts (screening/fulltext_views.py)
+    path("r/<slug:slug>/records/<int:pk>/fulltext.pdf", fulltext_views.fulltext_pdf, name="fulltext_pdf"),
+    path("r/<slug:slug>/records/<int:pk>/fulltext/upload/", fulltext_views.fulltext_upload, name="fulltext_upload"),
+    path("r/<slug:slug>/records/<int:pk>/fulltext/remove/", fulltext_views.fulltext_remove, name="fulltext_remove"),
+    path("r/<slug:slug>/fulltexts/upload/", fulltext_views.fulltext_bulk, name="fulltext_bulk"),
+    path("r/<slug:slug>/fulltexts/open-access/", fulltext_views.fulltext_open_access, name="fulltext_open_access"),
 ]
 
 # Review-level pages that show screening state: named in the review: namespace (sieve/urls.py

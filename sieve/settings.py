@@ -53,6 +53,8 @@ NCBI_EMAIL = os.environ.get("NCBI_EMAIL", "")
 NCBI_API_KEY = os.environ.get("NCBI_API_KEY", "")
 NCBI_TOOL = "sieve"
 NCBI_EUTILS_URL = os.environ.get("NCBI_EUTILS_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
+# PubMed Central's OA web service, asked for the PDF of an open-access article (review/pubmed.py).
+NCBI_PMC_OA_URL = os.environ.get("NCBI_PMC_OA_URL", "https://www.ncbi.nlm.nih.gov/pmc/utils/oa/oa.fcgi")
 # NCBI's limit holds across every web process and worker sharing the database (review/ratelimit.py);
 # an empty value keeps it per process.
 NCBI_RATE_LIMITER = os.environ.get("NCBI_RATE_LIMITER", "review.ratelimit.DatabaseRateLimiter")
@@ -220,11 +222,28 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # (`make demo`, the tests) WhiteNoise serves the apps' and static/'s files as they are.
 SIEVE_COLLECTED_STATIC = _bool("SIEVE_COLLECTED_STATIC", False)
 WHITENOISE_USE_FINDERS = not SIEVE_COLLECTED_STATIC
-if SIEVE_COLLECTED_STATIC:
-    STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if SIEVE_COLLECTED_STATIC
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+    # Full-text PDFs (review.fulltexts): under the data directory, never under MEDIA_URL (a view that
+    # checks membership serves them). A deployment can point this at object storage (e.g.
+    # django-storages' S3 backend) by setting alone; the names stored are the storage's.
+    "fulltexts": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": Path(os.environ.get("SIEVE_FULLTEXT_DIR") or DATA_DIR / "fulltexts")},
+    },
+}
+# The largest full-text PDF accepted (uploaded, or fetched from PubMed Central).
+try:
+    SIEVE_MAX_PDF_SIZE = int(os.environ.get("SIEVE_MAX_PDF_MB", "50")) * 1024 * 1024
+except ValueError:
+    raise RuntimeError(
+        f"SIEVE_MAX_PDF_MB must be a whole number of megabytes, not {os.environ['SIEVE_MAX_PDF_MB']!r}"
+    ) from None
 warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGIN_URL = "login"
@@ -250,6 +269,8 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "object-src": [NONE],
+        # The full-text PDF is shown in an <iframe> of the review's own origin (nothing else is framed).
+        "frame-src": [SELF],
         "base-uri": [SELF],
         "form-action": [SELF],
         "frame-ancestors": [NONE],

@@ -111,6 +111,10 @@ class EutilsServer:
         self.expired = []  # the WebEnvs forgotten so far
         # PMIDs esearch still finds but efetch leaves out, as for a record deleted in between.
         self.withdrawn = set()
+        # PubMed Central: PMID -> PMCID links (elink pubmed_pmc), and what PMC's OA service says of
+        # each PMCID: bytes (its PDF), "tgz" (a package and no PDF), or absent (not open access).
+        self.pmc_links = {}
+        self.pmc_oa = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.httpd = None
@@ -182,6 +186,8 @@ class EutilsServer:
     # --- answers ---
 
     def answer(self, endpoint, params):
+        if endpoint.startswith("PMC"):
+            return self._pmc_pdf(endpoint)
         handler = getattr(self, f"_{endpoint}", None)
         if handler is None:
             return 404, "text/plain", b"Unknown E-utility"
@@ -243,6 +249,57 @@ class EutilsServer:
         body = [self.set_head] + [r.xml or self._render(r) for r in found] + [b"\n</PubmedArticleSet>\n"]
         return 200, "text/xml", b"\n".join(body)
 
+    def _elink(self, params):
+        # NCBI's answer shape for dbfrom=pubmed&linkname=pubmed_pmc with one id= per PMID: one
+        # LinkSet per PMID, a LinkSetDb only for those with a PMC article.
+        if params.get("dbfrom") != "pubmed" or params.get("linkname") != "pubmed_pmc":
+            return 400, "text/plain", b"unexpected elink parameters"
+        sets = []
+        for pmid in params.get("id_list", []):
+            links = ""
+            if pmid in self.pmc_links:
+                pmc = self.pmc_links[pmid].removeprefix("PMC")
+                links = (
+                    "\t\t<LinkSetDb>\n\t\t\t<DbTo>pmc</DbTo>\n\t\t\t<LinkName>pubmed_pmc</LinkName>\n"
+                    f"\t\t\t<Link>\n\t\t\t\t<Id>{pmc}</Id>\n\t\t\t</Link>\n\t\t</LinkSetDb>\n"
+                )
+            sets.append(
+                f"\t<LinkSet>\n\t\t<DbFrom>pubmed</DbFrom>\n\t\t<IdList>\n\t\t\t<Id>{pmid}</Id>\n"
+                f"\t\t</IdList>\n{links}\t</LinkSet>\n"
+            )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8" ?>\n'
+            '<!DOCTYPE eLinkResult PUBLIC "-//NLM//DTD elink 20101123//EN" '
+            '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20101123/elink.dtd">\n'
+            f"<eLinkResult>\n{''.join(sets)}</eLinkResult>\n"
+        )
+        return 200, "text/xml", body.encode()
+
+    def _oa(self, params):
+        # PMC's OA web service (oa.fcgi): a record with its links, or an error element.
+        pmcid = params.get("id", "")
+        head = f'<?xml version="1.0"?>\n<OA><responseDate>2026-12-07 06:00:00</responseDate><request id="{pmcid}">'
+        head += f"{self.url}oa.fcgi?id={pmcid}</request>"
+        offer = self.pmc_oa.get(pmcid)
+        if offer is None:
+            code = "idIsNotOpenAccess" if pmcid in self.pmc_links.values() else "idDoesNotExist"
+            return (
+                200,
+                "text/xml",
+                f"{head}<error code=\"{code}\">identifier '{pmcid}' is not Open Access</error></OA>".encode(),
+            )
+        links = f'<link format="tgz" updated="2026-01-01 00:00:00" href="ftp://ftp.ncbi.nlm.nih.gov/pub/pmc/{pmcid}.tar.gz" />'
+        if offer != "tgz":
+            links += f'<link format="pdf" updated="2026-01-01 00:00:00" href="{self.url}pdf/{pmcid}.pdf" />'
+        record = f'<record id="{pmcid}" citation="J Test. 2026" license="CC BY" retracted="no">{links}</record>'
+        return 200, "text/xml", f'{head}<records returned-count="1" total-count="1">{record}</records></OA>'.encode()
+
+    def _pmc_pdf(self, pmcid):
+        offer = self.pmc_oa.get(pmcid)
+        if not isinstance(offer, bytes):
+            return 404, "text/plain", b"Not Found"
+        return 200, "application/pdf", offer
+
     def _session(self, webenv):
         """The history session ``webenv``, counting this efetch; None once it has expired."""
         with self.lock:
@@ -281,6 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.eutils
         endpoint = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params["id_list"] = parse_qs(query).get("id", [])  # elink sends one id= per PMID
         seen = Seen(endpoint, params, time.monotonic())
         with server.lock:
             server.seen.append(seen)
@@ -331,6 +389,7 @@ def eutils_server(settings):
     """A running stand-in E-utilities server; NCBI_EUTILS_URL points at it."""
     server = EutilsServer().start()
     settings.NCBI_EUTILS_URL = server.url
+    settings.NCBI_PMC_OA_URL = server.url + "oa.fcgi"
     settings.NCBI_EMAIL = "alice@example.org"
     # The client's tests need no database: each process spaces its own requests. The shared
     # limiter (review/ratelimit.py) has its own tests, tests/review/test_rate_limit.py.

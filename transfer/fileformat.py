@@ -67,6 +67,10 @@ NOT_TRANSFERRED = {
     "screening.Claim": "a claim holds a record for a reviewer for minutes; it expires anyway",
     "django_tasks_database.DBTaskResult": "background jobs belong to the server that ran them",
     "review.RateLimitSlot": "the server-wide NCBI request spacing; not part of any review",
+    "review.FullText": (
+        "a full text is a PDF in the server's storage, not in the review file; the events keep who attached, "
+        "replaced or removed which PDF (its SHA-256), and the open-access search can be run again"
+    ),
     "review.Job": "background jobs belong to the server that ran them (the search log keeps what they did)",
 }
 
