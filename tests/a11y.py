@@ -61,12 +61,14 @@ OWNER_ONLY = {
     "review:settings",
     "review:members",
     "review:delete",
+    "review:search_edit",
     "review:search_undo",
     "screening:close_stage",
-    "screening:extraction_fields",
+    "screening:conflicts",  # the owner's and resolvers'
+    "screening:conflicts_resolved",
+    "transfer:import_job",  # the page of alice's own review import
 }
-NOT_FOR_VIEWERS = OWNER_ONLY | {"review:search", "review:import", "review:search_edit", "screening:extraction_entry"}
-# The screening and conflict pages of a reviewer who is no resolver still answer (they say so).
+NOT_FOR_VIEWERS = OWNER_ONLY | {"review:search", "review:import", "screening:screen"}
 
 NOT_PAGES = {
     **dict.fromkeys(
@@ -156,8 +158,6 @@ def pages_for(world, role):
             continue
         if role == "viewer" and name in NOT_FOR_VIEWERS:
             continue
-        if role != "owner" and name == "transfer:import_job":
-            continue  # the review import's page is its starter's (alice's)
         for kwargs in arguments(world):
             yield name, kwargs
 
