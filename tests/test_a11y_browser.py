@@ -261,3 +261,19 @@ def test_the_decision_panel_takes_less_than_a_third_of_the_screen(
     page.mouse.wheel(0, 200)
     panel = page.locator("#card .decision-form").bounding_box()
     assert panel["y"] + panel["height"] <= height + 1
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_axe_finds_no_violation_on_a_phone(site, live_server, browser_page):
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server, "alice")
+    found = []
+    for name, kwargs in small_screen_pages(site):
+        url = reverse(name, kwargs=kwargs)
+        visit(page, live_server, url)
+        if name == "screening:screen":
+            page.screenshot(path=f"/tmp/a11y/phone-{kwargs['stage']}.png")
+        found += [f"{url}: {line}" for line in axe_violations(page)]
+    assert found == [], "\n".join(found)
