@@ -46,6 +46,11 @@ def test_axe_finds_no_violation_on_any_page(site, live_server, browser_page, rol
         assert response.status == 200, f"{role} {url}: {response.status}"
         visited.append(name)
         found += [f"{role} {url}: {line}" for line in axe_violations(page)]
+        # The first Tab reaches a skip link, unless the page put the focus in its form (autofocus).
+        autofocus = page.evaluate("() => !!document.activeElement.closest('main')")
+        page.keyboard.press("Tab")
+        if not autofocus and not page.evaluate("() => document.activeElement.matches('a.skip-link')"):
+            found.append(f"{role} {url}: the first Tab does not reach a skip link")
     assert found == [], "\n".join(found)
     assert {"review:record", "screening:records", "review:detail"} <= set(visited)
     assert ("screening:screen" in visited) == (role != "viewer")
