@@ -113,6 +113,7 @@
     window.htmx.process(shown);
     markReady(shown);
     window.scrollTo(0, 0);
+    announce(shown);
     event.detail.headers["X-Sieve-Showing"] = next.getAttribute("data-record");
   });
 
@@ -153,8 +154,31 @@
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "card") window.scrollTo(0, 0);
+    if (event.detail.target && event.detail.target.id === "card") {
+      window.scrollTo(0, 0);
+      announce(document.getElementById("card"));
+    }
   });
+
+  // A new card replaces the one decided on: say which record it is in the page's live region (a
+  // screen reader reads it out), and keep the keyboard focus at the decision, not back at the page's
+  // start, so Tab goes on to the decision buttons.
+  function announce(card) {
+    var announcer = document.getElementById("screen-announcer");
+    if (!card || !announcer) return;
+    var title = card.querySelector(".record-title");
+    var done = card.querySelector(".all-done h2");
+    var number = card.getAttribute("data-record");
+    announcer.textContent = title
+      ? "Next record" + (number ? " #" + number : "") + ": " + title.textContent.trim()
+      : (done ? done.textContent.trim() : "");
+    var active = document.activeElement;
+    if (!active || active === document.body || !document.body.contains(active) || active.closest("[data-decided], [hidden]")) {
+      var target = card.querySelector("#decision") || card;
+      if (target === card && !card.hasAttribute("tabindex")) card.setAttribute("tabindex", "-1");
+      target.focus({ preventScroll: true });
+    }
+  }
 
   // An owner's action on the stopping panel comes back to the stage's panel with its message there:
   // move the keyboard focus to the message, so it is read out and Tab goes on from the panel.
