@@ -137,6 +137,7 @@ def imported(path, slug):
         _children_cpu() - children,
         parser.peak_mb,
         server_cpu(backend) - server,
+        (parser.parser_waited, parser.importer_waited),
     )
 
 
@@ -144,11 +145,14 @@ class _ParserFigures(logging.Handler):
     """The parser process's own peak RSS, which it reports at the end of the file (its ru_maxrss,
     in RUSAGE_CHILDREN, would count the parent's pages it shared between fork and exec)."""
 
-    peak_mb = 0.0
+    peak_mb = parser_waited = importer_waited = 0.0
 
     def emit(self, record):
         if hasattr(record, "parser"):
             self.peak_mb = record.parser["peak_mb"]
+            # Which side was the bound: each waited this long (wall) for the other.
+            self.parser_waited = record.parser["waited"]
+            self.importer_waited = record.parser["importer_waited"]
 
 
 def _children_cpu():
@@ -181,12 +185,13 @@ def server_cpu(pid):
 
 def child(task, fmt, path, slug):
     parser_cpu = parser_peak = 0.0
+    waits = (0.0, 0.0)
     if task.startswith("bare"):
         started, cpu = time.perf_counter(), time.process_time()
         count, duplicates = bare_read(fmt, path, "lxml" if task == "bare-lxml" else "stdlib"), 0
         seconds, cpu, server = time.perf_counter() - started, time.process_time() - cpu, 0.0
     else:
-        count, duplicates, seconds, cpu, parser_cpu, parser_peak, server = imported(path, slug)
+        count, duplicates, seconds, cpu, parser_cpu, parser_peak, server, waits = imported(path, slug)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
@@ -200,6 +205,8 @@ def child(task, fmt, path, slug):
                 # Both peaks added up: an upper bound of the two processes' memory at any one time.
                 "peak_mb": peak + parser_peak,
                 "parser_peak_mb": parser_peak,
+                "parser_waited": waits[0],
+                "importer_waited": waits[1],
             }
         )
     )
@@ -277,6 +284,12 @@ def main():
                 f"ratio {done['seconds'] / bare['seconds']:.2f}x wall, {done['cpu'] / bare['cpu']:.2f}x CPU "
                 f"(target <= 2x){_with_server(done, bare)}; import peak RSS {_peak(done)} (target < 500 MB)"
             )
+            if done["parser_cpu"]:
+                print(
+                    f"  {fmt.upper()} pipeline: importing process {done['cpu'] - done['parser_cpu']:.1f} s CPU, "
+                    f"parser process {done['parser_cpu']:.1f} s CPU; the parser waited {done['parser_waited']:.1f} s "
+                    f"for the importer (queue full), the importer {done['importer_waited']:.1f} s for the parser"
+                )
             if fmt == "xml":
                 # For honesty: the floor of the parser the importer uses, on the same file.
                 floor = run_child("bare-lxml", fmt, path, url)

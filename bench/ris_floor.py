@@ -58,7 +58,8 @@ def child(stage, path, slug):
     if stage == "import":
         from bench.ingest import imported
 
-        count, _, seconds, cpu = imported(path, slug)
+        count, _, seconds, cpu, parser_cpu, *_ = imported(path, slug)
+        cpu += parser_cpu  # the parser process's CPU counts too (review.importers.process)
     else:
         started, cpu = time.perf_counter(), time.process_time()
         count = _count(path, stage)

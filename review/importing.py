@@ -6,6 +6,7 @@ file through ``review.importers``, ``run_search`` runs a PubMed search through t
 """
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -258,6 +259,29 @@ def import_articles(*, search, articles, skip_known_pmids=False, user=None):
     ``skip_known_pmids`` (re-running a PubMed search), articles whose PMID the same source
     already brought are not stored again.
     """
+    with _collector_spared():
+        return _import_articles(search, articles, skip_known_pmids, user)
+
+
+@contextlib.contextmanager
+def _collector_spared():
+    """Keep the garbage collector's full collections off the objects that were there before the
+    import (Django's, the worker's: some 145,000), by ``gc.freeze()``, undone at the end.
+
+    A 100,000-record import ran about 13 full collections, each walking all of them (2.7 s of
+    CPU). Left alone when something else already froze objects: unfreezing would undo its freeze.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _import_articles(search, articles, skip_known_pmids, user):
     review = search.review
     discard_abandoned_imports(review=review)
     search.staged_at = timezone.now()

@@ -55,6 +55,9 @@ class ParsedInProcess:
         self.path, self.sniffed, self.name, self.warn = os.fspath(path), sniffed, name, warn
         self.batch, self.ahead = batch, ahead
         self.process = self.receiver = None
+        # Wall seconds the importer spent waiting for the parser's next batch (in the pipe's
+        # read and unpickling it): the figures bench/ingest.py prints to tell which side is the bound.
+        self.waited = 0.0
 
     def __enter__(self):
         context = multiprocessing.get_context("spawn")
@@ -85,11 +88,15 @@ class ParsedInProcess:
                 yield from payload
             elif kind == "done":
                 self.process.join(STOP_SECONDS)  # it ends once it has sent this: reaped now, not at the landing
+                payload["importer_waited"] = self.waited
                 logger.info(
-                    "%s: read in a parser process: %.1f s CPU, peak RSS %.0f MB",
+                    "%s: read in a parser process: %.1f s CPU, peak RSS %.0f MB; the parser waited %.1f s "
+                    "for the importer, the importer %.1f s for the parser",
                     self.name,
                     payload["cpu"],
                     payload["peak_mb"],
+                    payload["waited"],
+                    self.waited,
                     extra={"parser": payload},
                 )
                 return
@@ -97,10 +104,13 @@ class ParsedInProcess:
                 raise payload
 
     def _receive(self):
+        started = time.perf_counter()
         try:
             return self.receiver.recv()
         except (EOFError, OSError):
             pass
+        finally:
+            self.waited += time.perf_counter() - started
         self.process.join(STOP_SECONDS)
         raise ParserStopped(
             f"{self.name}: the parser process stopped before the end of the file ({_exit(self.process.exitcode)}); "
@@ -135,7 +145,7 @@ def _child(sender, path, sniffed, name, batch, ahead):
     """Read the file, putting batches on a bounded queue that a thread sends to the parent: the
     parse goes on while a batch is pickled and waits in the pipe, yet never runs more than
     ``ahead`` batches ahead."""
-    outbox = queue.Queue(maxsize=ahead)
+    outbox = _Outbox(maxsize=ahead)
     postman = threading.Thread(target=_send_all, args=(sender, outbox), daemon=True)
     postman.start()
     warnings, read = [], []
@@ -147,13 +157,26 @@ def _child(sender, path, sniffed, name, batch, ahead):
                     outbox.put(("articles", read, _taken(warnings)))
                     read = []
         outbox.put(("articles", read, _taken(warnings)))
-        outbox.put(("done", {"cpu": time.process_time(), "peak_mb": _peak_mb()}, _taken(warnings)))
+        done = {"cpu": time.process_time(), "peak_mb": _peak_mb(), "waited": outbox.waited}
+        outbox.put(("done", done, _taken(warnings)))
     except BaseException as exc:  # noqa: BLE001 (every error goes back to the parent, to raise there)
         # The articles read before the error go first, as in-process they reach the importer first.
         outbox.put(("articles", read, _taken(warnings)))
         outbox.put(("error", _sendable(exc, name), _taken(warnings)))
     outbox.put(None)
     postman.join()
+
+
+class _Outbox(queue.Queue):
+    """The child's bounded queue of batches, counting the wall seconds the parse waited on it
+    (the importer was behind)."""
+
+    waited = 0.0
+
+    def put(self, item):
+        started = time.perf_counter()
+        super().put(item)
+        self.waited += time.perf_counter() - started
 
 
 def _peak_mb():

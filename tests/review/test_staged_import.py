@@ -261,3 +261,41 @@ def test_an_import_killed_half_way_leaves_nothing_and_runs_again_without_a_doubl
     assert final["staged"] == 0
     assert final["searches"] == final["all_searches"] == before["searches"] + 1
     print(f"killed after {staged} staged records; bob's writes took {seconds} s during the import")
+
+
+def test_an_import_freezes_the_objects_it_found_and_unfreezes_them_after(review, alice):
+    """The collector's full collections skip what existed before the import (gc.freeze), and the
+    freeze is undone at the end, whether the import succeeds or fails."""
+    import gc
+
+    seen = []
+
+    def articles():
+        yield from _articles(3)
+        seen.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    import_articles(search=_file_search(review, alice), articles=articles(), user=alice)
+    assert seen[0] > 1000  # Django's modules, the test's objects
+    assert gc.get_freeze_count() == 0
+
+    def failing():
+        yield from _articles(2, start=50)
+        raise ImportFileError("big.ris: record 3: no TY line.")
+
+    with pytest.raises(ImportFileError):
+        import_articles(search=_file_search(review, alice), articles=failing(), user=alice)
+    assert gc.get_freeze_count() == 0
+
+
+def test_an_import_leaves_a_freeze_made_before_it_alone(review, alice):
+    import gc
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        import_articles(search=_file_search(review, alice), articles=_articles(3), user=alice)
+        # Not unfrozen (frozen objects freed meanwhile leave the count, a few dozen).
+        assert gc.get_freeze_count() > frozen * 0.9
+    finally:
+        gc.unfreeze()
