@@ -51,3 +51,10 @@ def test_the_pdf_loads_in_its_frame_on_the_full_text_card(
     assert any(f.url.endswith(pdf_url) for f in page.frames)
     assert page.is_visible("button[name=decision][value=include]")
     assert violations == [], violations
+    # Beside, not below: on a wide screen the PDF is to the right of the decision buttons, level
+    # with them, both in sight at once.
+    buttons = page.locator(".decision-buttons").bounding_box()
+    viewer = frame.bounding_box()
+    assert viewer["x"] >= buttons["x"] + buttons["width"], (buttons, viewer)
+    assert viewer["y"] < buttons["y"] + buttons["height"] and viewer["y"] + viewer["height"] > buttons["y"]
+    assert buttons["y"] + buttons["height"] <= 900 and viewer["y"] < 900
