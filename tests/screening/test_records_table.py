@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +13,6 @@ from django_tables2 import RequestConfig
 from review import annotations
 from review.models import Record, Search, Stage
 from screening import tables
-from screening.filters import RecordFilter
 from screening.tables import RECORD_COLUMNS, RecordTable
 from tests.screening.team import make_team, vote
 
