@@ -16,8 +16,7 @@ from django.db import migrations
 # Expression statistics, as 0018 gave the trigram indexes: the planner ignores a partial index's own
 # statistics, and without them guesses how many records a word matches.
 WORDS = (
-    "to_tsvector('simple'::regconfig, regexp_replace(((\"title\" || ' ') || \"abstract\"), "
-    "'[^[:alnum:]]+', ' ', 'g'))"
+    "to_tsvector('simple'::regconfig, regexp_replace(((\"title\" || ' ') || \"abstract\"), '[^[:alnum:]]+', ' ', 'g'))"
 )
 TRIGRAM = {"record_title_trgm_landed": "title", "record_abstract_trgm_landed": "abstract"}
 TRIGRAM_STATISTICS = {"record_title_upper": "title", "record_abstract_upper": "abstract"}
