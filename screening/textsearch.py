@@ -77,14 +77,16 @@ def parse(text):
         raise SearchSyntaxError('A quotation mark (") is not closed.')
     unquoted = re.sub(r'"[^"]*"', " ", text)
     if unquoted.count("(") != unquoted.count(")"):
-        raise SearchSyntaxError("A parenthesis is not closed." if unquoted.count("(") > unquoted.count(")")
-                                else "A closing parenthesis has no opening one.")
+        raise SearchSyntaxError(
+            "A parenthesis is not closed."
+            if unquoted.count("(") > unquoted.count(")")
+            else "A closing parenthesis has no opening one."
+        )
     try:
         node = parser.parse(UNUSED_SYNTAX.sub(" ", text))
     except (ParseError, IllegalCharacterError):
         raise SearchSyntaxError(
-            "The search could not be read: AND, OR and NOT each need a word after them "
-            "(and AND and OR one before)."
+            "The search could not be read: AND, OR and NOT each need a word after them (and AND and OR one before)."
         ) from None
     query = _read(node)
     if query is None:

@@ -184,7 +184,9 @@ def test_the_table_marks_the_matches_in_the_titles_escaped(client, review, bob, 
 def test_postgresql_answers_the_search_from_the_word_index(review, bob, records):
     membership = review.memberships.get(user=bob)
     landed = Record.objects.all()  # no review condition, which other indexes would serve
-    filters = RecordFilter({"q": '"rat model" OR covid*'}, queryset=landed, review=review, user=bob, membership=membership)
+    filters = RecordFilter(
+        {"q": '"rat model" OR covid*'}, queryset=landed, review=review, user=bob, membership=membership
+    )
     savepoint = transaction.savepoint()
     with connection.cursor() as cursor:
         # In this tiny table the records table's own index reads every landed record more cheaply.
