@@ -10,15 +10,16 @@ lowercased; everything else separates words and is not searched for. So ``COVID-
 ``3.5`` is "3 5". A word matches itself only: ``rat`` does not find "rats" (no stemming), ``rat*``
 does. Accents count (``naive`` does not find "naïve"); case does not.
 
-PostgreSQL: ``to_tsvector('simple', ...)`` of the text with every run of other characters replaced
-by a space (so that PostgreSQL's parser, which would make "-19" a signed number and "3.5" one
-token, sees the same words as Python does), matched ``@@`` a ``to_tsquery`` built here from the
+PostgreSQL: ``to_tsvector('simple', ...)`` of the text with the ASCII punctuation its parser reads
+as more than a separator made spaces (PARSER_SPECIAL: it would make "-19" a signed number and "3.5"
+one token), so that it sees the words Python sees, matched ``@@`` a ``to_tsquery`` built here from the
 words only (``<->`` for phrases, ``:*`` for a prefix), through a GIN index on that expression
 (review/migrations/0019_record_words_tsvector.py). SQLite: the same words matched by a regular
 expression on the same text. The highlighting uses the same expressions in Python.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from django.db import connections
@@ -30,9 +31,18 @@ from luqum import tree
 from luqum.exceptions import IllegalCharacterError, ParseError
 from luqum.parser import parser
 
-# A word: letters and digits (Python's \w without the underscore; PostgreSQL's [:alnum:]).
-WORD = re.compile(r"[^\W_]+")
-NOT_WORD = r"[\W_]+"
+# A word: letters and digits, as PostgreSQL's parser reads them: Python's \w without the underscore
+# and without the other numerals ("x²" is the word "x", "¼" none).
+_OTHER_NUMERALS = re.escape("".join(c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "No"))
+WORD_CHAR = rf"[^\W_{_OTHER_NUMERALS}]"
+NOT_WORD_CHAR = rf"[\W_{_OTHER_NUMERALS}]"
+WORD = re.compile(WORD_CHAR + "+")
+# The ASCII characters that make PostgreSQL's parser read something else than words (signed numbers
+# "-19", decimals and versions "3.5", hyphenated words, host names, e-mail addresses, URLs, file
+# paths, XML tags and entities); the index's text has them made spaces. Other characters than
+# letters and digits separate words in its parser as in Python (tests/screening/test_text_search.py
+# compares the words of both).
+PARSER_SPECIAL = r"[-+./@:<>&;_~\\]"
 # Lucene syntax the search does not offer (fields, boosts, fuzziness, ranges, regular expressions,
 # single-character wildcards): their characters only separate words, as in a pasted title
 # ("COVID-19: a review", "Does it work?").
@@ -98,7 +108,7 @@ def _read(node):
     if isinstance(node, tree.Word):
         return _word(node.value)
     if isinstance(node, tree.Phrase):
-        words = tuple(w.lower() for w in WORD.findall(node.value))
+        words = tuple(_lower(w) for w in WORD.findall(node.value))
         return Term(words) if words else None
     if isinstance(node, (tree.Not, tree.Prohibit)):
         part = _read(node.children[0])
@@ -113,13 +123,18 @@ def _read(node):
     raise SearchSyntaxError(f"The search cannot use {node}.")
 
 
+def _lower(word):
+    """``word`` in small letters character by character, as PostgreSQL lowers it ("İ" is "i")."""
+    return word.replace("İ", "i").lower()
+
+
 def _word(value):
     if value.startswith("*") and WORD.search(value):
         raise SearchSyntaxError(f"A wildcard (*) can only end a word (rat*), not begin it: {value}")
     stem = value.rstrip("*")
     if "*" in stem:
         raise SearchSyntaxError(f"A wildcard (*) can only end a word (rat*): {value}")
-    words = tuple(w.lower() for w in WORD.findall(stem))
+    words = tuple(_lower(w) for w in WORD.findall(stem))
     return Term(words, prefix=stem != value) if words else None
 
 
@@ -137,8 +152,8 @@ def terms(query, *, negated=False):
 
 def pattern(term):
     """The regular expression (case-insensitive) of ``term`` in a text, on word boundaries."""
-    body = NOT_WORD.join(re.escape(w) for w in term.words)
-    return r"(?<![^\W_])" + body + (r"[^\W_]*" if term.prefix else r"(?![^\W_])")
+    body = (NOT_WORD_CHAR + "+").join(re.escape(w) for w in term.words)
+    return f"(?<!{WORD_CHAR})" + body + (WORD_CHAR + "*" if term.prefix else f"(?!{WORD_CHAR})")
 
 
 def tsquery(query):
@@ -157,7 +172,7 @@ def tsquery(query):
 class Words(Func):
     """The records' words as PostgreSQL indexes them (the index's expression, exactly)."""
 
-    template = "to_tsvector('simple'::regconfig, regexp_replace(%(expressions)s, '[^[:alnum:]]+', ' ', 'g'))"
+    template = f"to_tsvector('simple'::regconfig, regexp_replace(%(expressions)s, '{PARSER_SPECIAL}', ' ', 'g'))"
     arg_joiner = " || ' ' || "
     output_field = TextField()  # a tsvector; only ever compared with @@
 

@@ -2,6 +2,8 @@
 PostgreSQL (``make test`` runs this file on both), clear messages for what cannot be read, and
 highlighting that escapes the imported titles."""
 
+import re
+
 import pytest
 from django.db import connection, transaction
 from django.urls import reverse
@@ -211,3 +213,34 @@ def test_postgresql_word_index_takes_a_record_once_when_it_lands(db):
     assert indexes["record_words_landed"].endswith("WHERE (NOT staged)")
     assert "to_tsvector('simple'::regconfig, regexp_replace(" in indexes["record_words_landed"]
     assert "record_words" in statistics and not {"record_title_upper", "record_abstract_upper"} & statistics
+
+
+TRICKY = [
+    "COVID-19, IL-6 and 5-HT2A; post-traumatic",
+    "3.5 mg/kg, 1e+5 and -8; v1.2.3 of 10.1016/j.x.2020.01.001",
+    "e.g. http://x.org/a?b=c#d, foo@bar.com, C:\\path\\file.txt /usr/bin ~user",
+    "<i>Drosophila</i> &amp; &#946; x86_64 __init__",
+    "Alzheimer's don't 1/2 ¼ x² 3−2 50% $5",
+    "Müller–Lyon naïve ﬁsh İstanbul Straße 北京 Ωmega",
+]
+
+
+@on_postgresql
+def test_postgresql_indexes_the_words_python_reads(review):
+    # The same words, in the same order (positions make phrases), from PostgreSQL's parser over the
+    # index's expression as from textsearch.WORD: what makes the two databases agree.
+    search = Search.objects.create(review=review, kind="file", source="Embase", filename="tricky.ris")
+    for text in TRICKY:
+        Record.objects.create(review=review, search=search, source="Embase", title=text[:20], abstract=text[20:])
+    rows = (
+        Record.objects.filter(search=search)
+        .annotate(words=textsearch.Words())
+        .values_list("title", "abstract", "words")
+    )
+    for title, abstract, vector in rows:
+        positions = {}
+        for lexeme, at in re.findall(r"'((?:[^']|'')*)':([\d,]+)", vector):
+            for position in at.split(","):
+                positions[int(position)] = lexeme.replace("''", "'")
+        read = [textsearch._lower(w) for w in textsearch.WORD.findall(title + " " + abstract)]
+        assert [positions[p] for p in sorted(positions)] == read
