@@ -30,6 +30,10 @@ class SearchField(forms.CharField):
 class SearchFilter(django_filters.CharFilter):
     field_class = SearchField
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput(attrs={"type": "search", "aria-describedby": "search-help"}))
+        super().__init__(*args, **kwargs)
+
 
 class RecordFilter(django_filters.FilterSet):
     q = SearchFilter(

@@ -49,6 +49,11 @@ PARSER_SPECIAL = r"[-+./@:<>&;_~\\]"
 UNUSED_SYNTAX = re.compile(r"[:^~/\\\[\]{}?]")
 
 
+# Bounds that keep a search's SQL and its reading small (SQLite refuses expressions nested 1,000 deep).
+MAX_LENGTH = 1000
+MAX_NESTING = 10
+
+
 class SearchSyntaxError(ValueError):
     """What the reviewer typed cannot be read; the message says why, for the page."""
 
@@ -85,7 +90,15 @@ def parse(text):
         return None
     if text.count('"') % 2:
         raise SearchSyntaxError('A quotation mark (") is not closed.')
+    if len(text) > MAX_LENGTH:
+        raise SearchSyntaxError(f"The search is {len(text)} characters long; it can be at most {MAX_LENGTH}.")
     unquoted = re.sub(r'"[^"]*"', " ", text)
+    depth = deepest = 0
+    for character in unquoted:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        deepest = max(depth, deepest)
+    if deepest > MAX_NESTING:
+        raise SearchSyntaxError(f"Parentheses can be nested {MAX_NESTING} deep at most.")
     if unquoted.count("(") != unquoted.count(")"):
         raise SearchSyntaxError(
             "A parenthesis is not closed."

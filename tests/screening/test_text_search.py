@@ -129,6 +129,8 @@ def test_the_tsquery_is_built_from_the_words_only():
         ("*ma", "A wildcard (*) can only end a word (rat*), not begin it: *ma"),
         ("r*t", "A wildcard (*) can only end a word (rat*): r*t"),
         ("--- ;", "The search has no letters or digits to look for."),
+        ("rat " * 300, "The search is 1200 characters long; it can be at most 1000."),
+        ("(" * 11 + "a OR b" + ")" * 11, "Parentheses can be nested 10 deep at most."),
     ],
 )
 def test_what_cannot_be_read_says_why(typed, message):
