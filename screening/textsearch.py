@@ -43,10 +43,11 @@ WORD = re.compile(WORD_CHAR + "+")
 # letters and digits separate words in its parser as in Python (tests/screening/test_text_search.py
 # compares the words of both).
 PARSER_SPECIAL = r"[-+./@:<>&;_~\\]"
-# Lucene syntax the search does not offer (fields, boosts, fuzziness, ranges, regular expressions,
+# Lucene syntax the search does not offer (fields, boosts, fuzziness, ranges and comparisons, regular expressions,
 # single-character wildcards): their characters only separate words, as in a pasted title
 # ("COVID-19: a review", "Does it work?").
-UNUSED_SYNTAX = re.compile(r"[:^~/\\\[\]{}?]")
+UNUSED_SYNTAX = re.compile(r"[:^~/\\\[\]{}?<>=]")
+LONE_DASH = re.compile(r"-(?=\s|$)")
 
 
 # Bounds that keep a search's SQL and its reading small (SQLite refuses expressions nested 1,000 deep).
@@ -106,7 +107,8 @@ def parse(text):
             else "A closing parenthesis has no opening one."
         )
     try:
-        node = parser.parse(UNUSED_SYNTAX.sub(" ", text))
+        # A dash before a space is punctuation ("Kratom - a review"), not NOT as in "-rats".
+        node = parser.parse(LONE_DASH.sub(" ", UNUSED_SYNTAX.sub(" ", text)))
     except (ParseError, IllegalCharacterError):
         raise SearchSyntaxError(
             "The search could not be read: AND, OR and NOT each need a word after them (and AND and OR one before)."
@@ -193,14 +195,20 @@ class Words(Func):
         super().__init__(F("title"), F("abstract"))
 
 
+class _TsQuery(Func):
+    template = "to_tsquery('simple'::regconfig, %(expressions)s)"
+    output_field = TextField()
+
+
 class _Matches(Func):
+    """``Words() @@ to_tsquery('simple', tsquery)``: the query's text is a parameter, never SQL."""
+
     template = "%(expressions)s"
-    arg_joiner = " @@ to_tsquery('simple'::regconfig, "
+    arg_joiner = " @@ "
     output_field = BooleanField()
 
-    def as_sql(self, compiler, connection, **extra):
-        sql, params = super().as_sql(compiler, connection, **extra)
-        return sql + ")", params
+    def __init__(self, tsquery_text):
+        super().__init__(Words(), _TsQuery(Value(tsquery_text)))
 
 
 def _q(query):
@@ -220,7 +228,7 @@ def filter_records(queryset, query):
     if query is None:
         return queryset
     if connections[queryset.db].vendor == "postgresql":
-        return queryset.filter(_Matches(Words(), Value(tsquery(query))))
+        return queryset.filter(_Matches(tsquery(query)))
     text = Concat("title", Value(" "), "abstract", output_field=TextField())
     return queryset.alias(words_text=text).filter(_q(query))
 

@@ -68,7 +68,9 @@ QUERIES = [
     ("stress -(covid OR veterans)", set()),
     ("growth?", {"joined"}),
     ("COVID-19: a review", set()),  # a pasted title: the colon separates words
+    ("Kratom - in rats", {"rats"}),  # a dash alone is punctuation, not NOT
     ("script", {"markup"}),
+    ("kratom' & !rats | <-> :*", {"rats"}),  # tsquery syntax typed is no syntax: words kratom, rats
 ]
 
 
