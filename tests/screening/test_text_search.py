@@ -149,6 +149,8 @@ def test_a_search_that_cannot_be_read_lists_nothing_and_says_why(client, review,
     assert "A quotation mark (&quot;) is not closed." in page
     assert list(response.context["table"].paginated_rows) == []
     assert "0 records match" in page
+    # The box says what it understands.
+    assert 'aria-describedby="search-help"' in page and "rat* for rat, rats" in page
 
 
 # Highlighting -----------------------------------------------------------------------------------
