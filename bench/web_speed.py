@@ -32,7 +32,15 @@ sys.path.insert(0, str(ROOT))
 SLUG = "web-speed"
 REVIEWERS = 20
 PASSWORD = "bench-password-1"
-TABLE_PAGES = ["", "?sort=-year", "?sort=title", "?page=500", "?ta=pending&duplicates=unique", "?q=trauma"]
+TABLE_PAGES = [
+    "",
+    "?sort=-year",
+    "?sort=title",
+    "?page=500",
+    "?ta=pending&duplicates=unique",
+    "?q=trauma",
+    "?q=%22post+traumatic%22+OR+ptsd*",
+]
 DECIDE_URL = re.compile(r'hx-post="([^"]+/decide/)"')
 
 

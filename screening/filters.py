@@ -1,10 +1,10 @@
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
 from review.models import Record, RecordTag, Search, Stage, Tag
-from screening import stages, visibility
+from screening import stages, textsearch, visibility
 from screening.models import Choice, Decision
 
 # "automation": left unscreened when the stage was closed on the stopping rule (not pending any more).
@@ -17,8 +17,30 @@ OUTCOME_CHOICES = (
 DUPLICATE_CHOICES = [("unique", "Unique"), ("duplicate", "Duplicate")]
 
 
+class SearchField(forms.CharField):
+    """What was typed in the search box, cleaned to its tree (screening/textsearch.py), or None."""
+
+    def clean(self, value):
+        try:
+            return textsearch.parse(super().clean(value))
+        except textsearch.SearchSyntaxError as error:
+            raise forms.ValidationError(str(error), code="search_syntax") from None
+
+
+class SearchFilter(django_filters.CharFilter):
+    field_class = SearchField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput(attrs={"type": "search", "aria-describedby": "search-help"}))
+        super().__init__(*args, **kwargs)
+
+
 class RecordFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="filter_text", label="Search title/abstract")
+    q = SearchFilter(
+        method="filter_text",
+        label="Search title/abstract",
+        help_text='Words all found; "a phrase", OR, NOT or -word, rat* for rat, rats...; (parentheses).',
+    )
     ta = django_filters.ChoiceFilter(
         choices=OUTCOME_CHOICES, method="filter_outcome", label="TA outcome", empty_label="any"
     )
@@ -74,11 +96,15 @@ class RecordFilter(django_filters.FilterSet):
     @property
     def text_search(self):
         """True when the records are filtered by a text search (slow to count: screening/tables.py)."""
-        return self.is_valid() and bool((self.form.cleaned_data.get("q") or "").strip())
+        return self.is_valid() and self.text_query is not None
+
+    @property
+    def text_query(self):
+        """The search's tree (screening/textsearch.py), or None; what the table highlights."""
+        return self.form.cleaned_data.get("q") if self.is_bound and self.is_valid() else None
 
     def filter_text(self, queryset, name, value):
-        value = value.strip()
-        return queryset.filter(Q(title__icontains=value) | Q(abstract__icontains=value)) if value else queryset
+        return textsearch.filter_records(queryset, value)
 
     def filter_outcome(self, queryset, name, value):
         stage = Stage.TITLE_ABSTRACT if name == "ta" else Stage.FULL_TEXT
@@ -105,6 +131,10 @@ class RecordFilter(django_filters.FilterSet):
         return queryset
 
     def filter_queryset(self, queryset):
+        if "q" in self.form.errors:
+            # A search that cannot be read lists nothing (its message is on the page), rather than
+            # every record as though they matched.
+            return queryset.none()
         queryset = super().filter_queryset(queryset)
         data = self.form.cleaned_data
         decision = data.get("decision")

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django_tables2.paginators import LazyPaginator
 
 from review.models import TITLE_SORT_PREFIX, Record, Stage, Tag
-from screening import stages, visibility
+from screening import stages, textsearch, visibility
 
 # The columns the table shows; views load only these (abstracts stay in the database).
 RECORD_COLUMNS = (
@@ -78,7 +78,7 @@ class RecordTable(tables.Table):
         order_by = "id"
         empty_text = "No records match these filters."
 
-    def __init__(self, data, *args, review, membership, **kwargs):
+    def __init__(self, data, *args, review, membership, highlight=None, **kwargs):
         # The outcomes as ``membership`` may see them (screening/visibility.py), shown and sorted on.
         data = data.annotate(
             ta_shown=visibility.shown_outcome_expression(Stage.TITLE_ABSTRACT, membership),
@@ -90,6 +90,8 @@ class RecordTable(tables.Table):
         data = data.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("pk", "name")))
         super().__init__(data, *args, **kwargs)
         self.review = review
+        # The text search's tree (screening/textsearch.py): its words are marked in the titles.
+        self.highlight = highlight
 
     def body_rows(self):
         """The page's rows as HTML: the same as django-tables2's template makes of them (a test pins
@@ -130,7 +132,8 @@ class RecordTable(tables.Table):
         return lambda record, value: method(**{k: v for k, v in (("record", record), ("value", value)) if k in wanted})
 
     def render_title(self, record, value):
-        return format_html('<a href="{}">{}</a>', reverse("review:record", args=[self.review.slug, record.pk]), value)
+        title = textsearch.highlight(value, self.highlight) if self.highlight is not None else value
+        return format_html('<a href="{}">{}</a>', reverse("review:record", args=[self.review.slug, record.pk]), title)
 
     def render_first_author(self, record):
         return record.first_author

@@ -351,7 +351,7 @@ def records(request, slug):
     review, membership = review_for_member(request, slug)
     base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
     filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user, membership=membership)
-    table = RecordTable(filters.qs, review=review, membership=membership)
+    table = RecordTable(filters.qs, review=review, membership=membership, highlight=filters.text_query)
     total = count_listed(filters.qs, text_search=filters.text_search)
     RequestConfig(request, paginate=paginate_options(total, per_page=50)).configure(table)
     context = {"review": review, "filter": filters, "table": table, "total": total}

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +13,6 @@ from django_tables2 import RequestConfig
 from review import annotations
 from review.models import Record, Search, Stage
 from screening import tables
-from screening.filters import RecordFilter
 from screening.tables import RECORD_COLUMNS, RecordTable
 from tests.screening.team import make_team, vote
 
@@ -212,45 +211,7 @@ def plan(queryset, *, scan):
     return queryset.explain()
 
 
-@on_postgresql
-def test_postgresql_answers_the_text_search_from_the_trigram_indexes(review, bob):
-    fill(review, 30)
-    membership = review.memberships.get(user=bob)
-    # The filter on every landed record (no review condition, which other indexes would serve): the
-    # trigram indexes must match the SQL Django writes for icontains, UPPER(column) LIKE UPPER(...),
-    # and Record.objects' NOT staged, their condition.
-    landed = Record.objects.all()
-    filters = RecordFilter({"q": "trauma"}, queryset=landed, review=review, user=bob, membership=membership)
-    assert "(upper(title) ~~ '%TRAUMA%'::text)" in str(plan(filters.qs, scan="bitmap"))
-    # In this tiny table any index on NOT staged rows (the records table's own, or the other column's
-    # trigram index) reads every landed record more cheaply than a search does; at 100,000 records it
-    # does not (bench/README.md "Ingestion"). So each column's condition is planned with only its own
-    # index left to serve it (the drops are rolled back).
-    for column, others in (("title", "abstract"), ("abstract", "title")):
-        savepoint = transaction.savepoint()
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX record_review_listed, record_{others}_trgm_landed")
-        text = plan(landed.filter(**{f"{column}__icontains": "trauma"}), scan="bitmap")
-        transaction.savepoint_rollback(savepoint)
-        assert f"Bitmap Index Scan on record_{column}_trgm_landed" in text, text
-        assert f"Index Cond: (upper({column}) ~~ '%TRAUMA%'::text)" in text, text
-
-
-@on_postgresql
-def test_postgresql_trigram_indexes_take_a_record_once_when_it_lands(db):
-    # A staged row is not in them: an import's COPY extracts no trigrams, its landing UPDATE does,
-    # once (migration review/0018; bench/README.md "Ingestion").
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE %s", ["record_%_trgm%"])
-        indexes = dict(cursor.fetchall())
-    assert sorted(indexes) == ["record_abstract_trgm_landed", "record_title_trgm_landed"]
-    assert all(definition.endswith("WHERE (NOT staged)") for definition in indexes.values()), indexes
-    # The planner ignores a partial index's statistics: expression statistics estimate the searches.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT stxname, pg_get_statisticsobjdef_expressions(oid) FROM pg_statistic_ext")
-        statistics = dict(cursor.fetchall())
-    assert statistics["record_title_upper"] == ["upper(title)"]
-    assert statistics["record_abstract_upper"] == ["upper(abstract)"]
+# The word index of the text search: tests/screening/test_text_search.py.
 
 
 @on_postgresql
