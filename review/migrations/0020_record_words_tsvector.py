@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("review", "0018_record_trigram_landed_only"),
+        ("review", "0019_fulltext"),
     ]
 
     operations = [
