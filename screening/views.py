@@ -18,7 +18,18 @@ from review.access import SCREENING_ROLES, review_for_member
 from review.models import Record, Role, Stage
 from screening import conflicts as conflicting
 from screening import extraction as extracting
-from screening import handouts, prisma_svg, progress_report, queue, retrain, sampling, stages, tasks, visibility
+from screening import (
+    handouts,
+    prisma_svg,
+    progress_report,
+    queue,
+    records_out,
+    retrain,
+    sampling,
+    stages,
+    tasks,
+    visibility,
+)
 from screening import prisma as prisma_counts
 from screening.decisions import DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
@@ -354,8 +365,41 @@ def records(request, slug):
     table = RecordTable(filters.qs, review=review, membership=membership)
     total = count_listed(filters.qs, text_search=filters.text_search)
     RequestConfig(request, paginate=paginate_options(total, per_page=50)).configure(table)
-    context = {"review": review, "filter": filters, "table": table, "total": total}
+    context = {
+        "review": review,
+        "membership": membership,
+        "filter": filters,
+        "table": table,
+        "total": total,
+        "export_formats": list(records_out.FORMATS),
+    }
     return render(request, "screening/records.html", context)
+
+
+@login_required
+@require_GET
+def records_export(request, slug, fmt):
+    # Every member may download what the table shows them (a viewer too); the votes in the file
+    # are those its reader may see (screening/records_out.py follows screening/visibility.py).
+    review, membership = review_for_member(request, slug)
+    if fmt not in records_out.FORMATS:
+        raise Http404("Unknown format")
+    query = request.GET.copy()
+    with_decisions = query.pop("decisions", [""])[-1] == "1"
+    filters = RecordFilter(
+        query or None,
+        queryset=Record.objects.for_review(review),
+        review=review,
+        user=request.user,
+        membership=membership,
+    )
+    if filters.is_bound and not filters.is_valid():
+        errors = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in filters.form.errors.items())
+        return HttpResponse(f"These filters are not valid: {errors}", status=400, content_type="text/plain")
+    pieces = records_out.export(review, filters.qs, fmt, membership=membership, with_decisions=with_decisions)
+    response = StreamingHttpResponse(pieces, content_type=records_out.FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{review.slug}-records.{fmt}"'
+    return response
 
 
 # PRISMA -----------------------------------------------------------------------------------------
