@@ -576,6 +576,7 @@ class Event(models.Model):
         INVITATION = "invitation", "Invitation"
         CLOSURE = "closure", "Stage closed on the stopping rule"
         UNDO = "undo", "Import undone"
+        ASSIGNMENT = "assignment", "Record assigned"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")
     record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")

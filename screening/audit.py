@@ -71,6 +71,8 @@ def describe_event(event, record=None):
         return describe_closure(d)
     if kind == Event.Kind.UNDO:
         return describe_undo(d)
+    if kind == Event.Kind.ASSIGNMENT:
+        return f"{STAGES.get(d.get('stage'), d.get('stage', ''))}: assigned to {d.get('reviewer', '')}"
     return ""
 
 
