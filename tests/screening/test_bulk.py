@@ -1,6 +1,7 @@
 """Bulk actions on the records table: tag, exclude, assign (screening/bulk.py)."""
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from review.models import Event, Membership, Record, RecordTag, Role, Search, Stage, Tag
@@ -8,6 +9,7 @@ from screening import bulk, queue
 from screening.decisions import record_decision
 from screening.models import Assignment, Decision
 from screening.visibility import visible_events
+from tests.concurrent import at_once
 
 TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
 
@@ -281,3 +283,28 @@ def test_a_record_can_only_be_assigned_to_someone_who_screens(review, alice, eri
             review, owner, Record.objects.filter(pk=records[0].pk), bulk.Action("assign", stage=TA, reviewer=erin)
         )
     assert Membership.objects.get(review=review, user=erin).role == Role.VIEWER
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_bulk_exclusions_racing_leave_one_vote_per_record_and_no_error(review, bob, carol, monkeypatch):
+    """bob and carol exclude the same records at the same instant, one vote needed per record: the
+    records' row locks (as for single votes) make each record go to whoever locked it first; the
+    other is told it was left out, and nothing is over-voted."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the concurrency proof runs in the PostgreSQL pass of `make test` (DATABASE_URL=postgres://...)")
+    monkeypatch.setattr(bulk, "CHUNK", 7)
+    add(review, 40)
+    action = bulk.Action("exclude", stage=TA, reason="Animal study")
+
+    def exclude_all(user):
+        membership = Membership.objects.select_related("review").get(review=review, user=user)
+        return bulk.apply(review, membership, Record.objects.for_review(review), action)
+
+    results = at_once(lambda: exclude_all(bob), lambda: exclude_all(carol))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(r.changed for r in results) == 40
+    assert sum(r.left_out for r in results) == 40
+    votes = Decision.objects.filter(record__review=review, stage=TA, is_current=True)
+    assert votes.count() == 40 and votes.values("record").distinct().count() == 40
+    assert set(Record.objects.for_review(review).values_list("ta_outcome", flat=True)) == {"exclude"}
