@@ -66,9 +66,7 @@ def main():
                     out.write(piece)
                 seconds = time.perf_counter() - start
             label = f"{fmt}{' + decisions' if with_decisions else ''}"
-            print(
-                f"{label:24} {seconds:8.2f} {len(queries.captured_queries):8d} {written / 1e6:8.1f} {peak_mb():8.0f}"
-            )
+            print(f"{label:24} {seconds:8.2f} {len(queries.captured_queries):8d} {written / 1e6:8.1f} {peak_mb():8.0f}")
 
     membership = Membership.objects.select_related("review").get(review=review, user=bob)
     for label, selected, action in (

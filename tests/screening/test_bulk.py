@@ -308,3 +308,13 @@ def test_two_bulk_exclusions_racing_leave_one_vote_per_record_and_no_error(revie
     votes = Decision.objects.filter(record__review=review, stage=TA, is_current=True)
     assert votes.count() == 40 and votes.values("record").distinct().count() == 40
     assert set(Record.objects.for_review(review).values_list("ta_outcome", flat=True)) == {"exclude"}
+
+
+def test_a_typed_tag_name_is_escaped_on_the_confirmation_and_a_blank_one_refused(client, review, bob):
+    (record,) = add(review, 1)
+    client.force_login(bob)
+    data = {"bulk-action": "tag", "bulk-scope": "selected", "bulk-records": [record.pk], "bulk-tag": "<b>x</b>"}
+    page = post(client, review, data).content.decode()
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    response = post(client, review, {**data, "bulk-tag": "   "})
+    assert response.status_code == 400 and "A tag needs a name." in response.content.decode()
