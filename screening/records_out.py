@@ -24,6 +24,7 @@ import openpyxl
 import rispy
 from django.db.models import Q
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from rispy import RisWriter
 from rispy.config import TYPE_OF_REFERENCE_MAPPING
 
@@ -235,8 +236,9 @@ def _status(record, outcomes):
 
 def _one_line(value):
     # A RIS value is one line; a CSV cell may hold line breaks but nobody wants them in a title.
-    # Only line breaks go (every kind str.splitlines knows); other spacing is the record's own.
-    return " ".join(str(value).splitlines()).strip() if value else ""
+    # Only line breaks and control characters go (every kind str.splitlines knows, and those XML
+    # refuses too); other spacing is the record's own.
+    return ILLEGAL_CHARACTERS_RE.sub(" ", " ".join(str(value).splitlines())).strip() if value else ""
 
 
 def _split_pages(pages):
@@ -343,9 +345,14 @@ def _xlsx(header, table):
 
 
 def _text_cell(sheet, value):
+    if not isinstance(value, str):
+        return value
+    # XML 1.0 has no control characters (vertical tabs, form feeds from PDF-extracted abstracts):
+    # openpyxl refuses them, so they become spaces, as line breaks do in RIS.
+    value = ILLEGAL_CHARACTERS_RE.sub(" ", value)
     # openpyxl takes any text starting with "=" for a formula; a title must stay text. ("+", "-",
     # "@" are formulas only when typed into Excel: in a file, a string cell is a string.)
-    if isinstance(value, str) and value.startswith("="):
+    if value.startswith("="):
         cell = WriteOnlyCell(sheet, value=value)
         cell.data_type = "s"
         return cell
