@@ -174,3 +174,31 @@ def delete_tag(tag, *, user):
         _tag_event(tag, user, {"deleted": tag.name, "records": len(record_ids)}).save()
         tag.delete()
     return len(record_ids)
+
+
+def tag_records(review, record_ids, name, *, user, batch=1000):
+    """Put the tag called ``name`` on each of ``record_ids`` (records of ``review``), as add_tag does
+    one at a time: the tag made if new, one audit event per record that did not have it yet.
+
+    Returns (tag, number of records newly tagged). Atomic; the tag's row is locked throughout.
+    """
+    name = clean_tag_name(name)
+    record_ids = sorted(set(record_ids))
+    added = 0
+    with transaction.atomic():
+        tag = _locked_tag_named(review.pk, name)
+        for start in range(0, len(record_ids), batch):
+            chunk = record_ids[start : start + batch]
+            had = set(RecordTag.objects.filter(tag=tag, record_id__in=chunk).values_list("record_id", flat=True))
+            new = [pk for pk in chunk if pk not in had]
+            RecordTag.objects.bulk_create([RecordTag(record_id=pk, tag=tag, added_by=user) for pk in new])
+            Event.objects.bulk_create(
+                [
+                    Event(
+                        review_id=review.pk, record_id=pk, actor=user, kind=Event.Kind.TAG, detail={"added": tag.name}
+                    )
+                    for pk in new
+                ]
+            )
+            added += len(new)
+    return tag, added

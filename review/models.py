@@ -582,6 +582,7 @@ class Event(models.Model):
         CLOSURE = "closure", "Stage closed on the stopping rule"
         UNDO = "undo", "Import undone"
         FULLTEXT = "fulltext", "Full text changed"
+        ASSIGNMENT = "assignment", "Record assigned"
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="events")
     record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")

@@ -74,6 +74,8 @@ def describe_event(event, record=None):
         return describe_undo(d)
     if kind == Event.Kind.FULLTEXT:
         return fulltexts.describe(d)
+    if kind == Event.Kind.ASSIGNMENT:
+        return f"{STAGES.get(d.get('stage'), d.get('stage', ''))}: assigned to {d.get('reviewer', '')}"
     return ""
 
 

@@ -1,11 +1,13 @@
 from decimal import Decimal
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.utils.html import escape
 
 from review import limits
-from review.models import Stage
-from screening import stages
+from review.access import SCREENING_ROLES
+from review.models import Record, Stage
+from screening import bulk, stages
 from screening.models import Choice, ExtractionField
 
 DECISION_ORDER = {
@@ -200,3 +202,52 @@ class StoppingTargetsForm(forms.Form):
     def error_text(self):
         """Every error in one line, each naming its field."""
         return " ".join(f"{self.fields[name].label}: {' '.join(errors)}" for name, errors in self.errors.items())
+
+
+class BulkForm(forms.Form):
+    """A bulk action on the records table (screening/bulk.py checks what it may do). Prefixed
+    "bulk-": the table's filter fields travel in the same POST under their own names."""
+
+    action = forms.ChoiceField(choices=[("tag", "Tag"), ("exclude", "Exclude (your vote)"), ("assign", "Assign")])
+    scope = forms.ChoiceField(
+        choices=[("selected", "The records ticked"), ("filter", "Every record matching the filter")],
+        initial="selected",
+    )
+    records = forms.ModelMultipleChoiceField(queryset=None, required=False, widget=forms.MultipleHiddenInput)
+    tag = forms.CharField(required=False, max_length=100, label="Tag")
+    stage = forms.ChoiceField(choices=[("", "— stage —"), *Stage.choices], required=False, label="at")
+    reason = forms.CharField(required=False, max_length=300, label="Reason")
+    reviewer = forms.ModelChoiceField(queryset=None, required=False, label="to", empty_label="— reviewer —")
+    count = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, review, membership, **kwargs):
+        super().__init__(*args, prefix="bulk", **kwargs)
+        self.fields["records"].queryset = Record.objects.for_review(review)
+        screeners = (
+            get_user_model()
+            .objects.filter(memberships__review=review, memberships__role__in=SCREENING_ROLES)
+            .order_by("username")
+        )
+        self.fields["reviewer"].queryset = screeners
+        self.fields["reason"].widget.attrs["list"] = "bulk-reasons"
+        if not membership.is_owner:
+            # Only the owner assigns records.
+            self.fields["action"].choices = [c for c in self.fields["action"].choices if c[0] != "assign"]
+            del self.fields["reviewer"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("scope") == "selected" and not cleaned.get("records"):
+            raise forms.ValidationError("Tick at least one record, or choose every record matching the filter.")
+        return cleaned
+
+    def bulk_action(self):
+        data = self.cleaned_data
+        return bulk.Action(
+            data["action"],
+            tag=data.get("tag") or "",
+            stage=data.get("stage") or "",
+            reason=data.get("reason") or "",
+            reviewer=data.get("reviewer"),
+        )

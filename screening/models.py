@@ -104,6 +104,31 @@ class Claim(models.Model):
         return f"{self.reviewer} holds {self.record_id} ({self.stage}) until {self.expires_at:%H:%M}"
 
 
+class Assignment(models.Model):
+    """The owner's word that ``reviewer`` screens ``record`` at ``stage``: it comes first in their
+    queue (screening/queue.py). Nobody else is kept from it; a vote by anyone counts as usual."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="assignments")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "reviewer", "stage"], name="screening_assignment_one_per_reviewer_stage"
+            ),
+        ]
+        indexes = [models.Index(fields=["reviewer", "stage", "record"], name="assignment_reviewer_stage")]
+
+    def __str__(self):
+        return f"#{self.record_id} assigned to {self.reviewer} ({self.stage})"
+
+
 class ExtractionField(models.Model):
     class Kind(models.TextChoices):
         TEXT = "text", "Text"

@@ -33,6 +33,7 @@ from django.utils import timezone
 from review.models import Membership, Record
 from screening import retrain, sampling, stages, status
 from screening.models import (
+    Assignment,
     Claim,
     Decision,
     HandOut,
@@ -289,6 +290,13 @@ def _candidates(review, user, stage, now, plan, skip=()):
     available = _available(review, user, stage, now, plan)
     if skip:
         available = available.exclude(pk__in=[record.pk for record in skip])
+    # Records the owner assigned to this reviewer come first, in their usual order; not while a
+    # random sample runs (its order is what makes the stopping test valid).
+    if plan.sample is None:
+        assigned = Assignment.objects.filter(record__review=review, reviewer=user, stage=stage)
+        found = list(_lock(available.filter(pk__in=assigned.values("record_id")))[:CANDIDATES])
+        if found:
+            return found
     if run is None or plan.sample is not None or plan.order != ScreeningOrder.RANKED:
         return list(_lock(available)[:CANDIDATES])
     # ``model_rank`` is annotated by _order() in ranked order; the score goes to the hand-out log.

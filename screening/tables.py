@@ -208,3 +208,20 @@ def paginate_options(total, per_page):
     if total.exact:
         return {"per_page": per_page, "paginator_class": CountedPaginator, "total": total}
     return {"per_page": per_page, "paginator_class": LazyPaginator}
+
+
+class SelectableRecordTable(RecordTable):
+    """The records table with a checkbox on each row, for the bulk actions (screening/bulk.py): the
+    boxes belong to the page's bulk form (``form="bulk-form"``), which sits outside the table."""
+
+    select = tables.Column("Select", accessor="pk", orderable=False, attrs={"td": {"class": "select"}})
+
+    class Meta(RecordTable.Meta):
+        sequence = ("select", *RecordTable.Meta.sequence)
+
+    def render_select(self, value):
+        return format_html(
+            '<input type="checkbox" name="bulk-records" value="{}" form="bulk-form" aria-label="Select record {}">',
+            value,
+            value,
+        )

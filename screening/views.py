@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,17 +15,30 @@ from django_tables2 import RequestConfig
 from django_tables2.columns.base import LinkTransform
 
 from review.access import SCREENING_ROLES, review_for_member
+from review.annotations import AnnotationError
 from review.models import Record, Role, Stage
+from screening import (
+    bulk,
+    handouts,
+    prisma_svg,
+    progress_report,
+    queue,
+    records_out,
+    retrain,
+    sampling,
+    stages,
+    tasks,
+    visibility,
+)
 from screening import conflicts as conflicting
 from screening import extraction as extracting
-from screening import handouts, prisma_svg, progress_report, queue, retrain, sampling, stages, tasks, visibility
 from screening import prisma as prisma_counts
 from screening.decisions import DecisionError, NotInConflict, RecordFull, record_decision, resolve
 from screening.filters import RecordFilter
-from screening.forms import DecisionForm, ExtractionEntryForm, ExtractionFieldForm, StoppingTargetsForm
+from screening.forms import BulkForm, DecisionForm, ExtractionEntryForm, ExtractionFieldForm, StoppingTargetsForm
 from screening.models import Decision, ExtractionField, ExtractionValue, RecordScore, ScreeningOrder
 from screening.stages import OUTCOME_FIELD
-from screening.tables import RECORD_COLUMNS, RecordTable, count_listed, paginate_options
+from screening.tables import RECORD_COLUMNS, RecordTable, SelectableRecordTable, count_listed, paginate_options
 from screening.templatetags.closing import panel_tag
 
 PRISMA_FORMATS = {
@@ -351,11 +364,106 @@ def records(request, slug):
     review, membership = review_for_member(request, slug)
     base = Record.objects.for_review(review).only(*RECORD_COLUMNS)
     filters = RecordFilter(request.GET or None, queryset=base, review=review, user=request.user, membership=membership)
-    table = RecordTable(filters.qs, review=review, membership=membership, highlight=filters.text_query)
+    # Screeners get a checkbox per row for the bulk actions; viewers change nothing.
+    table_class = SelectableRecordTable if membership.can_screen else RecordTable
+    table = table_class(filters.qs, review=review, membership=membership, highlight=filters.text_query)
     total = count_listed(filters.qs, text_search=filters.text_search)
     RequestConfig(request, paginate=paginate_options(total, per_page=50)).configure(table)
-    context = {"review": review, "filter": filters, "table": table, "total": total}
+    context = {
+        "review": review,
+        "membership": membership,
+        "filter": filters,
+        "table": table,
+        "total": total,
+        "export_formats": list(records_out.FORMATS),
+        "bulk_form": BulkForm(review=review, membership=membership) if membership.can_screen else None,
+        "filter_fields": [(k, v) for k, values in request.GET.lists() if k != "page" for v in values],
+    }
     return render(request, "screening/records.html", context)
+
+
+def _filter_data(post):
+    """The records table's filter fields carried in a bulk action's POST (all but the bulk form's)."""
+    data = QueryDict(mutable=True)
+    for key, values in post.lists():
+        if not key.startswith("bulk-") and key != "csrfmiddlewaretoken":
+            data.setlist(key, values)
+    return data
+
+
+def _bulk_selection(request, review, membership, form):
+    """The records a bulk action is for: those ticked, or every record the POSTed filter matches."""
+    if form.cleaned_data["scope"] == "selected":
+        return form.cleaned_data["records"]
+    filters = RecordFilter(
+        _filter_data(request.POST),
+        queryset=Record.objects.for_review(review),
+        review=review,
+        user=request.user,
+        membership=membership,
+    )
+    if not filters.is_valid():
+        errors = " ".join(e for errors in filters.form.errors.values() for e in errors)
+        raise bulk.BulkError(f"The filter is not valid: {errors}")
+    return filters.qs
+
+
+@login_required
+@require_POST
+def records_bulk(request, slug):
+    review, membership = review_for_member(request, slug, roles=SCREENING_ROLES)
+    form = BulkForm(request.POST, review=review, membership=membership)
+    query = _filter_data(request.POST).urlencode()
+    back = reverse("screening:records", args=[review.slug]) + (f"?{query}" if query else "")
+    context = {"review": review, "form": form, "back": back}
+    template = "screening/bulk_confirm.html"
+    if not form.is_valid():
+        context["error"] = " ".join(e for errors in form.errors.values() for e in errors)
+        return render(request, template, context, status=400)
+    try:
+        selected = _bulk_selection(request, review, membership, form)
+        action = context["action"] = bulk.check(review, membership, form.bulk_action())
+        if not form.cleaned_data["confirm"]:
+            context["counts"] = bulk.plan(review, membership, selected, action)
+            return render(request, template, context)
+        counts = bulk.apply(review, membership, selected, action, expected=form.cleaned_data["count"])
+    except bulk.SelectionChanged as error:
+        # Ask again, with the numbers as they are now.
+        context.update(error=str(error), counts=bulk.plan(review, membership, selected, action))
+        return render(request, template, context, status=409)
+    except (bulk.BulkError, AnnotationError, DecisionError) as error:
+        context["error"] = str(error)
+        return render(request, template, context, status=400)
+    if action.kind == "exclude":
+        tasks.request_retrain(review, action.stage)
+    messages.success(request, f"Done: {action.describe()}: {counts.sentence(action)}.")
+    return redirect(back)
+
+
+@login_required
+@require_GET
+def records_export(request, slug, fmt):
+    # Every member may download what the table shows them (a viewer too); the votes in the file
+    # are those its reader may see (screening/records_out.py follows screening/visibility.py).
+    review, membership = review_for_member(request, slug)
+    if fmt not in records_out.FORMATS:
+        raise Http404("Unknown format")
+    query = request.GET.copy()
+    with_decisions = query.pop("decisions", [""])[-1] == "1"
+    filters = RecordFilter(
+        query or None,
+        queryset=Record.objects.for_review(review),
+        review=review,
+        user=request.user,
+        membership=membership,
+    )
+    if filters.is_bound and not filters.is_valid():
+        errors = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in filters.form.errors.items())
+        return HttpResponse(f"These filters are not valid: {errors}", status=400, content_type="text/plain")
+    pieces = records_out.export(review, filters.qs, fmt, membership=membership, with_decisions=with_decisions)
+    response = StreamingHttpResponse(pieces, content_type=records_out.FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{review.slug}-records.{fmt}"'
+    return response
 
 
 # PRISMA -----------------------------------------------------------------------------------------

@@ -133,16 +133,23 @@ def visible_decisions(decisions, membership):
 def visible_events(events, membership):
     """``events`` (an Event queryset, or a Record for its own events) that ``membership`` may see.
 
-    A vote's event carries its decision, reason and note, so it is blinded like the vote. Every
-    other kind (resolutions, merges, tags, team notes, imports) is open to all members.
+    A vote's event carries its decision, reason and note, so it is blinded like the vote; an
+    assignment to another reviewer at a blinded stage is hidden like their hand-outs. Every other
+    kind (resolutions, merges, tags, team notes, imports) is open to all members.
     """
     if isinstance(events, Record):
         events = Event.objects.filter(record=events).select_related("actor").order_by("created_at", "pk")
     hidden = _hidden(membership, stage_lookup="detail__stage", record_prefix="record__", author="actor")
     if hidden is None:
         return events
+    # An assignment tells who is to vote on a record, like a hand-out (visible_handouts): at a
+    # blinded stage a member sees only their own.
+    blind = [stage.value for stage in blind_stages(membership.review, membership)]
+    others_assignments = Q(kind=Event.Kind.ASSIGNMENT, detail__stage__in=blind) & ~Q(
+        detail__reviewer_id=membership.user_id
+    )
     # A decision event always has a record and a stage; the kind test keeps others out of the NULL logic.
-    return events.exclude(Q(kind=Event.Kind.DECISION) & hidden)
+    return events.exclude(Q(kind=Event.Kind.DECISION) & hidden).exclude(others_assignments)
 
 
 def visible_handouts(handouts, membership):

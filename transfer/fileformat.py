@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.apps import apps
 
 FORMAT = "sieve-review"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Bumped by hand when a release changes what the file holds (the manifest records it).
 SIEVE_VERSION = "0.9"
 MANIFEST = "manifest.json"
@@ -58,6 +58,7 @@ SECTIONS = (
     Section("sample_records", "screening.SampleRecord", "sample__review"),
     Section("stage_closures", "screening.StageClosure", "review"),
     Section("closed_records", "screening.ClosedRecord", "closure__review"),
+    Section("assignments", "screening.Assignment", "record__review"),
 )
 
 # Models of the project's apps the file does not carry, and why. tests/transfer pins that every
@@ -91,7 +92,12 @@ def _v0_to_v1(section, row):
     return row
 
 
-UPGRADES = {0: _v0_to_v1}
+def _v1_to_v2(section, row):
+    # Version 2 added the assignments section (a version-1 file has none); rows are unchanged.
+    return row
+
+
+UPGRADES = {0: _v0_to_v1, 1: _v1_to_v2}
 SECTION_RENAMES = {0: {"labels": "tags"}}
 
 

@@ -18,7 +18,7 @@ from review.models import Event, Record, Review, Search
 from screening.decisions import record_decision
 from screening.models import Decision
 from transfer.exporting import export_review
-from transfer.fileformat import NOT_TRANSFERRED, SECTIONS
+from transfer.fileformat import FORMAT_VERSION, NOT_TRANSFERRED, SECTIONS
 from transfer.importing import TransferError, import_review
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +72,11 @@ def nothing_written(review_count, user_count):
         ("records.jsonl", lambda t: t.replace("Kratom cohort 3", "Kratom cohort 9"), "does not match its manifest"),
         ("decisions.jsonl", lambda t: "", "does not match its manifest"),
         ("manifest.json", lambda t: t.replace('"sieve-review"', '"other"'), 'format "sieve-review"'),
-        ("manifest.json", lambda t: t.replace('"version": 1', '"version": 7'), "newer than this Sieve reads"),
+        (
+            "manifest.json",
+            lambda t: t.replace(f'"version": {FORMAT_VERSION}', '"version": 7'),
+            "newer than this Sieve reads",
+        ),
         ("manifest.json", lambda t: t[:20], "manifest.json is damaged"),
     ],
 )
@@ -156,3 +160,22 @@ def test_every_model_is_transferred_or_excluded_on_purpose():
         "Add these models to transfer/fileformat.py SECTIONS (or NOT_TRANSFERRED, saying why): " + ", ".join(unhandled)
     )
     assert "review.Record" in set(project_models())
+
+
+def test_a_version_1_file_without_assignments_imports_with_none(exported):
+    # Version 2 added the assignments section; a file written before it has neither the section
+    # nor its manifest entry.
+    def as_version_1(text):
+        manifest = json.loads(text)
+        manifest["version"] = 1
+        del manifest["sections"]["assignments"]
+        return json.dumps(manifest)
+
+    old = rewrite(exported, "manifest.json", as_version_1)
+    with zipfile.ZipFile(old) as src, zipfile.ZipFile(old.with_name("v1.zip"), "w") as dst:
+        for item in src.infolist():
+            if item.filename != "assignments.jsonl":
+                dst.writestr(item, src.read(item))
+    copy = import_review(source=old.with_name("v1.zip"), slug="copy").review
+    assert Record.objects.for_review(copy).count() == 5
+    assert FORMAT_VERSION == 2

@@ -20,6 +20,7 @@ from screening import closing, prisma, status
 from screening.decisions import record_decision, record_decisions, resolve
 from screening.extraction import extraction_rows, field_key, save_values
 from screening.models import (
+    Assignment,
     Decision,
     ExtractionField,
     HandOut,
@@ -121,6 +122,7 @@ def scripted(review, alice, bob, carol):
     StoppingSettings.objects.create(review=review, stage=FT, recall_target=0.9, confidence=0.8, updated_by=alice)
     OrderPreference.objects.create(review=review, user=bob, order="random")
     HandOut.objects.create(record=records[0], reviewer=bob, stage=TA, order="ranked", run=run, model_version=1, rank=1)
+    Assignment.objects.create(record=records[-1], reviewer=carol, stage=TA, assigned_by=alice)
     sample = RandomSample.objects.create(
         review=review, stage=FT, started_by=alice, sampled_from=3, remainder=3, seed="42", recall_target=0.9,
         confidence=0.8, ended_at=timezone.now(), ended_by=alice,
@@ -189,6 +191,11 @@ def picture(review):
             SampleRecord.objects.filter(sample__review=review)
             .order_by("position")
             .values_list("sample__seed", "sample__ended_by__username", "record__title", "position")
+        ),
+        "assignments": list(
+            Assignment.objects.filter(record__review=review).values_list(
+                "record__title", "reviewer__username", "stage", "assigned_by__username", "created_at"
+            )
         ),
         "scores": list(
             RecordScore.objects.filter(run__review=review).order_by("rank").values_list("record__title", "rank")
