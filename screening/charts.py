@@ -172,9 +172,27 @@ def shown_pair_agreement(review, stage, membership):
 @dataclass(frozen=True)
 class RecallChart:
     progress: progress_report.StageProgress
-    # Where the ranked test would first say stop, counted in further records screened, if every one
-    # of them were irrelevant (None: it says stop now, or no number of them would do).
+    # Where the rule would first say stop, counted in further records screened, if every one of them
+    # were irrelevant (0: it says stop now; None: no number of them would do, or ``stop_at`` says
+    # where it did). While a random sample runs, its test's count (of further sample records).
     would_stop_after: int | None
+
+    @property
+    def stop_note(self):
+        """The one sentence saying where the rule said, or would say, stop."""
+        p, after = self.progress, self.would_stop_after
+        if self.stop_at is not None:
+            return f"The stopping rule first said stop after {self.stop_at} records."
+        if after == 0:
+            return f"The stopping rule says stop now, after {p.screened} records."
+        if after:
+            return (
+                f"The stopping rule would say stop after {p.screened + after} records "
+                f"if the next {after} screened are all irrelevant."
+            )
+        if p.unscreened:
+            return "The stopping rule would not say stop even if every record left were irrelevant."
+        return "Every record has been screened."
 
     @property
     def stop_at(self):
@@ -226,7 +244,6 @@ def recall_chart(review, stage=Stage.TITLE_ABSTRACT):
                 recall_target=settings.recall_target,
                 confidence=settings.confidence,
             )
-        after = after or None
     return RecallChart(progress, after)
 
 
@@ -291,7 +308,9 @@ def _plot_frame(svg, x_ticks, y_ticks, x_label, y_label, x_of, y_of, *, x_names=
     plot_w, plot_h = svg.width - LEFT - RIGHT, svg.height - TOP - BOTTOM
     for i, v in enumerate(x_ticks):
         svg.line(x_of(v), TOP, x_of(v), TOP + plot_h, GRID)
-        svg.text(x_of(v), TOP + plot_h + 16, x_names[i] if x_names else str(v))
+        # The last label ends at its tick, so a long one (a date) stays inside the picture.
+        anchor = "end" if i == len(x_ticks) - 1 and x_names else "middle"
+        svg.text(x_of(v), TOP + plot_h + 16, x_names[i] if x_names else str(v), anchor=anchor)
     for v in y_ticks:
         svg.line(LEFT, y_of(v), LEFT + plot_w, y_of(v), GRID)
         svg.text(LEFT - 6, y_of(v) + 4, str(v), anchor="end")
@@ -314,7 +333,7 @@ def _legend(svg, entries):
 
 def _when(moment, unit):
     local = timezone.localtime(moment)
-    return f"{local.day} {local:%b %H:%M}" if unit == "hour" else f"{local.day} {local:%b %Y}"
+    return f"{local.day} {local:%b %H:%M}" if unit == "hour" else f"{local.day} {local:%b}"
 
 
 def progress_svg(chart, *, title=""):
@@ -340,10 +359,9 @@ def progress_svg(chart, *, title=""):
         return round(TOP + plot_h * (1 - v / (y_ticks[-1] or 1)), 1)
 
     names = [_when(start + v * step, chart.unit) for v in x_ticks]
-    unit = "hours" if chart.unit == "hour" else "days"
-    _plot_frame(
-        svg, x_ticks, y_ticks, f"Time ({unit}, from the first vote)", "Records decided", x_of, y_of, x_names=names
-    )
+    first = timezone.localtime(start)
+    x_label = f"Time, by {chart.unit}, from {first.day} {first:%b %Y} ({timezone.get_current_timezone_name()})"
+    _plot_frame(svg, x_ticks, y_ticks, x_label, "Records decided", x_of, y_of, x_names=names)
     legend = []
     for i, line in enumerate(chart.lines):
         colour, dash = PALETTE[i % len(PALETTE)], DASHES[(i // len(PALETTE)) % len(DASHES)]
@@ -394,17 +412,20 @@ def recall_svg(chart, *, title=""):
     if chart.stop_at is not None:
         sx = x_of(chart.stop_at)
         svg.line(sx, TOP, sx, TOP + plot_h, STOP, dash="2 3", css="stop")
-        svg.text(sx + 4, TOP + 14, f"rule said stop at {chart.stop_at}", anchor="start", fill=STOP)
+        anchor, tx = _beside(sx, chart.stop_at, x_ticks[-1])
+        svg.text(tx, TOP + 14, f"rule said stop at {chart.stop_at}", anchor=anchor, fill=STOP)
     elif chart.would_stop_after is not None:
         at = p.screened + chart.would_stop_after
         sx = x_of(at)
         svg.line(sx, TOP, sx, TOP + plot_h, STOP, dash="2 3", css="would-stop")
         svg.circle(sx, y_of(p.relevant_found), 4, fill="#ffffff", stroke=STOP, css="would-stop")
-        anchor, tx = ("end", sx - 4) if at > x_ticks[-1] * 0.6 else ("start", sx + 4)
+        anchor, tx = _beside(sx, at, x_ticks[-1])
         svg.text(
             tx,
             TOP + 14,
-            f"would stop at {at} if the next {chart.would_stop_after} are irrelevant",
+            f"would stop at {at} if the next {chart.would_stop_after} are irrelevant"
+            if chart.would_stop_after
+            else f"rule says stop now, at {at}",
             anchor=anchor,
             fill=STOP,
         )
@@ -420,6 +441,12 @@ def recall_svg(chart, *, title=""):
     return svg.render()
 
 
+def _beside(px, value, high):
+    """(text-anchor, x) for a label beside a vertical line at ``px``: to its left in the right part
+    of the plot, so it stays inside the picture."""
+    return ("end", px - 4) if value > high * 0.6 else ("start", px + 4)
+
+
 def describe_recall(chart):
     p = chart.progress
     if not p.n_total:
@@ -429,16 +456,7 @@ def describe_recall(chart):
         f"The dashed line is what a random order would find on average if the {p.relevant_found} relevant "
         "records found so far were all there are: a straight line to that number at the last record."
     )
-    if chart.stop_at is not None:
-        text += f" The stopping rule first said stop after {chart.stop_at} records."
-    elif chart.would_stop_after is not None:
-        text += (
-            f" The stopping rule would say stop after {p.screened + chart.would_stop_after} records "
-            f"if the next {chart.would_stop_after} screened are all irrelevant."
-        )
-    elif p.unscreened:
-        text += " The stopping rule would not say stop even if every record left were irrelevant."
-    return text
+    return f"{text} {chart.stop_note}"
 
 
 def agreement_svg(stage, pairs, *, title=""):

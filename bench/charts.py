@@ -1,0 +1,111 @@
+"""Time the Charts page's figures and drawings (screening/charts.py) on dual-screened reviews of
+10,000 and 100,000 records, and count their queries.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/sieve_charts .venv/bin/python bench/charts.py --sizes 10000 100000
+
+Each review has every record voted on by two reviewers at title/abstract (written in bulk, an hour
+of votes per 40 records), one in seven included. Prints, per size, the seconds and queries of each
+chart's figures and SVG as the owner sees them. Uses a throw-away database (SQLite in a temporary
+directory unless DATABASE_URL is set; then the test runner's machinery creates and drops one).
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    args = parser.parse_args()
+    os.environ.setdefault("SIEVE_DATA_DIR", tempfile.mkdtemp(prefix="sieve-charts-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sieve.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        for size in args.sizes:
+            run(size)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}  ({settings.DATABASES['default']['ENGINE']})")
+
+
+def build(size):
+    from datetime import UTC, datetime, timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from review.models import Membership, Record, Review, Role, Search
+    from screening.models import Decision
+
+    users = [get_user_model().objects.create_user(f"{name}{size}") for name in ("alice", "bob", "carol")]
+    review = Review.objects.create(slug=f"bench-{size}", title="Charts bench", created_by=users[0])
+    review.title_abstract_reviewers = 2
+    review.save()
+    for user, role in zip(users, (Role.OWNER, Role.REVIEWER, Role.REVIEWER)):
+        Membership.objects.create(review=review, user=user, role=role)
+    search = Search.objects.create(review=review, kind="file", source="bench")
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    for low in range(0, size, 5000):
+        records = Record.objects.bulk_create(
+            Record(review=review, search=search, title=f"r{i}", ta_outcome="include" if i % 7 == 0 else "exclude")
+            for i in range(low, min(low + 5000, size))
+        )
+        Decision.objects.bulk_create(
+            Decision(
+                record=r,
+                reviewer=u,
+                stage="title_abstract",
+                decision=r.ta_outcome if (j or i % 11) else "exclude",
+                created_at=start + timedelta(hours=(low + i) // 40),
+            )
+            for i, r in enumerate(records)
+            for j, u in enumerate(users[1:])
+        )
+    return review, Membership.objects.get(review=review, user=users[0])
+
+
+def run(size):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from screening import charts
+
+    review, owner = build(size)
+    stage = "title_abstract"
+    steps = [
+        ("progress figures", lambda: charts.reviewer_progress(review, stage, owner)),
+        ("recall figures", lambda: charts.recall_chart(review, stage)),
+        ("agreement figures", lambda: charts.pair_agreement(review, stage)),
+    ]
+    print(f"{size:,} records, {2 * size:,} votes")
+    results = {}
+    for name, step in steps:
+        with CaptureQueriesContext(connection) as queries:
+            began = time.perf_counter()
+            results[name] = step()
+            took = time.perf_counter() - began
+        print(f"  {name:<20} {took:7.3f} s  {len(queries):3d} queries")
+    for name, draw in (
+        ("progress svg", lambda: charts.progress_svg(results["progress figures"])),
+        ("recall svg", lambda: charts.recall_svg(results["recall figures"])),
+        ("agreement svg", lambda: charts.agreement_svg(stage, results["agreement figures"])),
+    ):
+        began = time.perf_counter()
+        svg = draw()
+        print(f"  {name:<20} {time.perf_counter() - began:7.3f} s  {len(svg):,} bytes")
+
+
+if __name__ == "__main__":
+    main()
