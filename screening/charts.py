@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from xml.sax.saxutils import escape, quoteattr
 
-from django.db.models import Count, F, Max, Min, OuterRef, Subquery
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -79,8 +79,8 @@ class ReviewerProgress:
 def reviewer_progress(review, stage, membership):
     """Records each reviewer has decided at ``stage``, cumulated per day (per hour for a review
     screened within two days), as ``membership`` may see it. A record counts once per reviewer,
-    at the reviewer's first vote on it, and only while that reviewer has a vote on it (a changed
-    vote moves nothing). Three queries, whatever the size."""
+    at the reviewer's first vote on it (a changed vote moves nothing). Two queries, whatever the
+    size."""
     stage = Stage(stage)
     votes = Decision.objects.filter(record__review=review, stage=stage)
     others_hidden = not visibility.sees_all_votes(review, membership, stage)
@@ -90,16 +90,14 @@ def reviewer_progress(review, stage, membership):
     if span["first"] is None:
         return ReviewerProgress(stage, "day", (), others_hidden)
     unit = "hour" if span["last"] - span["first"] < HOURLY_SPAN else "day"
-    first_vote = (
-        Decision.objects.filter(record=OuterRef("record"), reviewer=OuterRef("reviewer"), stage=stage)
-        .order_by()
-        .values("record")
-        .annotate(t=Min("created_at"))
-        .values("t")[:1]
+    # A reviewer's first vote on a record: no earlier one by them there (an anti-join, not a
+    # subquery per vote). Votes are superseded, never withdrawn, so each counts a record decided.
+    earlier = Decision.objects.filter(record=OuterRef("record"), reviewer=OuterRef("reviewer"), stage=stage).filter(
+        Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk"))
     )
     rows = (
-        votes.filter(is_current=True)
-        .annotate(bucket=Trunc(Subquery(first_vote), unit, tzinfo=timezone.get_current_timezone()))
+        votes.filter(~Exists(earlier))
+        .annotate(bucket=Trunc("created_at", unit, tzinfo=timezone.get_current_timezone()))
         .values("reviewer__username", "bucket")
         .annotate(n=Count("pk"))
         .order_by("reviewer__username", "bucket")

@@ -301,3 +301,18 @@ def test_the_charts_page_takes_the_same_queries_at_any_size(client, review, alic
         _bulk_screened(r, [bob, carol], n)
     client.force_login(alice)
     assert _charts_page_queries(client, small) == _charts_page_queries(client, review)
+
+
+def test_the_stopping_sentence_says_which_of_said_says_would_or_never(review):
+    from screening.progress_report import StageProgress
+
+    def note(labels, n_total, stop_at, after):
+        return charts.RecallChart(StageProgress(TA, tuple(labels), n_total, None, stop_at, 1, None), after).stop_note
+
+    assert note([1, 0, 0], 3, 3, None) == "The stopping rule first said stop after 3 records."
+    assert note([1, 0], 9, None, 0) == "The stopping rule says stop now, after 2 records."
+    assert note([1, 0], 9, None, 4) == (
+        "The stopping rule would say stop after 6 records if the next 4 screened are all irrelevant."
+    )
+    assert "would not say stop" in note([1, 0], 9, None, None)
+    assert note([1, 0], 2, None, None) == "Every record has been screened."
