@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--no-analyze", action="store_true", help="keep PostgreSQL without statistics")
     args = parser.parse_args()
     os.environ.setdefault("SIEVE_DATA_DIR", tempfile.mkdtemp(prefix="sieve-charts-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sieve.settings")
@@ -37,7 +38,7 @@ def main():
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         for size in args.sizes:
-            run(size)
+            run(size, analyze=not args.no_analyze)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}  ({settings.DATABASES['default']['ENGINE']})")
@@ -49,7 +50,7 @@ def _outcome(i, size):
     return "include" if i % (7 if i < 0.2 * size else 50) == 0 else "exclude"
 
 
-def build(size):
+def build(size, analyze):
     from datetime import UTC, datetime, timedelta
 
     from django.contrib.auth import get_user_model
@@ -84,21 +85,21 @@ def build(size):
         )
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        # As autovacuum would a minute after a bulk import: without statistics the planner takes the
-        # first-vote anti-join for a few rows and loops over every vote per vote (minutes at 10,000).
+    if analyze and connection.vendor == "postgresql":
+        # As autovacuum would a minute after a bulk import (--no-analyze: the planner without
+        # statistics, as just after one).
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE screening_decision; ANALYZE review_record")
     return review, Membership.objects.get(review=review, user=users[0])
 
 
-def run(size):
+def run(size, analyze=True):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from screening import charts, progress_report
 
-    review, owner = build(size)
+    review, owner = build(size, analyze)
     stage = "title_abstract"
     steps = [
         ("progress figures", lambda: charts.reviewer_progress(review, stage, owner)),

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from xml.sax.saxutils import escape, quoteattr
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q
-from django.db.models.functions import Trunc
+from django.db.models import Count, F, Max, Min, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Least, Trunc
 from django.utils import timezone
 
 from review.models import Stage
@@ -90,14 +90,18 @@ def reviewer_progress(review, stage, membership):
     if span["first"] is None:
         return ReviewerProgress(stage, "day", (), others_hidden)
     unit = "hour" if span["last"] - span["first"] < HOURLY_SPAN else "day"
-    # A reviewer's first vote on a record: no earlier one by them there (an anti-join, not a
-    # subquery per vote). Votes are superseded, never withdrawn, so each counts a record decided.
-    earlier = Decision.objects.filter(record=OuterRef("record"), reviewer=OuterRef("reviewer"), stage=stage).filter(
-        Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk"))
+    # Each current vote (one per record and reviewer) dated by the reviewer's first vote on the
+    # record: the earliest of it and the votes it superseded (an imported history may be out of
+    # order). Looking among superseded votes only keeps the lookup small whatever plan is chosen.
+    superseded = (
+        Decision.objects.filter(record=OuterRef("record"), reviewer=OuterRef("reviewer"), stage=stage, is_current=False)
+        .order_by("created_at")
+        .values("created_at")[:1]
     )
+    first_at = Least("created_at", Coalesce(Subquery(superseded), "created_at"))
     rows = (
-        votes.filter(~Exists(earlier))
-        .annotate(bucket=Trunc("created_at", unit, tzinfo=timezone.get_current_timezone()))
+        votes.filter(is_current=True)
+        .annotate(bucket=Trunc(first_at, unit, tzinfo=timezone.get_current_timezone()))
         .values("reviewer__username", "bucket")
         .annotate(n=Count("pk"))
         .order_by("reviewer__username", "bucket")

@@ -64,6 +64,27 @@ def test_progress_counts_a_record_once_at_the_reviewers_first_vote(review, scree
     assert [(when.date().isoformat(), n) for when, n in line.points] == [("2026-03-02", 3), ("2026-03-04", 4)]
 
 
+def test_an_imported_history_out_of_order_still_counts_the_record_once(review, screened, alice, bob):
+    # bob's current vote carries an earlier date than the vote it superseded (imported that way).
+    Decision.objects.bulk_create(
+        [
+            Decision(
+                record=screened[0],
+                reviewer=bob,
+                stage=TA,
+                decision="include",
+                created_at=DAY1 + timedelta(days=3),
+                is_current=False,
+            ),
+            Decision(
+                record=screened[0], reviewer=bob, stage=TA, decision="exclude", created_at=DAY1 + timedelta(days=1)
+            ),
+        ]
+    )
+    (line,) = charts.reviewer_progress(review, TA, _membership(review, alice)).lines
+    assert [(when.date().isoformat(), n) for when, n in line.points] == [("2026-03-03", 1)]
+
+
 def test_a_short_review_is_charted_by_the_hour(review, screened, alice, bob, carol):
     vote(screened[0], bob, "exclude")
     _at(bob, DAY1)
