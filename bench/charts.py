@@ -9,6 +9,12 @@ included in the first fifth, one in fifty after; the rest wait. Prints, per size
 queries of each chart's figures and SVG as the owner sees them, and of the stopping rule's
 ``stage_progress`` alone (the dashboard pays it too; the recall chart adds where the rule would stop). Uses a throw-away database (SQLite in a temporary
 directory unless DATABASE_URL is set; then the test runner's machinery creates and drops one).
+
+Measured on PostgreSQL, 2 cores shared with other work (load about 13), 7 Dec 2026:
+    10,000: progress 0.36 s (2 queries), stage_progress 0.88 s, recall 0.12 s, agreement 0.05 s (1 query)
+    100,000: progress 2.9 s (2 queries), stage_progress 48 s on its first call (progress_report's own
+    cost, the dashboard's too), recall 1.5 s, agreement 0.34 s (1 query); each SVG under 0.04 s.
+    --no-analyze at 10,000: progress 0.25 s (a first-vote anti-join took 28 s there, a window 118 s).
 """
 
 import argparse
