@@ -165,6 +165,7 @@ def test_agreement_is_hidden_from_bob_while_blinded_and_shown_to_alice(client, r
     page = client.get(reverse("screening:charts", args=[review.slug])).content.decode()
     assert "Hidden while this stage is blinded" in page
     assert 'class="kappa"' not in page
+    assert "carol" not in page  # neither her progress line nor a pair with her
     assert client.get(reverse("screening:chart_agreement", args=[review.slug, TA, "svg"])).status_code == 404
     client.force_login(alice)
     response = client.get(reverse("screening:chart_agreement", args=[review.slug, TA, "svg"]))
