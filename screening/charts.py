@@ -344,7 +344,7 @@ def progress_svg(chart, *, title=""):
     chart_id = f"progress-{chart.stage.value}"
     svg = _Svg(chart_id, heading, describe_progress(chart))
     if not chart.lines:
-        svg.text(WIDTH / 2, HEIGHT / 2, "No decisions at this stage yet.", size=13, fill=MUTED)
+        svg.text(WIDTH / 2, HEIGHT / 2, _nothing_yet(chart), size=13, fill=MUTED)
         return svg.render()
     step = timedelta(hours=1) if chart.unit == "hour" else timedelta(days=1)
     start = min(line.points[0][0] for line in chart.lines)
@@ -382,9 +382,14 @@ def progress_svg(chart, *, title=""):
     return svg.render()
 
 
+def _nothing_yet(chart):
+    # A blinded reviewer is told about their own votes only: others may have voted.
+    return "You have no decisions at this stage yet." if chart.others_hidden else "No decisions at this stage yet."
+
+
 def describe_progress(chart):
     if not chart.lines:
-        return "No decisions at this stage yet."
+        return _nothing_yet(chart)
     who = "; ".join(f"{line.reviewer}: {line.total} records" for line in chart.lines)
     hidden = " Only your own line is shown while this stage is blinded." if chart.others_hidden else ""
     return f"Records decided per reviewer at {chart.label.lower()} screening, by {chart.unit}. {who}.{hidden}"

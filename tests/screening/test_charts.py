@@ -102,6 +102,8 @@ def test_it_shows_bob_only_his_own_line_while_the_stage_is_blinded(review, scree
     seen_by_bob = charts.reviewer_progress(review, TA, _membership(review, bob))
     assert seen_by_bob.others_hidden
     assert [(line.reviewer, line.total) for line in seen_by_bob.lines] == [("bob", 1)]
+    not_voted = charts.reviewer_progress(review, FT, _membership(review, bob))
+    assert "You have no decisions at this stage yet." in _texts(charts.progress_svg(not_voted))
     seen_by_alice = charts.reviewer_progress(review, TA, _membership(review, alice))
     assert [(line.reviewer, line.total) for line in seen_by_alice.lines] == [("bob", 1), ("carol", 2)]
     review.ta_blinding_lifted = True
