@@ -6,12 +6,20 @@ from itertools import combinations
 
 def cohen_kappa(pairs):
     """Cohen's kappa for a list of (rating_a, rating_b); None when undefined (no pairs)."""
-    n = len(pairs)
+    return cohen_kappa_table(Counter(pairs))
+
+
+def cohen_kappa_table(table):
+    """Cohen's kappa from a contingency table {(rating_a, rating_b): count}, as a database counts
+    it; None when undefined (no pairs)."""
+    n = sum(table.values())
     if not n:
         return None
-    observed = sum(a == b for a, b in pairs) / n
-    count_a = Counter(a for a, _ in pairs)
-    count_b = Counter(b for _, b in pairs)
+    observed = sum(k for (a, b), k in table.items() if a == b) / n
+    count_a, count_b = Counter(), Counter()
+    for (a, b), k in table.items():
+        count_a[a] += k
+        count_b[b] += k
     expected = sum(count_a[c] * count_b[c] for c in count_a.keys() | count_b.keys()) / (n * n)
     if expected == 1:
         # Both raters used one and the same category throughout: perfect, if trivial, agreement.

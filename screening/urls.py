@@ -1,6 +1,6 @@
 from django.urls import path
 
-from screening import closing_views, fulltext_views, review_views, views
+from screening import chart_views, closing_views, fulltext_views, review_views, views
 
 app_name = "screening"
 urlpatterns = [
@@ -22,6 +22,12 @@ urlpatterns = [
     path("r/<slug:slug>/stopping/<str:stage>/sample/end/", views.sample_end, name="sample_end"),
     path("r/<slug:slug>/stopping/<str:stage>/close/", closing_views.close_stage, name="close_stage"),
     path("r/<slug:slug>/stopping/<str:stage>/reopen/", closing_views.reopen_stage, name="reopen_stage"),
+    path("r/<slug:slug>/charts/", chart_views.charts_page, name="charts"),
+    path("r/<slug:slug>/charts/progress-<str:stage>.<str:fmt>", chart_views.progress_download, name="chart_progress"),
+    path("r/<slug:slug>/charts/recall-<str:stage>.<str:fmt>", chart_views.recall_download, name="chart_recall"),
+    path(
+        "r/<slug:slug>/charts/agreement-<str:stage>.<str:fmt>", chart_views.agreement_download, name="chart_agreement"
+    ),
     path("r/<slug:slug>/methods.txt", views.methods_text, name="methods_text"),
     path("r/<slug:slug>/handouts.csv", views.handouts_csv, name="handouts_csv"),
     path("r/<slug:slug>/extraction/", views.extraction, name="extraction"),
