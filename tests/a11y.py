@@ -52,6 +52,8 @@ PAGES = {
     "screening:extraction": lambda w: [{"slug": w.slug}],
     "screening:extraction_fields": lambda w: [{"slug": w.slug}],
     "screening:extraction_entry": lambda w: [{"slug": w.slug, "pk": w.included.pk}],
+    "screening:charts": lambda w: [{"slug": w.slug}],
+    "screening:fulltext_bulk": lambda w: [{"slug": w.slug}],
     "transfer:import": lambda w: [{}],
     "transfer:import_job": lambda w: [{"pk": w.review_import_job.pk}],
 }
@@ -68,7 +70,7 @@ OWNER_ONLY = {
     "screening:conflicts_resolved",
     "transfer:import_job",  # the page of alice's own review import
 }
-NOT_FOR_VIEWERS = OWNER_ONLY | {"review:search", "review:import", "screening:screen"}
+NOT_FOR_VIEWERS = OWNER_ONLY | {"review:search", "review:import", "screening:screen", "screening:fulltext_bulk"}
 
 NOT_PAGES = {
     **dict.fromkeys(
@@ -103,11 +105,15 @@ NOT_PAGES = {
             "screening:screen_order",
             "screening:stopping_targets",
             "transfer:import_job_rerun",
+            "screening:fulltext_open_access",
+            "screening:fulltext_remove",
+            "screening:fulltext_upload",
         ],
         "POST only: its answer is a redirect or a fragment of a page visited here",
     ),
+    "screening:records_bulk": "POST only: the records table's selection; it answers a confirmation page",
     **dict.fromkeys(
-        ["review:job_progress", "screening:screen_progress", "transfer:import_job_progress"],
+        ["review:job_progress", "screening:screen_progress", "transfer:import_job_progress", "review:dashboard_jobs"],
         "an htmx fragment, swapped into the job or screening page visited here",
     ),
     **dict.fromkeys(
@@ -120,6 +126,11 @@ NOT_PAGES = {
             "screening:methods_text",
             "screening:prisma_download",
             "screening:recall_curve",
+            "screening:chart_agreement",
+            "screening:chart_progress",
+            "screening:chart_recall",
+            "screening:fulltext_pdf",
+            "screening:records_export",
         ],
         "a download (CSV, XLSX, text, image, PDF or ZIP), not a page",
     ),
