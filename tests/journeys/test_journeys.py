@@ -4,6 +4,7 @@ database where the page cannot show it."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -259,3 +260,196 @@ def test_journey_2_two_reviewers_screen_by_keyboard_blinded_with_prioritisation(
     assert ranked["bob"] and ranked["carol"]
     # Both reviewers voted on the records the model put first (dual screening): their cards overlap.
     assert set(seen["bob"]) & set(seen["carol"])
+
+
+CONFLICTS = """
+from django.contrib.auth import get_user_model
+from review.importing import import_file
+from review.models import Membership, Review, Role
+from screening.decisions import record_decision
+users = {{u.username: u for u in get_user_model().objects.all()}}
+review = Review.objects.create(
+    slug="kratom", title="Kratom for PTSD symptoms", created_by=users["alice"], title_abstract_reviewers=2,
+    exclusion_reasons="Wrong population\\nWrong intervention\\nNot a study",
+)
+for name, role in (("alice", "owner"), ("bob", "reviewer"), ("carol", "reviewer")):
+    Membership.objects.create(review=review, user=users[name], role=role)
+import_file(review=review, path={path!r}, source="Embase", user=users["alice"])
+records = list(review.records.filter(duplicate_of__isnull=True).order_by("pk")[:{n}])
+for record in records:  # bob and carol disagree on each
+    record_decision(record=record, reviewer=users["bob"], stage="title_abstract", decision="include")
+    record_decision(record=record, reviewer=users["carol"], stage="title_abstract", decision="exclude", reason="Not a study")
+print(" ".join(str(r.pk) for r in records))
+"""
+
+OUTCOMES = """
+import json
+from review.models import Record
+print(json.dumps({{r.pk: [r.ta_outcome, r.ft_outcome] for r in Record.objects.filter(pk__in={pks!r})}}))
+"""
+
+FULLTEXT = """
+import json
+from review.models import FullText
+from screening.models import Decision
+ft = FullText.objects.filter(record_id={pk}).first()
+votes = list(Decision.objects.filter(record_id={pk}, stage="full_text", is_current=True).values_list("decision", "reason"))
+print(json.dumps({{"pdf": bool(ft and ft.file), "votes": votes}}))
+"""
+
+# A one-page PDF written for these journeys.
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >>"
+    b" endobj\n3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 300 144] /Contents 4 0 R /Resources << /Font"
+    b" << /F1 5 0 R >> >> >> endobj\n4 0 obj << /Length 52 >> stream\nBT /F1 18 Tf 20 70 Td (Kratom full text) Tj ET"
+    b"\nendstream endobj\n5 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+def test_journey_3_the_owner_resolves_conflicts_by_keyboard_then_screens_full_texts_with_pdfs(browser, site, tmp_path):
+    site.python(PEOPLE.format(names=["alice", "bob", "carol"]))
+    embase = shared("fixtures", "exports", "embase.ris")
+    pks = [int(p) for p in site.python(CONFLICTS.format(path=str(embase), n=3)).split()[-3:]]
+    alice = person(browser, site, "alice")
+
+    # The queue shows each conflict's title, abstract and both votes with reasons, on one page.
+    alice.goto(site.url + "/r/kratom/")
+    alice.get_by_role("link", name=re.compile("Conflicts")).first.click()
+    conflicts = alice.locator("section[data-conflict]")
+    expect(conflicts).to_have_count(3)
+    first = conflicts.first
+    expect(first).to_contain_text("bob")
+    expect(first).to_contain_text("carol")
+    expect(first).to_contain_text("Not a study")
+    expect(first.locator(".conflict-abstract")).not_to_be_empty()
+
+    # Keys alone: the first is highlighted on arrival; j and k move; i includes the highlighted one,
+    # i again the next, and 3 excludes the last with the third reason.
+    expect(first).to_have_class(re.compile("current"))
+    alice.keyboard.press("j")
+    expect(conflicts.nth(1)).to_have_class(re.compile("current"))
+    alice.keyboard.press("k")
+    expect(first).to_have_class(re.compile("current"))
+    alice.keyboard.press("i")
+    expect(conflicts).to_have_count(2)
+    expect(alice.locator("section[data-conflict].current")).to_have_count(1)
+    alice.keyboard.press("i")
+    expect(conflicts).to_have_count(1)
+    alice.keyboard.press("3")
+    expect(alice.locator("main")).to_contain_text("No", timeout=15_000)  # the page comes back empty
+    outcomes = json.loads(site.python(OUTCOMES.format(pks=pks)).strip().splitlines()[-1])
+    assert sorted(o[0] for o in outcomes.values()) == ["exclude", "include", "include"], outcomes
+
+    # Full text: attach the PDF on the card, read it beside the buttons, decide with a reason key.
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(PDF)
+    alice.get_by_role("link", name="Full text").first.click()
+    alice.wait_for_selector("#card[data-ready][data-record]")
+    record = int(alice.locator("#card").get_attribute("data-record"))
+    assert record in pks and outcomes[str(record)][0] == "include"
+    alice.set_input_files(".fulltext-actions input[name=pdf]", str(pdf))
+    alice.locator(".fulltext-actions").get_by_role("button", name="Upload").click()
+    viewer = alice.locator("iframe.fulltext-viewer")
+    expect(viewer).to_be_visible()
+    assert viewer.get_attribute("src") == f"/r/kratom/records/{record}/fulltext.pdf"
+    alice.wait_for_function("() => performance.getEntriesByType('resource').some(e => e.name.includes('fulltext.pdf'))")
+    alice.locator("#card h2.record-title").click()  # the keys go to the page, not the PDF
+    alice.keyboard.press("2")
+    alice.wait_for_function(
+        "r => { const c = document.querySelector('#card'); return !c || c.dataset.record !== r; }", arg=str(record)
+    )
+    done = json.loads(site.python(FULLTEXT.format(pk=record)).strip().splitlines()[-1])
+    assert done == {"pdf": True, "votes": [["exclude", "Wrong intervention"]]}, done
+
+
+INCLUDED = """
+from django.contrib.auth import get_user_model
+from review.importing import import_file
+from review.models import Membership, Review, Role
+from screening.decisions import record_decision
+from screening.models import ExtractionField
+alice = get_user_model().objects.get(username="alice")
+review = Review.objects.create(slug="kratom", title="Kratom for PTSD symptoms", created_by=alice)
+Membership.objects.create(review=review, user=alice, role=Role.OWNER)
+import_file(review=review, path={path!r}, source="Embase", user=alice)
+unique = list(review.records.filter(duplicate_of__isnull=True).order_by("pk"))
+for record in unique[:3]:
+    record_decision(record=record, reviewer=alice, stage="title_abstract", decision="include")
+    record_decision(record=record, reviewer=alice, stage="full_text", decision="include")
+for record in unique[3:6]:
+    record_decision(record=record, reviewer=alice, stage="title_abstract", decision="exclude", reason="Not a study")
+ExtractionField.objects.create(review=review, name="Sample size", kind="number", position=1)
+ExtractionField.objects.create(review=review, name="Design", kind="choice", choices="RCT\\nCohort", position=2)
+import json
+print(json.dumps({{"included": [r.title for r in unique[:3]], "identified": review.records.count()}}))
+"""
+
+
+def _download(page, click):
+    with page.expect_download() as info:
+        click()
+    return Path(info.value.path()).read_bytes(), info.value.suggested_filename
+
+
+def test_journey_4_the_owner_extracts_data_and_downloads_the_table_prisma_and_included_records(browser, site, tmp_path):
+    import io
+
+    import openpyxl
+    import pypdfium2
+    import rispy
+    from defusedxml import ElementTree
+
+    site.python(PEOPLE.format(names=["alice"]))
+    embase = shared("fixtures", "exports", "embase.ris")
+    facts = json.loads(site.python(INCLUDED.format(path=str(embase))).strip().splitlines()[-1])
+    alice = person(browser, site, "alice")
+    alice.goto(site.url + "/r/kratom/")
+
+    # The extraction form, filled for the first included study.
+    alice.get_by_role("link", name="Extraction").first.click()
+    alice.locator("table.extraction a[href*='/extraction/']").first.click()
+    study = alice.locator("h1").inner_text()
+    alice.get_by_label("Sample size").fill("120")
+    alice.get_by_label("Design").select_option("RCT")
+    alice.get_by_role("button", name="Save").click()
+    expect(alice.locator("main")).not_to_contain_text("error")
+    alice.get_by_role("link", name="Extraction").first.click()
+
+    # The table as XLSX: opened and read back.
+    xlsx, name = _download(alice, lambda: alice.get_by_role("link", name="Export XLSX").click())
+    assert name.endswith(".xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx)).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    header = rows[0]
+    row = next(r for r in rows[1:] if r[header.index("Study ID")] == study)
+    assert row[header.index("Sample size")] == 120 and row[header.index("Design")] == "RCT"
+    assert len(rows) == 1 + len(facts["included"])
+
+    # PRISMA: the SVG and the PDF, the PDF rendered to an image and checked.
+    alice.get_by_role("link", name="PRISMA").first.click()
+    svg, _ = _download(alice, lambda: alice.get_by_role("link", name="SVG", exact=True).click())
+    texts = " ".join(t.strip() for t in ElementTree.fromstring(svg).itertext() if t.strip())
+    assert f"(n = {facts['identified']})" in texts.replace("n=", "n = ")
+    pdf, name = _download(alice, lambda: alice.get_by_role("link", name="PDF", exact=True).click())
+    assert name.endswith(".pdf") and pdf.startswith(b"%PDF-")
+    document = pypdfium2.PdfDocument(pdf)
+    assert len(document) == 1
+    page = document[0]
+    image = page.render(scale=1).to_pil().convert("L")
+    image.save(tmp_path / "prisma.png")
+    width, height = image.size
+    assert height > width * 0.8  # the PRISMA flow is taller than wide
+    inked = sum(image.histogram()[:128]) / (width * height)
+    assert 0.01 < inked < 0.5, inked  # boxes and words drawn, not a blank or black page
+    text = page.get_textpage().get_text_range()
+    assert "Records" in text and str(facts["identified"]) in text
+
+    # The included records as RIS, from the records table filtered on the full-text outcome.
+    alice.get_by_role("link", name="Records").first.click()
+    alice.get_by_label("FT outcome").select_option("include")
+    alice.get_by_role("button", name="Filter", exact=True).click()
+    ris, name = _download(alice, lambda: alice.locator("form.records-export").get_by_role("button", name="RIS").click())
+    assert name.endswith(".ris")
+    entries = rispy.loads(ris.decode("utf-8"))
+    assert sorted(e.get("title") or e.get("primary_title") for e in entries) == sorted(facts["included"])
