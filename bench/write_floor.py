@@ -4,7 +4,7 @@ Builds the file bench/ingest.py builds (PubMed XML or RIS, N records, default 10
 bare parse of it (stdlib ``iterparse`` / rispy, as ingest.py), then reads it once more, untimed,
 into the very rows the importer writes (``review.importing._record_row`` and ``_values``), and
 times, into ``review_record`` with every index the product has (those of the migrations, the
-PostgreSQL trigram indexes included), each in a fresh review:
+PostgreSQL word index on title and abstract included), each in a fresh review:
 
 - the floor: the rows written landed (``staged`` false) by the fastest correct means, in one
   transaction: one COPY on PostgreSQL, one ``executemany`` on SQLite;

@@ -309,8 +309,8 @@ def _import_articles(search, articles, skip_known_pmids, user):
 def _land(search, result, user):
     """Make a staged import visible, with its audit events: the one short transaction at the end."""
     review = search.review
-    # On PostgreSQL this UPDATE also fills the records table's trigram indexes, which hold landed
-    # rows only (review/0018): each record's trigrams are taken here, once, not at its COPY too.
+    # On PostgreSQL this UPDATE also fills the records table's word index, which holds landed rows
+    # only (review/0020): each record's words are taken here, once, not at its COPY too.
     Record.all_objects.filter(search=search, staged=True).update(staged=False)
     search.staged_at = None
     search.added = result.added

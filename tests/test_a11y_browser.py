@@ -58,6 +58,24 @@ def test_axe_finds_no_violation_on_any_page(site, live_server, browser_page, rol
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
+def test_axe_finds_no_violation_on_the_refusal_pages(site, live_server, browser_page):
+    page = browser_page
+    log_in(page, live_server, "erin")  # a viewer
+    found = []
+    for url, status in (
+        (reverse("review:settings", args=[site.slug]), 403),
+        (reverse("review:record", args=[site.slug, 10**9]), 404),
+        ("/no/such/page/", 404),
+    ):
+        response = visit(page, live_server, url)
+        assert response.status == status, url
+        assert page.locator("main").count() == 1 and page.locator("header").count() >= 1, url  # the site's layout
+        found += [f"{url} ({status}): {line}" for line in axe_violations(page)]
+    assert found == [], "\n".join(found)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
 def test_axe_finds_no_violation_on_the_login_and_lockout_pages(site, live_server, browser_page, settings):
     page = browser_page
     settings.AXES_ENABLED = True
