@@ -18,7 +18,7 @@ from review.models import Job, Membership, Record
 from screening import records_out, tasks
 from screening.decisions import record_decision
 from tests.screening.team import SECRET_NOTE, SECRET_REASON, TA
-from tests.screening.test_records_out import add, content
+from tests.screening.test_records_out import add
 
 
 @pytest.fixture
@@ -358,3 +358,28 @@ def test_the_command_writes_its_file_at_once_whatever_the_size(review, settings,
     call_command("export_records", review.slug, "-o", str(out))
     assert len(rispy.loads(out.read_text(encoding="utf-8"))) == 3
     assert not Job.objects.exists()
+
+
+# A worker that dies ------------------------------------------------------------------------------
+
+
+def test_a_stopped_export_is_run_again_by_its_starter_into_a_new_file(
+    client, review, alice, inline_worker, django_capture_on_commit_callbacks
+):
+    add(review, 3)
+    job = tasks.enqueue_records_export(review=review, user=alice, fmt="csv", query=QueryDict(), with_decisions=False)
+    first = Job.objects.get(pk=job.pk).result
+    # As if its worker had died half-way: the job silent, its part file left behind.
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.STOPPED, result={}, updated_at=job.updated_at.replace(year=2000)
+    )
+    (exportfiles.export_dir() / f"{first['file']}.part").write_bytes(b"half")
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("review:job_rerun", args=[review.slug, job.pk]))
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE and job.attempt == 2
+    assert job.result["file"] == f"records{review.pk}-job{job.pk}-2.csv"
+    rows = list(csv.DictReader(io.StringIO(downloaded(client.get(download_url(review, job))).decode("utf-8"))))
+    assert len(rows) == 3
