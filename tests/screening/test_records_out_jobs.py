@@ -10,7 +10,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 import rispy
+from django.db import connection
 from django.http import QueryDict
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from review import exportfiles, jobs
@@ -383,3 +385,16 @@ def test_a_stopped_export_is_run_again_by_its_starter_into_a_new_file(
     assert job.result["file"] == f"records{review.pk}-job{job.pk}-2.csv"
     rows = list(csv.DictReader(io.StringIO(downloaded(client.get(download_url(review, job))).decode("utf-8"))))
     assert len(rows) == 3
+
+
+def test_the_request_for_a_big_set_makes_the_same_queries_however_big(client, review, alice, small_inline):
+    client.force_login(alice)
+    counts = []
+    for n in (5, 50):
+        add(review, n)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(export_url(review, "xlsx")).status_code == 302
+        counts.append(len(queries))
+    # Session, user, membership, the filter's sources, one count stopping at limit + 1, the job row,
+    # the task row, the task's id on the job: no record is read.
+    assert counts == [8, 8]
