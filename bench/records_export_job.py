@@ -72,7 +72,7 @@ def main():
     writes = sum(1 for q in queries.captured_queries if q["sql"].startswith('UPDATE "review_job"'))
     size = (exportfiles.export_dir() / job.result["file"]).stat().st_size if job.result.get("file") else 0
     print(f"  the worker: {job.status} in {seconds:.2f} s, {job.done:,} of {job.total:,} records,")
-    print(f"  {writes} job-row UPDATEs (progress, heartbeat, finish), {size / 1e6:.1f} MB")
+    print(f"  {writes} job-row UPDATEs (start, progress, finish), {size / 1e6:.1f} MB")
 
     # Before: the same Download streamed within the request (the limit raised above the set).
     settings.SIEVE_RECORDS_EXPORT_INLINE = args.records + 1
