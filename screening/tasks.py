@@ -134,7 +134,7 @@ def on_records_added(sender, *, review, **kwargs):
 # --- The records table's Download of a big set ---------------------------------------------------
 
 
-def enqueue_records_export(*, review, user, fmt, query, with_decisions, count=None):
+def enqueue_records_export(*, review, user, fmt, query, with_decisions):
     """Queue the export of the records the table's filter ``query`` (a QueryDict) selects, as
     ``fmt``, for ``user``; returns the Job. Its file holds what ``user`` may see when it runs."""
     if fmt not in records_out.FORMATS:
