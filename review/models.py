@@ -634,7 +634,9 @@ class JobQuerySet(models.QuerySet):
         if not membership.is_owner:
             # An export is the owner's; its row counts would move with every vote.
             shown = shown.exclude(kind=Job.Kind.EXPORT)
-        return shown
+        # A records export holds what its starter may see, and its filter and count tell of their
+        # votes (a blinded reviewer's "my includes"): only they see it.
+        return shown.exclude(models.Q(kind=Job.Kind.RECORDS_EXPORT) & ~models.Q(created_by_id=membership.user_id))
 
     def unfinished(self):
         return self.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
@@ -659,6 +661,8 @@ class Job(models.Model):
         # A review file imported from the web as a new review: it has no review until it is done.
         REVIEW_IMPORT = "review_import", "Review file import"
         FULLTEXT_SEARCH = "fulltext_search", "Open-access full-text search"
+        # The records table's Download of a big set (screening/tasks.py): its starter's alone.
+        RECORDS_EXPORT = "records_export", "Records export"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -13,6 +13,10 @@ notes and one LB label.
 
 Records are read in chunks of CHUNK by record number, with a fixed number of queries per chunk,
 so a 100,000-record review streams in bounded memory and queries.
+
+The table's Download streams a set of at most ``inline_limit()`` records at once; a bigger one is
+written by the worker (screening/tasks.py ``export_records_file``) through the same ``filtered``
+and ``export``, with the starter's membership as it is when the job runs.
 """
 
 import io
@@ -22,6 +26,7 @@ from collections.abc import Iterator
 
 import openpyxl
 import rispy
+from django.conf import settings
 from django.db.models import Q
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -31,6 +36,7 @@ from rispy.config import TYPE_OF_REFERENCE_MAPPING
 from review.models import Record, Stage
 from review.spreadsheet import csv_chunks
 from screening import stages, visibility
+from screening.filters import RecordFilter
 from screening.models import Decision, Resolution
 
 CHUNK = 2000
@@ -96,6 +102,34 @@ class ExportError(ValueError):
     """An export that cannot be made as asked; the message says why."""
 
 
+def inline_limit():
+    """The most records the table's Download streams in the request (SIEVE_RECORDS_EXPORT_INLINE,
+    default 2,000); a bigger set is exported by the worker."""
+    return int(getattr(settings, "SIEVE_RECORDS_EXPORT_INLINE", None) or 2000)
+
+
+def is_big(records):
+    """True when ``records`` holds more than inline_limit() records (one query, counting no further)."""
+    limit = inline_limit()
+    return records.order_by()[: limit + 1].count() > limit
+
+
+def filtered(review, query, *, user, membership):
+    """The records of ``review`` the records table's filter ``query`` (a QueryDict) selects for
+    ``user``; ExportError naming each invalid filter."""
+    filters = RecordFilter(
+        query or None,
+        queryset=Record.objects.for_review(review),
+        review=review,
+        user=user,
+        membership=membership,
+    )
+    if filters.is_bound and not filters.is_valid():
+        errors = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in filters.form.errors.items())
+        raise ExportError(f"These filters are not valid: {errors}")
+    return filters.qs
+
+
 def stage_named(name):
     try:
         return STAGE_NAMES[name]
@@ -128,15 +162,17 @@ def select(review, *, outcome="all", at=()):
     return records.unique().filter(wanted)
 
 
-def export(review, records, fmt, *, membership=None, with_decisions=False) -> Iterator[bytes]:
+def export(review, records, fmt, *, membership=None, with_decisions=False, progress=None) -> Iterator[bytes]:
     """``records`` (a Record queryset of ``review``) as ``fmt`` ("ris", "csv" or "xlsx"), in pieces.
 
     ``membership``: whose view of the votes the file shows (None: every vote, for the command
     run by whoever holds the database). ``with_decisions``: add the outcomes and the votes.
+    ``progress``: called as ``progress(done, total)`` with the records read so far, chunk by chunk
+    (one more query, the count).
     """
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format {fmt!r}: use {', '.join(FORMATS)}.")
-    rows = _rows(review, records, membership, with_decisions)
+    rows = _rows(review, records, membership, with_decisions, progress)
     if fmt == "ris":
         return _ris(rows)
     header = list(COLUMNS) + (list(DECISION_COLUMNS) if with_decisions else [])
@@ -167,12 +203,18 @@ class _Row:
         self.record, self.outcomes, self.votes, self.status = record, {}, {}, ""
 
 
-def _rows(review, records, membership, with_decisions):
+def _rows(review, records, membership, with_decisions, progress=None):
+    if progress is not None:
+        total, done = records.order_by().count(), 0
+        progress(done, total)
     for chunk in _chunks(records):
         rows = [_Row(r) for r in chunk]
         if with_decisions:
             _add_decisions(review, rows, membership)
         yield from rows
+        if progress is not None:
+            done += len(rows)
+            progress(done, max(total, done))
 
 
 def _add_decisions(review, rows, membership):

@@ -3,12 +3,13 @@
 
 import logging
 
+from django.http import QueryDict
 from django_tasks import task
 
-from review import jobs
-from review.models import Job, Review, Stage
+from review import exportfiles, jobs
+from review.models import Job, Membership, Review, Stage
+from screening import records_out, stages
 from screening import retrain as retraining
-from screening import stages
 from screening.models import RankingRun
 
 log = logging.getLogger(__name__)
@@ -128,3 +129,82 @@ def on_records_added(sender, *, review, **kwargs):
     except Exception:
         # The records are stored: without this task the first retrain builds the features itself.
         log.exception("Could not enqueue the ranking features of %s", review.slug)
+
+
+# --- The records table's Download of a big set ---------------------------------------------------
+
+
+def enqueue_records_export(*, review, user, fmt, query, with_decisions):
+    """Queue the export of the records the table's filter ``query`` (a QueryDict) selects, as
+    ``fmt``, for ``user``; returns the Job. Its file holds what ``user`` may see when it runs."""
+    if fmt not in records_out.FORMATS:
+        raise records_out.ExportError(f"Unknown export format {fmt!r}: use {', '.join(records_out.FORMATS)}.")
+    title = f"{fmt.upper()} of {'the matching' if query else 'all'} records" + (
+        " with decisions" if with_decisions else ""
+    )
+    job = jobs.create(
+        review=review,
+        kind=Job.Kind.RECORDS_EXPORT,
+        user=user,
+        params={"format": fmt, "query": query.urlencode(), "decisions": bool(with_decisions)},
+        title=title,
+    )
+    return jobs.enqueue(job, export_records_file)
+
+
+def records_export_path(job):
+    """The finished file of the records export ``job``, or None."""
+    return exportfiles.job_file(job, Job.Kind.RECORDS_EXPORT)
+
+
+@task()
+def export_records_file(job_id):
+    """Write the records of records export job ``job_id`` to a file under export_dir(): the same
+    filter and export as the table's Download, seen as its starter's membership is now."""
+    job = jobs.start(job_id, stage="Writing the records")
+    if job is None:
+        return None
+    fmt = job.params["format"]
+    folder = exportfiles.export_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"records{job.review_id}-job{job.pk}-{job.attempt}.{fmt}"
+    part = folder / f"{name}.part"
+    progress = jobs.Progress(job)
+    try:
+        with jobs.running(job):
+            membership = Membership.objects.filter(review=job.review, user_id=job.created_by_id).first()
+            if membership is None:
+                raise records_out.ExportError("Whoever started this export is no longer a member of the review.")
+            records = records_out.filtered(
+                job.review, QueryDict(job.params.get("query", "")), user=job.created_by, membership=membership
+            )
+            pieces = records_out.export(
+                job.review,
+                records,
+                fmt,
+                membership=membership,
+                with_decisions=job.params.get("decisions", False),
+                progress=progress,
+            )
+            with open(part, "wb") as fh:
+                for piece in pieces:
+                    fh.write(piece)
+        part.replace(folder / name)
+    except records_out.ExportError as error:
+        part.unlink(missing_ok=True)
+        jobs.fail(job, f"{error} Nothing was exported.")
+        return {"failed": str(error)}
+    except Exception as error:
+        part.unlink(missing_ok=True)
+        jobs.fail(
+            job, f"The export stopped on an unexpected error ({type(error).__name__}); nothing was kept: export again."
+        )
+        raise
+    size = (folder / name).stat().st_size
+    jobs.finish(
+        job,
+        summary=f"{job.done:,} records written as {fmt.upper()}, {size / 1e6:,.1f} MB.",
+        result={"file": name, "format": fmt, "records": job.done, "size": size},
+    )
+    exportfiles.remove_expired()
+    return job.result

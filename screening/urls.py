@@ -10,6 +10,11 @@ urlpatterns = [
     path("r/<slug:slug>/screen/<str:stage>/<int:pk>/decide/", views.decide, name="decide"),
     path("r/<slug:slug>/records/", views.records, name="records"),
     path("r/<slug:slug>/records/export.<str:fmt>", views.records_export, name="records_export"),
+    path(
+        "r/<slug:slug>/records/exports/<int:pk>/download/",
+        views.records_export_download,
+        name="records_export_download",
+    ),
     path("r/<slug:slug>/records/bulk/", views.records_bulk, name="records_bulk"),
     path("r/<slug:slug>/conflicts/<str:stage>/", views.conflicts, name="conflicts"),
     path("r/<slug:slug>/conflicts/<str:stage>/resolved/", views.conflicts_resolved, name="conflicts_resolved"),

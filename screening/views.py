@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -14,9 +14,10 @@ from django_htmx.http import replace_url
 from django_tables2 import RequestConfig
 from django_tables2.columns.base import LinkTransform
 
+from review import exportfiles, jobs
 from review.access import SCREENING_ROLES, review_for_member
 from review.annotations import AnnotationError
-from review.models import Record, Role, Stage
+from review.models import Job, Record, Role, Stage
 from screening import (
     bulk,
     handouts,
@@ -445,25 +446,45 @@ def records_bulk(request, slug):
 def records_export(request, slug, fmt):
     # Every member may download what the table shows them (a viewer too); the votes in the file
     # are those its reader may see (screening/records_out.py follows screening/visibility.py).
+    # A set bigger than records_out.inline_limit() is written by the worker: its job's page answers.
     review, membership = review_for_member(request, slug)
     if fmt not in records_out.FORMATS:
         raise Http404("Unknown format")
     query = request.GET.copy()
     with_decisions = query.pop("decisions", [""])[-1] == "1"
-    filters = RecordFilter(
-        query or None,
-        queryset=Record.objects.for_review(review),
-        review=review,
-        user=request.user,
-        membership=membership,
-    )
-    if filters.is_bound and not filters.is_valid():
-        errors = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in filters.form.errors.items())
-        return HttpResponse(f"These filters are not valid: {errors}", status=400, content_type="text/plain")
-    pieces = records_out.export(review, filters.qs, fmt, membership=membership, with_decisions=with_decisions)
+    try:
+        records = records_out.filtered(review, query, user=request.user, membership=membership)
+    except records_out.ExportError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    if records_out.is_big(records):
+        try:
+            job = tasks.enqueue_records_export(
+                review=review, user=request.user, fmt=fmt, query=query, with_decisions=with_decisions
+            )
+        except jobs.JobNotQueued:
+            messages.error(request, "The export could not be queued (the task queue did not answer); try again.")
+            return redirect(
+                reverse("screening:records", args=[review.slug]) + (f"?{query.urlencode()}" if query else "")
+            )
+        return redirect(job)
+    pieces = records_out.export(review, records, fmt, membership=membership, with_decisions=with_decisions)
     response = StreamingHttpResponse(pieces, content_type=records_out.FORMATS[fmt])
     response["Content-Disposition"] = f'attachment; filename="{review.slug}-records.{fmt}"'
     return response
+
+
+@login_required
+@require_GET
+def records_export_download(request, slug, pk):
+    # The file holds what its starter may see: theirs alone (anyone else, an owner too, gets 404).
+    review, _ = review_for_member(request, slug)
+    job = get_object_or_404(Job, review=review, pk=pk, kind=Job.Kind.RECORDS_EXPORT, created_by_id=request.user.pk)
+    stream = exportfiles.open_kept(tasks.records_export_path(job))
+    if stream is None:
+        raise Http404("This export's file is not there (not finished, or removed since: download again).")
+    fmt = job.result["format"]
+    name = f"{review.slug}-records.{fmt}"
+    return FileResponse(stream, as_attachment=True, filename=name, content_type=records_out.FORMATS[fmt])
 
 
 # PRISMA -----------------------------------------------------------------------------------------
