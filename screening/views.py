@@ -442,11 +442,12 @@ def records_bulk(request, slug):
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def records_export(request, slug, fmt):
     # Every member may download what the table shows them (a viewer too); the votes in the file
     # are those its reader may see (screening/records_out.py follows screening/visibility.py).
-    # A set bigger than records_out.inline_limit() is written by the worker: its job's page answers.
+    # A set bigger than records_out.inline_limit() is written by the worker: a GET (which changes
+    # nothing) asks to confirm, and the POST of that page queues the job, whose page answers.
     review, membership = review_for_member(request, slug)
     if fmt not in records_out.FORMATS:
         raise Http404("Unknown format")
@@ -457,6 +458,9 @@ def records_export(request, slug, fmt):
     except records_out.ExportError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain")
     if records_out.is_big(records):
+        if request.method != "POST":
+            context = {"review": review, "membership": membership, "fmt": fmt, "limit": records_out.inline_limit()}
+            return render(request, "screening/records_export_confirm.html", context)
         try:
             job = tasks.enqueue_records_export(
                 review=review, user=request.user, fmt=fmt, query=query, with_decisions=with_decisions

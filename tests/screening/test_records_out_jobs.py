@@ -14,6 +14,7 @@ from django.db import connection
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from review import exportfiles, jobs
 from review.models import Job, Membership, Record
@@ -71,11 +72,24 @@ def test_a_set_at_the_limit_still_streams_at_once(client, review, alice, small_i
     assert not Job.objects.filter(kind=Job.Kind.RECORDS_EXPORT).exists()
 
 
+def test_a_get_of_a_bigger_set_asks_to_confirm_and_queues_nothing(client, review, alice, small_inline):
+    add(review, 4)
+    client.force_login(alice)
+    url = export_url(review, "csv", "decisions=1&ta=pending")
+    page = client.get(url)
+    assert page.status_code == 200 and not page.streaming
+    text = page.content.decode()
+    assert 'method="post"' in text and f'action="{escape(url)}"' in text and "csrfmiddlewaretoken" in text
+    assert not Job.objects.filter(kind=Job.Kind.RECORDS_EXPORT).exists()  # a GET changes nothing
+    assert client.post(url).status_code == 302
+    assert Job.objects.filter(kind=Job.Kind.RECORDS_EXPORT).count() == 1
+
+
 def test_a_bigger_set_becomes_a_job_and_the_request_answers_with_its_page(client, review, alice, small_inline):
     # No worker: the job waits, and the request does not.
     add(review, 4)
     client.force_login(alice)
-    response = client.get(export_url(review, "xlsx", "decisions=1&year_min=1990"))
+    response = client.post(export_url(review, "xlsx", "decisions=1&year_min=1990"))
     job = only_job(review)
     assert response.status_code == 302 and response.url == reverse("review:job", args=[review.slug, job.pk])
     assert job.status == Job.Status.QUEUED and job.created_by == alice
@@ -111,7 +125,7 @@ def test_the_jobs_file_is_what_the_inline_export_gives_for_the_same_filter_and_u
     client.force_login(bob)
     expected = inline(client, review, fmt, query)
     settings.SIEVE_RECORDS_EXPORT_INLINE = 2
-    response = client.get(export_url(review, fmt, query))
+    response = client.post(export_url(review, fmt, query))
     job = only_job(review)
     assert response.status_code == 302
     assert job.status == Job.Status.DONE, job.error
@@ -126,14 +140,14 @@ def test_the_jobs_file_is_what_the_inline_export_gives_for_the_same_filter_and_u
 def test_a_blinded_reviewers_job_file_has_no_other_votes(client, settings, review, team, alice, bob, inline_worker):
     settings.SIEVE_RECORDS_EXPORT_INLINE = 1
     client.force_login(bob)
-    client.get(export_url(review, "ris", "decisions=1"))
+    client.post(export_url(review, "ris", "decisions=1"))
     job = only_job(review)
     text = downloaded(client.get(download_url(review, job))).decode("utf-8")
     assert "vote by bob: include" in text
     assert SECRET_REASON not in text and SECRET_NOTE not in text and "Conflict" not in text
     # alice's (the owner's) export of the same set carries carol's votes: the file follows its reader.
     client.force_login(alice)
-    client.get(export_url(review, "ris", "decisions=1"))
+    client.post(export_url(review, "ris", "decisions=1"))
     owners = Job.objects.filter(kind=Job.Kind.RECORDS_EXPORT).exclude(pk=job.pk).get()
     assert SECRET_REASON in downloaded(client.get(download_url(review, owners))).decode("utf-8")
 
@@ -145,7 +159,7 @@ def test_blinding_is_applied_as_the_membership_is_when_the_job_runs(client, sett
     membership.role = "owner"
     membership.save()
     client.force_login(bob)
-    client.get(export_url(review, "csv", "decisions=1"))
+    client.post(export_url(review, "csv", "decisions=1"))
     job = only_job(review)
     membership.role = "reviewer"
     membership.save()
@@ -187,7 +201,7 @@ def test_the_file_is_named_by_sieve_not_by_the_user(client, settings, review, al
     settings.SIEVE_RECORDS_EXPORT_INLINE = 1
     add(review, 2)
     client.force_login(alice)
-    client.get(export_url(review, "csv", "duplicates=unique&filename=../../etc/passwd"))
+    client.post(export_url(review, "csv", "duplicates=unique&filename=../../etc/passwd"))
     job = only_job(review)
     assert job.result["file"] == f"records{review.pk}-job{job.pk}-1.csv"
     assert [p.name for p in exportfiles.export_dir().iterdir()] == [job.result["file"]]
@@ -244,7 +258,7 @@ def test_a_starter_who_left_the_review_gets_no_file(review, alice, bob):
 def bobs_job(client, settings, review, team, bob, inline_worker):
     settings.SIEVE_RECORDS_EXPORT_INLINE = 1
     client.force_login(bob)
-    client.get(export_url(review, "csv", "decisions=1"))
+    client.post(export_url(review, "csv", "decisions=1"))
     client.logout()
     return only_job(review)
 
@@ -393,7 +407,7 @@ def test_the_request_for_a_big_set_makes_the_same_queries_however_big(client, re
     for n in (5, 50):
         add(review, n)
         with CaptureQueriesContext(connection) as queries:
-            assert client.get(export_url(review, "xlsx")).status_code == 302
+            assert client.post(export_url(review, "xlsx")).status_code == 302
         counts.append(len(queries))
     # Session, user, membership, the filter's sources, one count stopping at limit + 1, the job row,
     # the task row, the task's id on the job: no record is read.
