@@ -32,7 +32,8 @@ from django.core.validators import validate_slug
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
-from review.models import Event, Membership, Record, Review, Role
+from review import fulltexts
+from review.models import Event, FullText, Membership, Record, Review, Role
 from review.removal import DISCARDING, discard_staged_review
 from transfer.fileformat import (
     FORMAT,
@@ -41,6 +42,7 @@ from transfer.fileformat import (
     SECTIONS,
     USER_FIELDS,
     USERS,
+    fulltext_member,
     section_fields,
     section_file,
     upgrade_row,
@@ -189,6 +191,7 @@ class _Loader:
         self.user_model = get_user_model()
         self.users = {}
         self.review_pk = None  # the staged review, once its row is written
+        self.stored = []  # the PDFs this import stored (removed if it fails)
         self.memberships = None  # (table, rows): written by the landing (a membership grants access)
         # Rows written, of the rows the manifest announces (checked section by section as read).
         self.progress, self.done, self.reported = progress, 0, 0
@@ -277,6 +280,8 @@ class _Loader:
                 row["staged_at"] = timezone.now()  # whatever the file says: staged
             if model is Record and row.get("duplicate_of") is not None:
                 links.append((old_id, row["duplicate_of"], where))
+            if model is FullText and row.get("file"):
+                row["file"] = self.store_pdf(row, where)
             pending.append((old_id, self.values(table, row, where)))
             count += 1
             if len(pending) >= table.batch and model is not Membership:
@@ -292,6 +297,42 @@ class _Loader:
         if links:
             self.link_duplicates(links)
         return count
+
+    def store_pdf(self, row, where):
+        """Store the PDF of a fulltexts ``row`` under a new name (never one from the file), once
+        checked (PDF, size limit, the row's SHA-256 and size); returns the stored name."""
+        record = row.get("record")
+        if not isinstance(record, int) or isinstance(record, bool):
+            raise TransferError(f"{where}: record is missing.")
+        member = fulltext_member(record)
+        if row["file"] != member:
+            raise TransferError(f"{where}: file must be {member!r} (the PDF of its record) or empty.")
+        sha256, size = row.get("sha256"), row.get("size")
+        if not isinstance(sha256, str) or not isinstance(size, int) or isinstance(size, bool):
+            raise TransferError(f"{where}: a full text with a PDF needs its sha256 and size.")
+        named = f"{where}: the PDF of record {record} in the file{self.record_title(record)}"
+        try:
+            info = self.archive.getinfo(member)
+            if info.file_size > fulltexts.max_size():
+                raise fulltexts.FullTextError(
+                    f"the file is larger than the {fulltexts.max_size() / (1024 * 1024):.0f} MB allowed for a PDF."
+                )
+            with self.archive.open(info) as pdf:
+                stored = fulltexts.store_checked_stream(self.review_pk, pdf, name=member, sha256=sha256, size=size)
+        except KeyError:
+            raise TransferError(f"{named}: the review file has no {member}.") from None
+        except fulltexts.FullTextError as e:
+            raise TransferError(f"{named}: {e}") from None
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise TransferError(f"{named}: the review file is damaged in {member}: {e}.") from None
+        self.stored.append(stored)
+        return stored
+
+    def record_title(self, record):
+        # Only when a PDF is refused: the record's title, for the message.
+        pk = self.ids.get(Record, {}).get(record)
+        title = Record._base_manager.filter(pk=pk).values_list("title", flat=True).first() if pk else None
+        return f" (“{title[:80]}”)" if title else ""
 
     def check_slug(self, row):
         row["slug"] = self.slug or row.get("slug")
@@ -535,15 +576,29 @@ def _load(loader):
 
 
 def _discard_quietly(loader):
-    """Remove what a failed import staged, and the accounts it created that nothing refers to."""
+    """Remove what a failed import staged (its PDFs too), and the accounts it created that nothing
+    refers to."""
     try:
         if loader.review_pk is not None:
-            discard_staged_review(loader.review_pk)
+            discard_staged_import(loader.review_pk)
+        # The PDFs it stored, unless the review landed after all (a failure after the landing).
+        if loader.review_pk is None or not Review.all_objects.filter(pk=loader.review_pk).exists():
+            fulltexts.delete_stored(loader.stored)
         _remove_unused_accounts(loader.result.users_created)
     except DatabaseError:
         # The connection itself failed: what was staged stays invisible, and the next import
-        # removes it once it is stale (discard_abandoned_review_imports).
+        # removes it once it is stale (discard_abandoned_review_imports), PDFs and all.
         log.warning("Could not remove the staged review %s", loader.review_pk, exc_info=True)
+
+
+def discard_staged_import(review_pk):
+    """Remove the staged review ``review_pk`` of an import that never landed, and the PDFs stored
+    for it (every one is in the review's folder of the storage, those whose rows were not written
+    yet too). Returns True when the review is gone."""
+    gone = discard_staged_review(review_pk)
+    if gone:
+        fulltexts.forget_review_files(review_pk)
+    return gone
 
 
 def _remove_unused_accounts(usernames):
@@ -572,4 +627,4 @@ def discard_abandoned_review_imports(*, stale=None):
         stale = settings.SIEVE_IMPORT_STALE_SECONDS
     cutoff = timezone.now() - timedelta(seconds=stale)
     abandoned = list(Review.all_objects.filter(staged_at__lt=cutoff).values_list("pk", flat=True))
-    return sum(discard_staged_review(pk) for pk in abandoned)
+    return sum(discard_staged_import(pk) for pk in abandoned)
