@@ -49,6 +49,9 @@ from transfer.fileformat import (
 )
 
 BATCH = 1000  # rows per INSERT (fewer when a row has many columns: see _Table.batch)
+# Full texts are written once this many bytes of PDFs were stored since the last write, so a
+# live import keeps saying it is alive (``touch``) while it copies gigabytes of PDFs.
+PDF_BYTES_PER_BATCH = 64 * 1024 * 1024
 PROGRESS_EVERY = 5000  # rows between two progress calls
 # The longest row read (a record with a long abstract is a few tens of kB): a forged file with one
 # endless line is refused without reading it into memory.
@@ -192,6 +195,7 @@ class _Loader:
         self.users = {}
         self.review_pk = None  # the staged review, once its row is written
         self.stored = []  # the PDFs this import stored (removed if it fails)
+        self.pdf_bytes = 0  # bytes of PDFs stored since the section's rows were last written
         self.memberships = None  # (table, rows): written by the landing (a membership grants access)
         # Rows written, of the rows the manifest announces (checked section by section as read).
         self.progress, self.done, self.reported = progress, 0, 0
@@ -263,6 +267,7 @@ class _Loader:
         table = _Table(model, connections[DEFAULT_DB_ALIAS])  # the connection itself, not its proxy: read per value
         ids = self.ids.setdefault(model, {}) if model in self.referenced or model is Review else None
         pending, links, count = [], [], 0
+        self.pdf_bytes = 0
         if model is Membership:
             self.memberships = (table, pending)  # held back for the landing (a few rows)
         for n, row in self.rows(section):
@@ -284,8 +289,9 @@ class _Loader:
                 row["file"] = self.store_pdf(row, where)
             pending.append((old_id, self.values(table, row, where)))
             count += 1
-            if len(pending) >= table.batch and model is not Membership:
+            if (len(pending) >= table.batch or self.pdf_bytes >= PDF_BYTES_PER_BATCH) and model is not Membership:
                 self.flush(table, pending, ids)
+                self.pdf_bytes = 0
         if model is not Membership:
             self.flush(table, pending, ids)
         if model is Review:
@@ -326,6 +332,7 @@ class _Loader:
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise TransferError(f"{named}: the review file is damaged in {member}: {e}.") from None
         self.stored.append(stored)
+        self.pdf_bytes += size
         return stored
 
     def record_title(self, record):

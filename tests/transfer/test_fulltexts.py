@@ -257,3 +257,20 @@ def test_pdfs_stored_after_another_process_discarded_the_import_are_removed(expo
         import_review(source=exported, slug="copy")
     assert discarded == [True]
     assert stored_files(pdf_storage) == before
+
+
+def test_full_texts_are_written_every_few_megabytes_of_pdfs_so_the_import_stays_alive(exported, monkeypatch):
+    # A staged import silent for SIEVE_IMPORT_STALE_SECONDS is taken for abandoned: copying a
+    # thousand large PDFs before writing their rows would look like that.
+    monkeypatch.setattr(importing, "PDF_BYTES_PER_BATCH", 1)
+    writes = []
+    flush = importing._Loader.flush
+
+    def counted(loader, table, pending, ids):
+        if table.model is FullText and pending:
+            writes.append(len(pending))
+        return flush(loader, table, pending, ids)
+
+    monkeypatch.setattr(importing._Loader, "flush", counted)
+    import_review(source=exported, slug="copy")
+    assert writes == [1, 1, 1]  # each PDF's row at once; the row without a PDF at the end
