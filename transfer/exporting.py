@@ -140,8 +140,9 @@ def _write_pdfs(archive, pdfs, result):
                     result.pdf_bytes += len(chunk)
         except FileNotFoundError:
             raise ExportError(
-                f"The PDF of record #{record_id} ({filename}) is missing from the server's storage: "
-                "attach it again or remove it on the record's page, then export again."
+                f"The PDF of record #{record_id} ({filename}) is missing from the server's storage: if it was "
+                "replaced or removed while the export ran, export again; else attach it again or remove it on "
+                "the record's page, then export again."
             ) from None
         if digest.hexdigest() != sha256:
             raise ExportError(

@@ -4,9 +4,11 @@ PDF refuses the whole file, naming the record, and no PDF of a failed or abandon
 in the storage."""
 
 import hashlib
+import io
 import json
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -15,10 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from review import fulltexts
-from review.models import FullText, Record, Review, Search
+from review.models import FullText, Job, Record, Review, Search
 from tests.transfer.conftest import stored_files
 from tests.transfer.test_file_checks import forge, nothing_written, rewrite
-from transfer import importing
+from tests.transfer.test_views import download
+from transfer import importing, tasks
 from transfer.exporting import ExportError, export_review
 from transfer.fileformat import FORMAT_VERSION
 from transfer.importing import TransferError, discard_abandoned_review_imports, import_review
@@ -274,3 +277,33 @@ def test_full_texts_are_written_every_few_megabytes_of_pdfs_so_the_import_stays_
     monkeypatch.setattr(importing._Loader, "flush", counted)
     import_review(source=exported, slug="copy")
     assert writes == [1, 1, 1]  # each PDF's row at once; the row without a PDF at the end
+
+
+def test_the_web_export_and_import_jobs_carry_the_pdfs(exported, records, client, alice, dave, pdf_storage):
+    client.force_login(alice)
+    data = download(client, records[0].review)
+    client.force_login(dave)
+    upload = io.BytesIO(data)
+    upload.name = "kratom.sieve.zip"
+    client.post(reverse("transfer:import"), {"file": upload, "slug": "kratom-copy"})
+    tasks.import_review_file.call(job_id=Job.objects.get(kind=Job.Kind.REVIEW_IMPORT).pk)
+    copy = Review.objects.get(slug="kratom-copy")
+    record = Record.objects.get(review=copy, title="Kratom cohort 0")
+    response = client.get(reverse("screening:fulltext_pdf", args=[copy.slug, record.pk]))
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
+    page = client.get(reverse("review:record", args=[copy.slug, record.pk])).content.decode()
+    assert "cohort.pdf" in page and "Download the PDF" in page
+
+
+def test_a_web_export_whose_pdf_is_gone_fails_saying_which_and_leaves_no_file(
+    records, client, alice, pdf_storage, settings
+):
+    fulltext = fulltexts.attach(records[3], PDF, filename="lost.pdf")
+    pdf_storage.delete(fulltext.file.name)
+    client.force_login(alice)
+    client.post(reverse("review:export", args=[records[0].review.slug]))
+    job = Job.objects.get(kind=Job.Kind.EXPORT)
+    tasks.export_review_file.call(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and f"record #{records[3].pk} (lost.pdf) is missing" in job.error
+    assert list(Path(settings.SIEVE_EXPORT_DIR).iterdir()) == []
