@@ -447,6 +447,12 @@ COPY_CHUNK = 1024 * 1024
 SPOOL = 1024 * 1024  # a PDF larger than this waits on disk, not in memory, until it is checked
 
 
+def check_size(name, size):
+    """Raise FullTextError if ``size`` bytes are over the size limit for a PDF."""
+    if size > max_size():
+        raise FullTextError(f"{name}: the file is larger than the {_megabytes(max_size())} allowed for a PDF.")
+
+
 def store_checked_stream(review_pk, stream, *, name, sha256, size=None):
     """Store the PDF read from ``stream`` (a binary file) for review ``review_pk`` under a new
     name of the server's (the review's folder, a random name), once it is checked as ``check_pdf``
@@ -459,8 +465,7 @@ def store_checked_stream(review_pk, stream, *, name, sha256, size=None):
             if not total and not chunk.startswith(PDF_MAGIC[: len(chunk)]):
                 raise FullTextError(f"{name}: not a PDF (a PDF file starts with “%PDF-”).")
             total += len(chunk)
-            if total > max_size():
-                raise FullTextError(f"{name}: the file is larger than the {_megabytes(max_size())} allowed for a PDF.")
+            check_size(name, total)
             digest.update(chunk)
             spool.write(chunk)
         if not total:

@@ -319,10 +319,7 @@ class _Loader:
         named = f"{where}: the PDF of record {record} in the file{self.record_title(record)}"
         try:
             info = self.archive.getinfo(member)
-            if info.file_size > fulltexts.max_size():
-                raise fulltexts.FullTextError(
-                    f"the file is larger than the {fulltexts.max_size() / (1024 * 1024):.0f} MB allowed for a PDF."
-                )
+            fulltexts.check_size(member, info.file_size)  # before reading it (the zip says its size)
             with self.archive.open(info) as pdf:
                 stored = fulltexts.store_checked_stream(self.review_pk, pdf, name=member, sha256=sha256, size=size)
         except KeyError:

@@ -240,6 +240,7 @@ def test_an_export_whose_pdf_is_gone_from_the_storage_says_which(records, pdf_st
         export_review(review=records[0].review, out=tmp_path / "out.zip")
     with pytest.raises(CommandError, match="is missing from the server's storage"):
         call_command("export_review", records[0].review.slug, "-o", str(tmp_path / "out2.zip"))
+    assert not (tmp_path / "out2.zip").exists()
 
 
 def test_pdfs_stored_after_another_process_discarded_the_import_are_removed(exported, pdf_storage, monkeypatch):
@@ -307,3 +308,15 @@ def test_a_web_export_whose_pdf_is_gone_fails_saying_which_and_leaves_no_file(
     job.refresh_from_db()
     assert job.status == "failed" and f"record #{records[3].pk} (lost.pdf) is missing" in job.error
     assert list(Path(settings.SIEVE_EXPORT_DIR).iterdir()) == []
+
+
+def test_a_stream_over_the_limit_is_refused_while_read_and_nothing_is_stored(review, settings, pdf_storage):
+    # Whatever size the zip announces, the bytes read are counted.
+    settings.SIEVE_MAX_PDF_SIZE = 1000
+    with pytest.raises(fulltexts.FullTextError, match="x.pdf: the file is larger than"):
+        fulltexts.store_checked_stream(review.pk, io.BytesIO(PDF), name="x.pdf", sha256=hashlib.sha256(PDF).hexdigest())
+    assert stored_files(pdf_storage) == set()
+    name = fulltexts.store_checked_stream(
+        review.pk, io.BytesIO(OTHER), name="y.pdf", sha256=hashlib.sha256(OTHER).hexdigest(), size=len(OTHER)
+    )
+    assert name.startswith(f"{review.pk}/") and pdf_storage.open(name).read() == OTHER

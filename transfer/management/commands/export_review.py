@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from review.models import Review
@@ -18,6 +20,7 @@ class Command(BaseCommand):
         try:
             result = export_review(review=review, out=output)
         except ExportError as error:
+            Path(output).unlink(missing_ok=True)  # not a review file: half of one
             raise CommandError(str(error)) from None
         rows = ", ".join(f"{n} {name}" for name, n in result.counts.items() if n)
         pdfs = f", {result.pdfs} PDFs ({result.pdf_bytes / 1e6:,.1f} MB)" if result.pdfs else ""
