@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 import logging
 import re
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.utils import timezone
 
@@ -438,3 +439,54 @@ def forget_review_files(review_pk):
         return
     for name in names:
         storage.delete(f"{folder}/{name}")
+
+
+# --- PDFs from elsewhere (a review file) --------------------------------------------------------
+
+COPY_CHUNK = 1024 * 1024
+SPOOL = 1024 * 1024  # a PDF larger than this waits on disk, not in memory, until it is checked
+
+
+def check_size(name, size):
+    """Raise FullTextError if ``size`` bytes are over the size limit for a PDF."""
+    if size > max_size():
+        raise FullTextError(f"{name}: the file is larger than the {_megabytes(max_size())} allowed for a PDF.")
+
+
+def store_checked_stream(review_pk, stream, *, name, sha256, size=None):
+    """Store the PDF read from ``stream`` (a binary file) for review ``review_pk`` under a new
+    name of the server's (the review's folder, a random name), once it is checked as ``check_pdf``
+    checks an upload and found to have the SHA-256 ``sha256`` (and ``size`` bytes, if given).
+    Read in chunks (spooled to a temporary file), so nothing that fails a check is stored.
+    Returns the stored name; raises FullTextError, in words naming ``name``."""
+    digest, total = hashlib.sha256(), 0
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
+        while chunk := stream.read(COPY_CHUNK):
+            if not total and not chunk.startswith(PDF_MAGIC[: len(chunk)]):
+                raise FullTextError(f"{name}: not a PDF (a PDF file starts with “%PDF-”).")
+            total += len(chunk)
+            check_size(name, total)
+            digest.update(chunk)
+            spool.write(chunk)
+        if not total:
+            raise FullTextError(f"{name}: the file is empty.")
+        if total < len(PDF_MAGIC):
+            raise FullTextError(f"{name}: not a PDF (a PDF file starts with “%PDF-”).")
+        if digest.hexdigest() != sha256:
+            raise FullTextError(f"{name}: the PDF's SHA-256 is not the one its record gives (the file was changed).")
+        if size is not None and total != size:
+            raise FullTextError(f"{name}: the PDF has {total:,} bytes, not the {size:,} its record gives.")
+        spool.seek(0)
+        storage = FullText._meta.get_field("file").storage
+        new = fulltext_name(FullText(record=Record(review_id=review_pk)), "")
+        return storage.save(new, File(spool, name=new))
+
+
+def delete_stored(names):
+    """Remove the stored PDFs ``names`` (a failed review-file import's), those that exist."""
+    storage = FullText._meta.get_field("file").storage
+    for stored in names:
+        try:
+            storage.delete(stored)
+        except OSError:
+            log.warning("Could not remove the stored PDF %s", stored, exc_info=True)

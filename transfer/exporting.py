@@ -12,6 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from review.models import FullText
 from transfer.fileformat import (
     FORMAT,
     FORMAT_VERSION,
@@ -20,10 +21,12 @@ from transfer.fileformat import (
     SIEVE_VERSION,
     USER_FIELDS,
     USERS,
+    fulltext_member,
     section_fields,
 )
 
 CHUNK = 2000
+COPY_CHUNK = 1024 * 1024  # a PDF is copied into the archive a megabyte at a time
 PROGRESS_EVERY = 5000  # rows between two progress calls
 
 
@@ -35,9 +38,15 @@ class _Encoder(DjangoJSONEncoder):
         return super().default(o)
 
 
+class ExportError(Exception):
+    """A review that cannot be written whole (a full text missing from the storage), in words."""
+
+
 @dataclass
 class ExportResult:
     counts: dict = field(default_factory=dict)
+    pdfs: int = 0  # full texts' PDFs written
+    pdf_bytes: int = 0
 
 
 def _is_user_fk(f):
@@ -96,7 +105,9 @@ class _Progress:
             self.progress(self.done, max(self.total, self.done))
 
 
-def _rows(section, review, usernames):
+def _rows(section, review, usernames, pdfs):
+    """The section's rows. A full text's ``file`` (its name in this server's storage) becomes the
+    archive member its PDF is written to; the PDFs to write are appended to ``pdfs``."""
     model = section.model_class()
     fields = section_fields(model)
     user_fks = {f.attname for f in fields if _is_user_fk(f)}
@@ -107,7 +118,38 @@ def _rows(section, review, usernames):
         row = {}
         for key, name, value in zip(keys, names, values):
             row[key] = usernames[value] if name in user_fks and value is not None else value
+        if model is FullText and row["file"]:
+            pdfs.append((row["record"], row["file"], row["sha256"], row["filename"]))
+            row["file"] = fulltext_member(row["record"])
         yield row
+
+
+def _write_pdfs(archive, pdfs, result):
+    """Copy each full text's PDF from the storage into the archive (stored as is: a PDF is
+    compressed already), a chunk at a time, checking it is the file its row describes."""
+    storage = FullText._meta.get_field("file").storage
+    for record_id, stored, sha256, filename in pdfs:
+        member = zipfile.ZipInfo(fulltext_member(record_id), date_time=timezone.now().timetuple()[:6])
+        member.compress_type = zipfile.ZIP_STORED
+        digest = hashlib.sha256()
+        try:
+            with storage.open(stored, "rb") as pdf, archive.open(member, "w", force_zip64=True) as out:
+                while chunk := pdf.read(COPY_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    result.pdf_bytes += len(chunk)
+        except FileNotFoundError:
+            raise ExportError(
+                f"The PDF of record #{record_id} ({filename}) is missing from the server's storage: if it was "
+                "replaced or removed while the export ran, export again; else attach it again or remove it on "
+                "the record's page, then export again."
+            ) from None
+        if digest.hexdigest() != sha256:
+            raise ExportError(
+                f"The PDF of record #{record_id} ({filename}) in the server's storage is not the one attached "
+                "(its SHA-256 differs): attach it again or remove it on the record's page, then export again."
+            )
+        result.pdfs += 1
 
 
 def _snapshot(outermost):
@@ -142,12 +184,14 @@ def export_review(*, review, out, progress=None):
         usernames = dict(users.values_list("pk", "username"))
         # Counted in the same snapshot as the rows are read: the total is exact.
         written = _Progress(progress, sum(_scoped(section, review).count() for section in SECTIONS) if progress else 0)
-        sections = {}
+        sections, pdfs = {}, []
         count, digest = _write_lines(archive, f"{USERS}.jsonl", users.values(*USER_FIELDS).iterator())
         sections[USERS] = {"rows": count, "sha256": digest}
         for section in SECTIONS:
-            count, digest = _write_lines(archive, section.filename, _rows(section, review, usernames), written)
+            count, digest = _write_lines(archive, section.filename, _rows(section, review, usernames, pdfs), written)
             sections[section.name] = {"rows": count, "sha256": digest}
+        # After the rows (a zip writes one member at a time); one PDF in memory a chunk at a time.
+        _write_pdfs(archive, pdfs, result)
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,

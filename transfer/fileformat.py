@@ -11,13 +11,21 @@ from dataclasses import dataclass
 from django.apps import apps
 
 FORMAT = "sieve-review"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Bumped by hand when a release changes what the file holds (the manifest records it).
 SIEVE_VERSION = "0.9"
 MANIFEST = "manifest.json"
 USERS = "users"
 # The person fields a users row carries (the rest of an account stays on its server).
 USER_FIELDS = ("username", "email", "first_name", "last_name")
+# The folder of the archive holding the full texts' PDFs (version 3): one member per full text,
+# named by its record's id in the file. A fulltexts row's ``file`` names its member, or is empty.
+FULLTEXTS_FOLDER = "fulltexts"
+
+
+def fulltext_member(record_id):
+    """The archive member holding the PDF of the record whose id in the file is ``record_id``."""
+    return f"{FULLTEXTS_FOLDER}/{record_id}.pdf"
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ SECTIONS = (
     Section("stage_closures", "screening.StageClosure", "review"),
     Section("closed_records", "screening.ClosedRecord", "closure__review"),
     Section("assignments", "screening.Assignment", "record__review"),
+    Section("fulltexts", "review.FullText", "record__review"),
 )
 
 # Models of the project's apps the file does not carry, and why. tests/transfer pins that every
@@ -68,10 +77,6 @@ NOT_TRANSFERRED = {
     "screening.Claim": "a claim holds a record for a reviewer for minutes; it expires anyway",
     "django_tasks_database.DBTaskResult": "background jobs belong to the server that ran them",
     "review.RateLimitSlot": "the server-wide NCBI request spacing; not part of any review",
-    "review.FullText": (
-        "a full text is a PDF in the server's storage, not in the review file; the events keep who attached, "
-        "replaced or removed which PDF (its SHA-256), and the open-access search can be run again"
-    ),
     "review.Job": "background jobs belong to the server that ran them (the search log keeps what they did)",
 }
 
@@ -97,7 +102,12 @@ def _v1_to_v2(section, row):
     return row
 
 
-UPGRADES = {0: _v0_to_v1, 1: _v1_to_v2}
+def _v2_to_v3(section, row):
+    # Version 3 added the fulltexts section and its PDFs (a version-2 file has none); rows are unchanged.
+    return row
+
+
+UPGRADES = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
 SECTION_RENAMES = {0: {"labels": "tags"}}
 
 

@@ -32,7 +32,8 @@ from django.core.validators import validate_slug
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
-from review.models import Event, Membership, Record, Review, Role
+from review import fulltexts
+from review.models import Event, FullText, Membership, Record, Review, Role
 from review.removal import DISCARDING, discard_staged_review
 from transfer.fileformat import (
     FORMAT,
@@ -41,12 +42,16 @@ from transfer.fileformat import (
     SECTIONS,
     USER_FIELDS,
     USERS,
+    fulltext_member,
     section_fields,
     section_file,
     upgrade_row,
 )
 
 BATCH = 1000  # rows per INSERT (fewer when a row has many columns: see _Table.batch)
+# Full texts are written once this many bytes of PDFs were stored since the last write, so a
+# live import keeps saying it is alive (``touch``) while it copies gigabytes of PDFs.
+PDF_BYTES_PER_BATCH = 64 * 1024 * 1024
 PROGRESS_EVERY = 5000  # rows between two progress calls
 # The longest row read (a record with a long abstract is a few tens of kB): a forged file with one
 # endless line is refused without reading it into memory.
@@ -189,6 +194,8 @@ class _Loader:
         self.user_model = get_user_model()
         self.users = {}
         self.review_pk = None  # the staged review, once its row is written
+        self.stored = []  # the PDFs this import stored (removed if it fails)
+        self.pdf_bytes = 0  # bytes of PDFs stored since the section's rows were last written
         self.memberships = None  # (table, rows): written by the landing (a membership grants access)
         # Rows written, of the rows the manifest announces (checked section by section as read).
         self.progress, self.done, self.reported = progress, 0, 0
@@ -260,6 +267,7 @@ class _Loader:
         table = _Table(model, connections[DEFAULT_DB_ALIAS])  # the connection itself, not its proxy: read per value
         ids = self.ids.setdefault(model, {}) if model in self.referenced or model is Review else None
         pending, links, count = [], [], 0
+        self.pdf_bytes = 0
         if model is Membership:
             self.memberships = (table, pending)  # held back for the landing (a few rows)
         for n, row in self.rows(section):
@@ -277,10 +285,13 @@ class _Loader:
                 row["staged_at"] = timezone.now()  # whatever the file says: staged
             if model is Record and row.get("duplicate_of") is not None:
                 links.append((old_id, row["duplicate_of"], where))
+            if model is FullText and row.get("file"):
+                row["file"] = self.store_pdf(row, where)
             pending.append((old_id, self.values(table, row, where)))
             count += 1
-            if len(pending) >= table.batch and model is not Membership:
+            if (len(pending) >= table.batch or self.pdf_bytes >= PDF_BYTES_PER_BATCH) and model is not Membership:
                 self.flush(table, pending, ids)
+                self.pdf_bytes = 0
         if model is not Membership:
             self.flush(table, pending, ids)
         if model is Review:
@@ -292,6 +303,40 @@ class _Loader:
         if links:
             self.link_duplicates(links)
         return count
+
+    def store_pdf(self, row, where):
+        """Store the PDF of a fulltexts ``row`` under a new name (never one from the file), once
+        checked (PDF, size limit, the row's SHA-256 and size); returns the stored name."""
+        record = row.get("record")
+        if not isinstance(record, int) or isinstance(record, bool):
+            raise TransferError(f"{where}: record is missing.")
+        member = fulltext_member(record)
+        if row["file"] != member:
+            raise TransferError(f"{where}: file must be {member!r} (the PDF of its record) or empty.")
+        sha256, size = row.get("sha256"), row.get("size")
+        if not isinstance(sha256, str) or not isinstance(size, int) or isinstance(size, bool):
+            raise TransferError(f"{where}: a full text with a PDF needs its sha256 and size.")
+        named = f"{where}: the PDF of record {record} in the file{self.record_title(record)}"
+        try:
+            info = self.archive.getinfo(member)
+            fulltexts.check_size(member, info.file_size)  # before reading it (the zip says its size)
+            with self.archive.open(info) as pdf:
+                stored = fulltexts.store_checked_stream(self.review_pk, pdf, name=member, sha256=sha256, size=size)
+        except KeyError:
+            raise TransferError(f"{named}: the review file has no {member}.") from None
+        except fulltexts.FullTextError as e:
+            raise TransferError(f"{named}: {e}") from None
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise TransferError(f"{named}: the review file is damaged in {member}: {e}.") from None
+        self.stored.append(stored)
+        self.pdf_bytes += size
+        return stored
+
+    def record_title(self, record):
+        # Only when a PDF is refused: the record's title, for the message.
+        pk = self.ids.get(Record, {}).get(record)
+        title = Record._base_manager.filter(pk=pk).values_list("title", flat=True).first() if pk else None
+        return f" (“{title[:80]}”)" if title else ""
 
     def check_slug(self, row):
         row["slug"] = self.slug or row.get("slug")
@@ -535,15 +580,29 @@ def _load(loader):
 
 
 def _discard_quietly(loader):
-    """Remove what a failed import staged, and the accounts it created that nothing refers to."""
+    """Remove what a failed import staged (its PDFs too), and the accounts it created that nothing
+    refers to."""
     try:
         if loader.review_pk is not None:
-            discard_staged_review(loader.review_pk)
+            discard_staged_import(loader.review_pk)
+        # The PDFs it stored, unless the review landed after all (a failure after the landing).
+        if loader.review_pk is None or not Review.all_objects.filter(pk=loader.review_pk).exists():
+            fulltexts.delete_stored(loader.stored)
         _remove_unused_accounts(loader.result.users_created)
     except DatabaseError:
         # The connection itself failed: what was staged stays invisible, and the next import
-        # removes it once it is stale (discard_abandoned_review_imports).
+        # removes it once it is stale (discard_abandoned_review_imports), PDFs and all.
         log.warning("Could not remove the staged review %s", loader.review_pk, exc_info=True)
+
+
+def discard_staged_import(review_pk):
+    """Remove the staged review ``review_pk`` of an import that never landed, and the PDFs stored
+    for it (every one is in the review's folder of the storage, those whose rows were not written
+    yet too). Returns True when the review is gone."""
+    gone = discard_staged_review(review_pk)
+    if gone:
+        fulltexts.forget_review_files(review_pk)
+    return gone
 
 
 def _remove_unused_accounts(usernames):
@@ -572,4 +631,4 @@ def discard_abandoned_review_imports(*, stale=None):
         stale = settings.SIEVE_IMPORT_STALE_SECONDS
     cutoff = timezone.now() - timedelta(seconds=stale)
     abandoned = list(Review.all_objects.filter(staged_at__lt=cutoff).values_list("pk", flat=True))
-    return sum(discard_staged_review(pk) for pk in abandoned)
+    return sum(discard_staged_import(pk) for pk in abandoned)

@@ -22,10 +22,9 @@ from django_tasks import task
 from review import jobs
 from review import tasks as review_tasks
 from review.models import Job
-from review.removal import discard_staged_review
-from transfer.exporting import export_review
+from transfer.exporting import ExportError, export_review
 from transfer.fileformat import USERS
-from transfer.importing import TransferError, import_review
+from transfer.importing import TransferError, discard_staged_import, import_review
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,10 @@ def export_review_file(job_id):
         with jobs.running(job):
             result = export_review(review=job.review, out=partial, progress=wrote)
         partial.replace(folder / name)
+    except ExportError as error:
+        partial.unlink(missing_ok=True)
+        jobs.fail(job, str(error))
+        return {"failed": str(error)}
     except Exception as error:
         partial.unlink(missing_ok=True)
         jobs.fail(job, f"The export stopped on an unexpected error ({type(error).__name__}); export again.")
@@ -183,7 +186,7 @@ def _discard_previous_run(job):
     if previous:
         progress = jobs.Progress(job)
         progress.stage("Removing what the stopped run had written")
-        discard_staged_review(previous)
+        discard_staged_import(previous)
         progress.stage("Importing the review file")
 
 

@@ -178,4 +178,4 @@ def test_a_version_1_file_without_assignments_imports_with_none(exported):
                 dst.writestr(item, src.read(item))
     copy = import_review(source=old.with_name("v1.zip"), slug="copy").review
     assert Record.objects.for_review(copy).count() == 5
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION > 1  # an older version than this Sieve writes

@@ -2,8 +2,10 @@
 
 The review is scripted as a team leaves it: two files imported (with duplicates across them),
 bob and carol dual-screening title/abstract, a conflict alice resolves, full text with reasons,
-extraction, tags, notes, a ranking run and title/abstract closed on the stopping rule. The copy
-must report the same PRISMA counts, status, extraction table and audit trail.
+extraction, tags, notes, a ranking run, PDFs attached (by hand and from PubMed Central) and an
+open-access search that found none, and title/abstract closed on the stopping rule. The copy must
+report the same PRISMA counts, status, extraction table, audit trail and full-text panels, with the
+same PDFs byte for byte (stored under the copy's own names).
 """
 
 import io
@@ -14,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from review import fulltexts
 from review.annotations import add_note, add_tag
-from review.models import Event, Record, Review, Search, Stage
+from review.models import Event, FullText, Record, Review, Search, Stage
 from screening import closing, prisma, status
 from screening.decisions import record_decision, record_decisions, resolve
 from screening.extraction import extraction_rows, field_key, save_values
@@ -37,6 +40,7 @@ from transfer.exporting import export_review
 from transfer.importing import import_review
 
 TA, FT = Stage.TITLE_ABSTRACT, Stage.FULL_TEXT
+PDFS = [b"%PDF-1.4\n% kratom cohort " + bytes([i]) * (i * 3000) + b"\n%%EOF\n" for i in range(3)]
 START = timezone.now() - timedelta(days=3)
 RELEVANT, IRRELEVANT, LEFT = 40, 140, 50
 
@@ -123,6 +127,10 @@ def scripted(review, alice, bob, carol):
     OrderPreference.objects.create(review=review, user=bob, order="random")
     HandOut.objects.create(record=records[0], reviewer=bob, stage=TA, order="ranked", run=run, model_version=1, rank=1)
     Assignment.objects.create(record=records[-1], reviewer=carol, stage=TA, assigned_by=alice)
+    for i, (r, pdf) in enumerate(zip(records[:3], PDFS, strict=True)):
+        source = FullText.Source.PMC if i == 2 else FullText.Source.UPLOAD
+        fulltexts.attach(r, pdf, filename=f"cohort {i}.pdf", user=bob, source=source, pmcid="PMC9" if i == 2 else "")
+    FullText.objects.create(record=records[4], oa_checked_at=START, oa_note=fulltexts.NO_OPEN_ACCESS)
     sample = RandomSample.objects.create(
         review=review, stage=FT, started_by=alice, sampled_from=3, remainder=3, seed="42", recall_target=0.9,
         confidence=0.8, ended_at=timezone.now(), ended_by=alice,
@@ -138,6 +146,28 @@ def audit_trail(review):
         (e.kind, e.actor.username if e.actor else None, e.record.title if e.record else None, e.detail, e.created_at)
         for e in Event.objects.filter(review=review).select_related("actor", "record").order_by("created_at", "pk")
     ]
+
+
+def panels(review):
+    """What each record's full-text panel shows (and the PDF it serves, read from the storage)."""
+    return sorted(
+        (
+            f.record.title,
+            f.has_pdf,
+            f.filename,
+            f.size,
+            f.sha256,
+            f.source,
+            f.added_by.username if f.added_by else None,
+            f.added_at,
+            f.oa_checked_at,
+            f.oa_pmcid,
+            f.oa_note,
+            f.pmc_url,
+            f.file.open("rb").read() if f.has_pdf else None,
+        )
+        for f in FullText.objects.filter(record__review=review).select_related("record", "added_by")
+    )
 
 
 def picture(review):
@@ -200,12 +230,14 @@ def picture(review):
         "scores": list(
             RecordScore.objects.filter(run__review=review).order_by("rank").values_list("record__title", "rank")
         ),
+        "fulltexts": panels(review),
     }
 
 
 def test_a_review_survives_export_and_import_unchanged(scripted, tmp_path):
     before = picture(scripted)
     assert before["prisma"] and before["extraction"] and before["closures"] and len(before["audit"]) > 400
+    assert [p[-1] for p in before["fulltexts"] if p[1]] == PDFS and len(before["fulltexts"]) == 4
     path = tmp_path / "kratom.zip"
     counts = export_review(review=scripted, out=path).counts
     assert [section for section, rows in counts.items() if not rows] == []  # the script fills every section
@@ -220,6 +252,10 @@ def test_a_review_survives_export_and_import_unchanged(scripted, tmp_path):
     assert moved[:2] == ("settings", None) and moved[3]["from_review"] == "kratom-ptsd"
     for key in before:
         assert after[key] == before[key], key
+    # The copy's PDFs are files of its own, in its own folder of the storage.
+    names = {f.file.name for f in FullText.objects.filter(record__review=copy).exclude(file="")}
+    originals = {f.file.name for f in FullText.objects.filter(record__review=scripted).exclude(file="")}
+    assert len(names) == 3 and all(name.startswith(f"{copy.pk}/") for name in names) and not names & originals
     # Same people, matched by their email address on this (the same) server: no new accounts.
     assert get_user_model().objects.count() == 3
 
