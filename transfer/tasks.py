@@ -1,7 +1,7 @@
 """The whole-review export, run by the background worker and reported as a Job.
 
 The owner's Export button queues ``export_review_file``; the worker writes the review file under
-``export_dir()`` (a ``.part`` file renamed when whole: a killed export leaves no file that looks
+``review.exportfiles.export_dir()`` (a ``.part`` file renamed when whole: a killed export leaves no file that looks
 finished), and the job's page offers it for download to the review's owners. A review keeps its
 newest export only, and any export is removed after ``SIEVE_EXPORT_KEEP_HOURS`` (default 24).
 A review file uploaded from the web ("Import a review file") is imported the same way, by
@@ -9,17 +9,12 @@ A review file uploaded from the web ("Import a review file") is imported the sam
 """
 
 import logging
-import os
-import re
-import time
 from functools import partial
 from pathlib import Path
 
-from django.conf import settings
-from django.db import transaction
 from django_tasks import task
 
-from review import jobs
+from review import exportfiles, jobs
 from review import tasks as review_tasks
 from review.models import Job
 from transfer.exporting import ExportError, export_review
@@ -29,18 +24,6 @@ from transfer.importing import TransferError, discard_staged_import, import_revi
 log = logging.getLogger(__name__)
 
 
-def export_dir():
-    """Where finished exports wait for their download: under the data directory, shared by every web
-    process and worker of a deployment (SIEVE_EXPORT_DIR overrides it)."""
-    configured = getattr(settings, "SIEVE_EXPORT_DIR", None) or os.environ.get("SIEVE_EXPORT_DIR")
-    return Path(configured or Path(settings.DATA_DIR) / "exports")
-
-
-def keep_seconds():
-    hours = getattr(settings, "SIEVE_EXPORT_KEEP_HOURS", None) or os.environ.get("SIEVE_EXPORT_KEEP_HOURS") or 24
-    return float(hours) * 3600
-
-
 def enqueue_export(*, review, user):
     """Queue the export of ``review`` for ``user`` (an owner); returns the Job."""
     job = jobs.create(review=review, kind=Job.Kind.EXPORT, user=user, title=f"{review.slug}.sieve.zip")
@@ -48,11 +31,8 @@ def enqueue_export(*, review, user):
 
 
 def export_path(job):
-    """The finished file of the export ``job``, or None (not done, or its name is not one we wrote)."""
-    name = (job.result or {}).get("file") or ""
-    if job.kind != Job.Kind.EXPORT or job.status != Job.Status.DONE or not name or Path(name).name != name:
-        return None
-    return export_dir() / name
+    """The finished file of the export ``job``, or None (not done, removed, or not a name we wrote)."""
+    return exportfiles.job_file(job, Job.Kind.EXPORT)
 
 
 @task()
@@ -61,7 +41,7 @@ def export_review_file(job_id):
     job = jobs.start(job_id, stage="Writing the review file")
     if job is None:
         return None
-    folder = export_dir()
+    folder = exportfiles.export_dir()
     folder.mkdir(parents=True, exist_ok=True)
     name = f"review{job.review_id}-job{job.pk}-{job.attempt}.sieve.zip"
     partial = folder / f"{name}.part"
@@ -96,39 +76,23 @@ def export_review_file(job_id):
 
 
 def remove_old_exports(*, review=None):
-    """Remove the export files of ``review`` but its newest, and every export (or abandoned part
-    file) older than keep_seconds(). Returns the names removed."""
-    folder = export_dir()
+    """Remove the export files of ``review`` but its newest, and every export file (or abandoned
+    part file) older than SIEVE_EXPORT_KEEP_HOURS (review/exportfiles.py, which marks their jobs'
+    files removed). Returns the names removed."""
+    folder = exportfiles.export_dir()
     if not folder.is_dir():
         return []
-    keep = set()
+    removed = exportfiles.remove_expired()
     if review is not None:
         newest = Job.objects.filter(review=review, kind=Job.Kind.EXPORT, status=Job.Status.DONE).order_by(
             "-finished_at", "-pk"
         )
         keep = {job.result.get("file") for job in newest[:1]}
-    cutoff = time.time() - keep_seconds()
-    removed = []
-    for path in folder.iterdir():
-        mine = review is not None and path.name.startswith(f"review{review.pk}-") and path.suffix == ".zip"
-        old = path.stat().st_mtime < cutoff
-        if (mine and path.name not in keep) or old:
-            path.unlink(missing_ok=True)
-            removed.append(path.name)
-            _mark_removed(path.name)
+        for path in folder.iterdir():
+            if path.name.startswith(f"review{review.pk}-") and path.suffix == ".zip" and path.name not in keep:
+                exportfiles.remove(path)
+                removed.append(path.name)
     return removed
-
-
-def _mark_removed(name):
-    # The job's page then says the file is gone instead of offering a link that 404s.
-    match = re.fullmatch(r"review\d+-job(\d+)-\d+\.sieve\.zip", name)
-    if match is None:
-        return
-    with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=int(match[1])).first()
-        if job is not None and job.result.get("file") == name:
-            job.result = {**job.result, "removed": True}
-            job.save(update_fields=["result"])
 
 
 # --- A review file imported from the web ----------------------------------------------------------

@@ -4,7 +4,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from review import jobs, uploads
+from review import exportfiles, jobs, uploads
 from review.access import review_for_member
 from review.job_views import rerun_and_tell
 from review.models import Job, Role
@@ -29,11 +29,7 @@ def review_export(request, slug):
 def export_download(request, slug, pk):
     review, _ = review_for_member(request, slug, (Role.OWNER,))
     job = get_object_or_404(Job, review=review, pk=pk, kind=Job.Kind.EXPORT)
-    path = export_path(job)
-    try:
-        stream = open(path, "rb") if path else None  # noqa: SIM115 (FileResponse closes it once sent)
-    except FileNotFoundError:
-        stream = None
+    stream = exportfiles.open_kept(export_path(job))  # None: missing, or expired (then removed)
     if stream is None:
         raise Http404("This export's file is not there (not finished, or removed since: export again).")
     return FileResponse(stream, as_attachment=True, filename=f"{review.slug}.sieve.zip", content_type="application/zip")
