@@ -190,12 +190,13 @@ def test_bobs_next_card_shows_before_the_server_answers_his_decision(review, bob
     assert page.locator("section.screen").count() == 1
     assert list(Decision.objects.filter(reviewer=bob).values_list("record_id", "decision")) == [(first, "exclude")]
     # The keys work on the prefetched card, and its back link returns to the first record.
-    # (The vote's answer is awaited before going back: the test database is SQLite in memory,
+    # (The vote's answer and what it sets off are awaited before going back: the test database is SQLite in memory,
     # shared between the live server's threads, where two hand-outs at once are not serialised
     # as on a database file (BEGIN IMMEDIATE) or PostgreSQL (the membership row's lock).)
     with page.expect_response(lambda r: r.url.endswith("/decide/")):
         page.keyboard.press("i")
     page.wait_for_selector(f"#card[data-ready][data-record='{third}'] form.decision-form")
+    page.wait_for_load_state("networkidle")  # and the requests it set off (progress, prefetch)
     page.keyboard.press("u")
     page.wait_for_selector("text=You decided")
     assert f"record={second}" in page.url
