@@ -131,6 +131,7 @@ NOT_PAGES = {
             "screening:chart_recall",
             "screening:fulltext_pdf",
             "screening:records_export",
+            "screening:records_export_download",
         ],
         "a download (CSV, XLSX, text, image, PDF or ZIP), not a page",
     ),

@@ -1,6 +1,7 @@
 """Every page and endpoint of a review, tried by an outsider and by a viewer."""
 
 import pytest
+from django.urls import reverse
 
 from review.models import Event, Invitation, Membership, Record, RecordNote, RecordTag, Review, Tag
 from screening.models import Decision, ExtractionField, ExtractionValue, Resolution
@@ -68,9 +69,12 @@ def test_erin_the_viewer_reads_but_every_write_is_refused(client, review, team, 
     client.force_login(erin)
     before = snapshot()
     accepted = []
+    # A download of the records is a read a viewer may make, by GET or, for a set too big to stream
+    # (the background job that writes the file they may see), by the POST of its confirmation.
+    downloads = reverse("screening:records_export", args=[review.slug, "csv"]).removesuffix(".csv")
     for url in urls:
         status = client.post(url, WRITE_FORM, HTTP_HX_REQUEST="true").status_code
-        if status not in (403, 404, 405):
+        if status not in (403, 404, 405) and not url.startswith(downloads):
             accepted.append((url, status))
     assert accepted == [], "\n".join(f"{u} {s}" for u, s in accepted)
     assert snapshot() == before
