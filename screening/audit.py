@@ -75,7 +75,8 @@ def describe_event(event, record=None):
     if kind == Event.Kind.FULLTEXT:
         return fulltexts.describe(d)
     if kind == Event.Kind.ASSIGNMENT:
-        return f"{STAGES.get(d.get('stage'), d.get('stage', ''))}: assigned to {d.get('reviewer', '')}"
+        done = "no longer assigned to" if d.get("removed") else "assigned to"
+        return f"{STAGES.get(d.get('stage'), d.get('stage', ''))}: {done} {d.get('reviewer', '')}"
     return ""
 
 

@@ -1,4 +1,4 @@
-"""Bulk actions on the records table's selection or its whole filter: tag, exclude, assign.
+"""Bulk actions on the records table's selection or its whole filter: tag, exclude, assign, unassign.
 
 Each action is the single action done many times, in one transaction, under the same locks:
 
@@ -8,7 +8,9 @@ Each action is the single action done many times, in one transaction, under the 
   vote, outcome refreshed). It never touches another reviewer's vote: a record whose votes are all
   cast by others is left out, as the screening page would refuse it;
 - assign: the owner gives records to a reviewer at a stage (screening.models.Assignment; they come
-  first in that reviewer's queue), one ASSIGNMENT event per record newly assigned.
+  first in that reviewer's queue), one ASSIGNMENT event per record newly assigned;
+- unassign: the owner takes such assignments back (a wrong reviewer, someone who left), one
+  ASSIGNMENT event per record with ``"removed": true``; the votes already cast stay.
 
 ``plan`` counts what an action would do, for the confirmation step; ``apply`` does it and returns
 the same counts.
@@ -26,7 +28,7 @@ from screening import stages
 from screening.decisions import lock_records, record_decisions
 from screening.models import Assignment, Choice, Decision
 
-ACTIONS = {"tag": "Tag", "exclude": "Exclude", "assign": "Assign"}
+ACTIONS = {"tag": "Tag", "exclude": "Exclude", "assign": "Assign", "unassign": "Unassign"}
 CHUNK = 500
 REASON_MAX_LENGTH = Decision._meta.get_field("reason").max_length
 
@@ -47,7 +49,18 @@ class Action:
     tag: str = ""
     stage: str = ""
     reason: str = ""
-    reviewer: object = None  # a User, for "assign"
+    reviewer: object = None  # a User, for "assign" and "unassign"
+
+    @property
+    def left_out(self):
+        """Why a selected record is left alone by this action (after "N are")."""
+        if self.kind == "exclude":
+            return (
+                "not open to your vote at this stage (a duplicate, not at this stage, or with every vote it needs cast)"
+            )
+        if self.kind == "unassign":
+            return "not assigned to them at this stage"
+        return "not at this stage"
 
     def describe(self):
         if self.kind == "tag":
@@ -55,6 +68,8 @@ class Action:
         stage = Stage(self.stage).label.lower()
         if self.kind == "exclude":
             return f"exclude at {stage} with the reason “{self.reason}”"
+        if self.kind == "unassign":
+            return f"unassign from {self.reviewer.get_username()} at {stage}"
         return f"assign to {self.reviewer.get_username()} at {stage}"
 
 
@@ -64,7 +79,7 @@ class Counts:
 
     selected: int
     changed: int
-    unchanged: int = 0  # already tagged, already excluded by this reviewer, already assigned
+    unchanged: int = 0  # already tagged, already excluded by this reviewer, already (un)assigned
     left_out: int = 0  # not theirs to vote on / not in the stage
 
     def sentence(self, action):
@@ -72,12 +87,7 @@ class Counts:
         if self.unchanged:
             parts.append(f"{self.unchanged} already so")
         if self.left_out:
-            why = (
-                "not open to your vote at this stage (a duplicate, not at this stage, or with all its votes cast)"
-                if action.kind == "exclude"
-                else "not at this stage"
-            )
-            parts.append(f"{self.left_out} {why}")
+            parts.append(f"{self.left_out} {action.left_out}")
         return "; ".join(parts)
 
 
@@ -101,6 +111,11 @@ def check(review, membership, action):
     if not membership.is_owner:
         raise BulkError("Only the owner assigns records to reviewers.")
     reviewer = action.reviewer
+    if action.kind == "unassign":
+        # Anyone who holds assignments may lose them, a member who left or became a viewer too.
+        if reviewer is None:
+            raise BulkError("Pick the reviewer whose assignments to take back.")
+        return Action("unassign", stage=action.stage, reviewer=reviewer)
     if (
         reviewer is None
         or not Membership.objects.filter(review=review, user=reviewer, role__in=SCREENING_ROLES).exists()
@@ -154,7 +169,7 @@ def _run(review, user, ids, action, *, write):
             if write:
                 # The lock every vote and outcome write holds (screening.decisions), in pk order.
                 lock_records(chunk)
-            step = _exclude if action.kind == "exclude" else _assign
+            step = {"exclude": _exclude, "assign": _assign, "unassign": _unassign}[action.kind]
             for key, n in step(review, user, chunk, action, write).items():
                 totals[key] += n
     return Counts(len(ids), totals["changed"], totals["unchanged"], totals["left_out"])
@@ -209,3 +224,22 @@ def _assign(review, user, ids, action, write):
             [Event(review=review, record_id=pk, actor=user, kind=Event.Kind.ASSIGNMENT, detail=detail) for pk in new]
         )
     return {"changed": len(new), "unchanged": len(had), "left_out": len(ids) - len(taking_part)}
+
+
+def _unassign(review, user, ids, action, write):
+    stage = Stage(action.stage)
+    reviewer = action.reviewer
+    held = Assignment.objects.filter(record__review=review, record_id__in=ids, reviewer=reviewer, stage=stage)
+    gone = sorted(held.values_list("record_id", flat=True))
+    if write and gone:
+        held.delete()
+        detail = {
+            "stage": stage.value,
+            "reviewer": reviewer.get_username(),
+            "reviewer_id": reviewer.pk,
+            "removed": True,
+        }
+        Event.objects.bulk_create(
+            [Event(review=review, record_id=pk, actor=user, kind=Event.Kind.ASSIGNMENT, detail=detail) for pk in gone]
+        )
+    return {"changed": len(gone), "left_out": len(ids) - len(gone)}

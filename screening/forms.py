@@ -2,13 +2,14 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils.html import escape
 
 from review import limits
 from review.access import SCREENING_ROLES
 from review.models import Record, Stage
 from screening import bulk, stages
-from screening.models import Choice, ExtractionField
+from screening.models import Assignment, Choice, ExtractionField
 
 DECISION_ORDER = {
     Stage.TITLE_ABSTRACT: [Choice.INCLUDE, Choice.EXCLUDE, Choice.MAYBE],
@@ -208,7 +209,9 @@ class BulkForm(forms.Form):
     """A bulk action on the records table (screening/bulk.py checks what it may do). Prefixed
     "bulk-": the table's filter fields travel in the same POST under their own names."""
 
-    action = forms.ChoiceField(choices=[("tag", "Tag"), ("exclude", "Exclude (your vote)"), ("assign", "Assign")])
+    action = forms.ChoiceField(
+        choices=[("tag", "Tag"), ("exclude", "Exclude (your vote)"), ("assign", "Assign"), ("unassign", "Unassign")]
+    )
     scope = forms.ChoiceField(
         choices=[("selected", "The records ticked"), ("filter", "Every record matching the filter")],
         initial="selected",
@@ -217,23 +220,29 @@ class BulkForm(forms.Form):
     tag = forms.CharField(required=False, max_length=100, label="Tag")
     stage = forms.ChoiceField(choices=[("", "— stage —"), *Stage.choices], required=False, label="at")
     reason = forms.CharField(required=False, max_length=300, label="Reason")
-    reviewer = forms.ModelChoiceField(queryset=None, required=False, label="to", empty_label="— reviewer —")
+    reviewer = forms.ModelChoiceField(queryset=None, required=False, label="reviewer", empty_label="— reviewer —")
     count = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, review, membership, **kwargs):
         super().__init__(*args, prefix="bulk", **kwargs)
         self.fields["records"].queryset = Record.objects.for_review(review)
+        # Who can be given records, and whoever still holds some (to take them back).
         screeners = (
             get_user_model()
-            .objects.filter(memberships__review=review, memberships__role__in=SCREENING_ROLES)
+            .objects.filter(
+                Q(memberships__review=review, memberships__role__in=SCREENING_ROLES)
+                | Q(pk__in=Assignment.objects.filter(record__review=review).values("reviewer"))
+            )
+            .distinct()
             .order_by("username")
         )
         self.fields["reviewer"].queryset = screeners
         self.fields["reason"].widget.attrs["list"] = "bulk-reasons"
         if not membership.is_owner:
-            # Only the owner assigns records.
-            self.fields["action"].choices = [c for c in self.fields["action"].choices if c[0] != "assign"]
+            # Only the owner assigns records (and takes them back).
+            owners = {"assign", "unassign"}
+            self.fields["action"].choices = [c for c in self.fields["action"].choices if c[0] not in owners]
             del self.fields["reviewer"]
 
     def clean(self):

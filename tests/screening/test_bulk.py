@@ -285,6 +285,61 @@ def test_a_record_can_only_be_assigned_to_someone_who_screens(review, alice, eri
     assert Membership.objects.get(review=review, user=erin).role == Role.VIEWER
 
 
+def test_alice_takes_back_carols_assignments_and_the_queue_forgets_them(client, review, alice, carol, bob):
+    records = add(review, 10)
+    late = [records[7], records[8], records[9]]
+    owner = Membership.objects.get(review=review, user=alice)
+    bulk.apply(
+        review,
+        owner,
+        Record.objects.filter(pk__in=[r.pk for r in late]),
+        bulk.Action("assign", stage=TA, reviewer=carol),
+    )
+    bulk.apply(review, owner, Record.objects.filter(pk=late[0].pk), bulk.Action("assign", stage=TA, reviewer=bob))
+    client.force_login(alice)
+    data = {
+        "bulk-action": "unassign",
+        "bulk-scope": "selected",
+        # records[0] was never assigned to carol: left out, said so.
+        "bulk-records": [records[0].pk, late[0].pk, late[1].pk],
+        "bulk-stage": TA,
+        "bulk-reviewer": carol.pk,
+    }
+    page = post(client, review, data)
+    assert page.status_code == 200
+    assert "2 will change." in page.content.decode()
+    assert "1 is not assigned to them at this stage and will be left alone." in page.content.decode()
+    assert Assignment.objects.filter(reviewer=carol).count() == 3  # nothing before the confirmation
+    done = client.get(confirmed(client, review, data).url).content.decode()
+    assert "unassign from carol at title/abstract: 2 of 3 records changed; 1 not assigned to them" in done
+    # Only carol's two go; bob's assignment of the same record and carol's third stay.
+    assert set(Assignment.objects.values_list("record_id", "reviewer_id")) == {
+        (late[0].pk, bob.pk),
+        (late[2].pk, carol.pk),
+    }
+    removed = Event.objects.filter(kind=Event.Kind.ASSIGNMENT, detail__removed=True)
+    assert sorted(removed.values_list("record_id", flat=True)) == [late[0].pk, late[1].pk]
+    assert set(removed.values_list("actor", flat=True)) == {alice.pk}
+    # Her one assignment left comes first, alone (as an assigned batch does); the two taken back
+    # are no longer pushed to her.
+    assert [r.pk for r in queue.next_records(review, carol, TA)] == [late[2].pk]
+    history = client.get(reverse("review:record", args=[review.slug, late[0].pk])).content.decode()
+    assert "no longer assigned to carol" in history
+
+
+def test_only_the_owner_takes_assignments_back(client, review, alice, bob, carol):
+    records = add(review, 1)
+    owner = Membership.objects.get(review=review, user=alice)
+    bulk.apply(review, owner, Record.objects.filter(pk=records[0].pk), bulk.Action("assign", stage=TA, reviewer=carol))
+    reviewer = Membership.objects.get(review=review, user=bob)
+    with pytest.raises(bulk.BulkError, match="Only the owner"):
+        bulk.apply(review, reviewer, Record.objects.all(), bulk.Action("unassign", stage=TA, reviewer=carol))
+    client.force_login(bob)
+    data = {"bulk-action": "unassign", "bulk-scope": "selected", "bulk-records": [records[0].pk], "bulk-stage": TA}
+    assert post(client, review, data).status_code == 400
+    assert Assignment.objects.count() == 1
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_bulk_exclusions_racing_leave_one_vote_per_record_and_no_error(review, bob, carol, monkeypatch):
