@@ -215,6 +215,11 @@ def _synergy_subset(tmp_path, rows):
     return path, {r["title"].strip() for r in chosen if r["label_included"] == "1"}
 
 
+def _vote_answer(record):
+    """The server's answer to the vote on ``record`` (the next card may show before it)."""
+    return lambda response: response.request.method == "POST" and response.url.endswith(f"/{record}/decide/")
+
+
 def _screen_one(page, included, n):
     """Read the card, decide by one key (include, exclude, or exclude with reason 1-3), and wait
     for the next card. Returns (record id, whether the card showed a model's ranking)."""
@@ -222,7 +227,9 @@ def _screen_one(page, included, n):
     record = page.locator("#card").get_attribute("data-record")
     title = page.locator("#card .record-title").inner_text().strip()
     ranked = page.locator("#card .record-ranking .band").count() > 0
-    page.keyboard.press("i" if title in included else ("e", "1", "2", "3")[n % 4])
+    # The prefetched next card shows before the server answers: the vote's answer is waited for too.
+    with page.expect_response(_vote_answer(record)):
+        page.keyboard.press("i" if title in included else ("e", "1", "2", "3")[n % 4])
     page.wait_for_function(
         "r => { const c = document.querySelector('#card'); return !c || c.dataset.record !== r; }", arg=record
     )
@@ -355,7 +362,8 @@ def test_journey_3_the_owner_resolves_conflicts_by_keyboard_then_screens_full_te
     assert viewer.get_attribute("src") == f"/r/kratom/records/{record}/fulltext.pdf"
     alice.wait_for_function("() => performance.getEntriesByType('resource').some(e => e.name.includes('fulltext.pdf'))")
     alice.locator("#card h2.record-title").click()  # the keys go to the page, not the PDF
-    alice.keyboard.press("2")
+    with alice.expect_response(_vote_answer(record)):
+        alice.keyboard.press("2")
     alice.wait_for_function(
         "r => { const c = document.querySelector('#card'); return !c || c.dataset.record !== r; }", arg=str(record)
     )

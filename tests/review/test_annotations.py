@@ -379,7 +379,9 @@ def test_bob_tags_and_notes_on_the_card_without_setting_off_shortcuts(imported, 
     page.wait_for_selector(f"#annotations-{first.pk} .note-text:text-is('exclude if animal-only')")
     assert not Decision.objects.exists()
     page.keyboard.press("Escape")
-    page.keyboard.press("i")
+    # The prefetched next card shows before the server has answered the vote: wait for the answer.
+    with page.expect_response(lambda r: r.url.endswith(decide[0]) and r.request.method == "POST"):
+        page.keyboard.press("i")
     page.wait_for_selector(f"#card[data-ready] form[action='{decide[1]}']")
     assert page.is_visible(f"#annotations-{second.pk} .chip a:text-is('Case report')")
     assert page.evaluate("window.stillTheSamePage") is True

@@ -89,7 +89,7 @@ def test_an_abandoned_import_is_removed_by_the_next_one(review, alice, settings)
 
 # A real process killed half-way through a real file, on the database the tests run on.
 
-RECORDS = 12_000  # big enough to be still importing after the other writes, parsed in a second process
+RECORDS = 40_000  # big enough to be still importing after the other writes (a Django shell of its own), parsed in a second process
 
 
 def _database_url(tmp_path):

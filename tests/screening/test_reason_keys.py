@@ -148,7 +148,9 @@ def test_bob_screens_by_number_keys_across_prefetched_cards_and_typing_never_fir
     page.keyboard.type("1")
     assert page.input_value("#card [name=note]") == "1"
     page.keyboard.press("Escape")
-    page.keyboard.press("4")
+    # A prefetched card shows before the server answers the vote before it: wait for that answer.
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/{third}/decide/")):
+        page.keyboard.press("4")
     page.wait_for_selector(f"#card[data-ready][data-record='{fourth}'] form.decision-form")
     page.wait_for_function("() => !document.querySelector('section.screen[hidden]')")
     assert bobs_votes() == [
