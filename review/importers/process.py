@@ -26,6 +26,7 @@ import pickle
 import queue
 import resource
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -36,6 +37,11 @@ from review.importers import read_articles
 BATCH = 200  # Articles per message: a few hundred KB pickled
 AHEAD = 16  # batches the child may read ahead of the importer (a CHUNK of importing.py, and more)
 STOP_SECONDS = 5
+# The child's GIL switch interval (Python's default is 5 ms). The postman thread needs the GIL
+# back after each blocking send while the parse thread holds it: at 5 ms a turn, the importer
+# waited 9.7 s for batches the child had already read (100,000 RIS records, bench/ingest.py), and
+# both processes spent a third of the import waiting for each other. At 50 us: 2.3-2.6 s.
+SWITCH_INTERVAL = 50e-6
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +151,7 @@ def _child(sender, path, sniffed, name, batch, ahead):
     """Read the file, putting batches on a bounded queue that a thread sends to the parent: the
     parse goes on while a batch is pickled and waits in the pipe, yet never runs more than
     ``ahead`` batches ahead."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
     outbox = _Outbox(maxsize=ahead)
     postman = threading.Thread(target=_send_all, args=(sender, outbox), daemon=True)
     postman.start()
