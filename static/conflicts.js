@@ -18,13 +18,13 @@
     return document.querySelector("section[data-conflict].current");
   }
 
-  function highlight(section) {
+  function highlight(section, scroll) {
     var before = current();
     if (before) before.classList.remove("current");
     if (!section) return;
     section.classList.add("current");
     section.focus({ preventScroll: true });
-    section.scrollIntoView({ block: "nearest" });
+    if (scroll !== false) section.scrollIntoView({ block: "nearest" });
   }
 
   function move(step) {
@@ -80,7 +80,9 @@
   });
 
   function start() {
-    if (document.getElementById("conflict-keys")) highlight(conflicts()[0] || null);
+    // On load the page stays at its top (heading and key help in view): the first conflict is
+    // highlighted where it is, not scrolled to.
+    if (document.getElementById("conflict-keys")) highlight(conflicts()[0] || null, false);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

@@ -150,3 +150,22 @@ def test_alice_resolves_three_conflicts_by_keyboard_only(review, alice, bob, car
         second.pk: ("exclude", "Wrong population", ""),
         third.pk: ("exclude", "", "ie1"),
     }
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_queue_opens_at_its_top_with_the_first_conflict_highlighted(
+    review, alice, bob, carol, live_server, browser_page
+):
+    """On a short screen the first conflict (abstract, votes, buttons) is taller than what is left
+    under the heading: highlighting it on load must not scroll the heading and key help away."""
+    first, _ = conflicts_among(review, bob, carol, 2)
+    page = browser_page
+    page.set_viewport_size({"width": 1024, "height": 420})
+    log_in(page, live_server, "alice")
+    page.goto(live_server.url + conflicts_url(review))
+    page.wait_for_selector(f"#conflict-{first.pk}.current")
+    assert page.evaluate("window.scrollY") == 0
+    # j still brings the next one into view.
+    page.keyboard.press("j")
+    page.wait_for_function("() => window.scrollY > 0")
