@@ -219,10 +219,7 @@ def _assign(review, user, ids, action, write):
         Assignment.objects.bulk_create(
             [Assignment(record_id=pk, reviewer=reviewer, stage=stage, assigned_by=user) for pk in new]
         )
-        detail = {"stage": stage.value, "reviewer": reviewer.get_username(), "reviewer_id": reviewer.pk}
-        Event.objects.bulk_create(
-            [Event(review=review, record_id=pk, actor=user, kind=Event.Kind.ASSIGNMENT, detail=detail) for pk in new]
-        )
+        _log_assignments(review, user, new, stage, reviewer)
     return {"changed": len(new), "unchanged": len(had), "left_out": len(ids) - len(taking_part)}
 
 
@@ -233,13 +230,16 @@ def _unassign(review, user, ids, action, write):
     gone = sorted(held.values_list("record_id", flat=True))
     if write and gone:
         held.delete()
-        detail = {
-            "stage": stage.value,
-            "reviewer": reviewer.get_username(),
-            "reviewer_id": reviewer.pk,
-            "removed": True,
-        }
-        Event.objects.bulk_create(
-            [Event(review=review, record_id=pk, actor=user, kind=Event.Kind.ASSIGNMENT, detail=detail) for pk in gone]
-        )
+        _log_assignments(review, user, gone, stage, reviewer, removed=True)
     return {"changed": len(gone), "left_out": len(ids) - len(gone)}
+
+
+def _log_assignments(review, user, record_ids, stage, reviewer, *, removed=False):
+    """One ASSIGNMENT event per record; visibility.visible_events hides it by its detail's
+    ``stage`` and ``reviewer_id`` from members blinded at that stage."""
+    detail = {"stage": stage.value, "reviewer": reviewer.get_username(), "reviewer_id": reviewer.pk}
+    if removed:
+        detail["removed"] = True
+    Event.objects.bulk_create(
+        [Event(review=review, record_id=pk, actor=user, kind=Event.Kind.ASSIGNMENT, detail=detail) for pk in record_ids]
+    )

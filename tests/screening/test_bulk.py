@@ -365,6 +365,47 @@ def test_two_bulk_exclusions_racing_leave_one_vote_per_record_and_no_error(revie
     assert set(Record.objects.for_review(review).values_list("ta_outcome", flat=True)) == {"exclude"}
 
 
+def test_bob_blinded_does_not_see_that_carols_assignments_were_taken_back(review, alice, bob, carol):
+    records = add(review, 2)
+    owner = Membership.objects.get(review=review, user=alice)
+    for record, who in ((records[0], carol), (records[1], bob)):
+        chosen = Record.objects.filter(pk=record.pk)
+        bulk.apply(review, owner, chosen, bulk.Action("assign", stage=TA, reviewer=who))
+        bulk.apply(review, owner, chosen, bulk.Action("unassign", stage=TA, reviewer=who))
+    removed = Event.objects.filter(kind=Event.Kind.ASSIGNMENT, detail__removed=True)
+    seen = {
+        who.username: set(
+            visible_events(removed, Membership.objects.get(review=review, user=who)).values_list("record_id", flat=True)
+        )
+        for who in (alice, bob, carol)
+    }
+    assert seen == {"alice": {records[0].pk, records[1].pk}, "bob": {records[1].pk}, "carol": {records[0].pk}}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_alice_unassigning_from_two_tabs_at_once_logs_each_record_once(review, alice, carol, monkeypatch):
+    """The records' row locks serialise the two: the second finds nothing left to take back."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the concurrency proof runs in the PostgreSQL pass of `make test` (DATABASE_URL=postgres://...)")
+    monkeypatch.setattr(bulk, "CHUNK", 7)
+    add(review, 30)
+    owner = Membership.objects.select_related("review").get(review=review, user=alice)
+    bulk.apply(review, owner, Record.objects.for_review(review), bulk.Action("assign", stage=TA, reviewer=carol))
+
+    def unassign_all():
+        membership = Membership.objects.select_related("review").get(review=review, user=alice)
+        action = bulk.Action("unassign", stage=TA, reviewer=carol)
+        return bulk.apply(review, membership, Record.objects.for_review(review), action)
+
+    results = at_once(unassign_all, unassign_all)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(r.changed for r in results) == 30
+    assert not Assignment.objects.exists()
+    removed = Event.objects.filter(kind=Event.Kind.ASSIGNMENT, detail__removed=True)
+    assert removed.count() == removed.values("record").distinct().count() == 30
+
+
 def test_a_typed_tag_name_is_escaped_on_the_confirmation_and_a_blank_one_refused(client, review, bob):
     (record,) = add(review, 1)
     client.force_login(bob)
